@@ -1,0 +1,1 @@
+"""maestroctl: the thin client. Imports only the standard library on its hot path."""

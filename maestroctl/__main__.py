@@ -1,0 +1,5 @@
+import sys
+
+from maestroctl.main import main
+
+sys.exit(main())

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+
+def register(sub: Any, name: str, help_: str) -> None:
+    p = sub.add_parser(name, help=help_)
+    p.set_defaults(func=run)
+
+
+def run(rt: Any, args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    result = rt.call("system.ping")
+    ms = (time.perf_counter() - t0) * 1000
+    rt.emit(result, f"{result} ({ms:.2f} ms, {rt.socket})")
+    return 0

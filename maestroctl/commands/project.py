@@ -1,0 +1,80 @@
+"""``maestroctl project create|list|get|update|delete``"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+COLUMNS = [("id", "ID"), ("name", "NAME"), ("dir", "DIR"), ("description", "DESCRIPTION")]
+
+
+def register(sub: Any, name: str, help_: str) -> None:
+    p = sub.add_parser(name, help=help_)
+    s = p.add_subparsers(dest="cmd", metavar="COMMAND", required=True)
+
+    c = s.add_parser("create", help="create a project")
+    c.add_argument("--name", required=True)
+    c.add_argument("--dir", required=True, help="working directory (must exist)")
+    c.add_argument("--description", default="")
+    c.set_defaults(func=create)
+
+    s.add_parser("list", help="list projects").set_defaults(func=list_)
+
+    g = s.add_parser("get", help="show one project")
+    g.add_argument("id", help="id, unique prefix, or name")
+    g.set_defaults(func=get)
+
+    u = s.add_parser("update", help="change a project")
+    u.add_argument("id")
+    u.add_argument("--name")
+    u.add_argument("--dir")
+    u.add_argument("--description")
+    u.set_defaults(func=update)
+
+    d = s.add_parser("delete", help="delete a project (refused while it has tasks)")
+    d.add_argument("id")
+    d.add_argument("--cascade", action="store_true", help="also delete its tasks")
+    d.set_defaults(func=delete)
+
+
+def _human_one(r: dict[str, Any]) -> str:
+    from maestroctl.output import kv
+
+    return kv(r, ["id", "name", "dir", "description", "created_at", "updated_at"])
+
+
+def create(rt: Any, a: argparse.Namespace) -> int:
+    rt.emit(rt.call("project.create", {"name": a.name, "dir": os.path.abspath(a.dir),
+                                       "description": a.description}), _human_one)
+    return 0
+
+
+def list_(rt: Any, a: argparse.Namespace) -> int:
+    from maestroctl.output import table
+
+    rt.emit(rt.call("project.list"), lambda rows: table(rows, COLUMNS) if rows else "no projects")
+    return 0
+
+
+def get(rt: Any, a: argparse.Namespace) -> int:
+    rt.emit(rt.call("project.get", {"id": a.id}), _human_one)
+    return 0
+
+
+def update(rt: Any, a: argparse.Namespace) -> int:
+    params: dict[str, Any] = {"id": a.id}
+    if a.name is not None:
+        params["name"] = a.name
+    if a.dir is not None:
+        params["dir"] = os.path.abspath(a.dir)
+    if a.description is not None:
+        params["description"] = a.description
+    rt.emit(rt.call("project.update", params), _human_one)
+    return 0
+
+
+def delete(rt: Any, a: argparse.Namespace) -> int:
+    r = rt.call("project.delete", {"id": a.id, "cascade": a.cascade})
+    rt.emit(r, f"deleted {r['deleted']} ({r['tasks_deleted']} task(s))")
+    return 0

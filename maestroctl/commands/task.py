@@ -1,0 +1,190 @@
+"""``maestroctl task create|list|get|update|delete|children|ready|history``"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+STATUSES = ["todo", "in_progress", "in_review", "completed", "blocked", "cancelled", "archived"]
+PRIORITIES = ["low", "medium", "high", "critical"]
+COLUMNS = [("id", "ID"), ("status", "STATUS"), ("priority", "PRIO"), ("title", "TITLE"),
+           ("parent_id", "PARENT"), ("depends_on", "DEPENDS ON")]
+
+
+def _project_default() -> str | None:
+    # Inside an agent, the project is known from the environment.
+    return os.environ.get("MAESTRO_PROJECT_ID") or None
+
+
+def register(sub: Any, name: str, help_: str) -> None:
+    p = sub.add_parser(name, help=help_)
+    s = p.add_subparsers(dest="cmd", metavar="COMMAND", required=True)
+
+    c = s.add_parser("create", help="create a task")
+    c.add_argument("--project", default=_project_default(), help="project id/prefix/name "
+                                                                  "(default: $MAESTRO_PROJECT_ID)")
+    c.add_argument("--title", required=True)
+    c.add_argument("--description", default="")
+    c.add_argument("--priority", choices=PRIORITIES, default="medium")
+    c.add_argument("--status", choices=STATUSES, default="todo")
+    c.add_argument("--parent", help="parent task id or prefix")
+    c.add_argument("--depends-on", nargs="+", action="extend", default=[], metavar="ID",
+                   help="tasks that must be completed first (repeatable)")
+    c.set_defaults(func=create)
+
+    ls = s.add_parser("list", help="list tasks")
+    ls.add_argument("--project", default=_project_default())
+    ls.add_argument("--status", action="append", choices=STATUSES, help="repeatable")
+    ls.add_argument("--priority", action="append", choices=PRIORITIES, help="repeatable")
+    ls.add_argument("--parent", help='parent id; "" or --roots for top-level tasks only')
+    ls.add_argument("--roots", action="store_true", help="top-level tasks only")
+    ls.add_argument("--tree", action="store_true", help="show the hierarchy")
+    ls.set_defaults(func=list_)
+
+    g = s.add_parser("get", help="show one task")
+    g.add_argument("id")
+    g.set_defaults(func=get)
+
+    u = s.add_parser("update", help="change a task")
+    u.add_argument("id")
+    u.add_argument("--title")
+    u.add_argument("--description")
+    u.add_argument("--status", choices=STATUSES)
+    u.add_argument("--priority", choices=PRIORITIES)
+    u.add_argument("--parent", help='new parent id; "" makes it top-level')
+    u.add_argument("--depends-on", nargs="+", action="extend", default=[], metavar="ID", help="add dependencies")
+    u.add_argument("--no-depends-on", nargs="+", action="extend", default=[], metavar="ID",
+                   help="remove dependencies")
+    u.set_defaults(func=update)
+
+    d = s.add_parser("delete", help="delete a task")
+    d.add_argument("id")
+    d.add_argument("--cascade", action="store_true", help="also delete its descendants")
+    d.set_defaults(func=delete)
+
+    ch = s.add_parser("children", help="a task's children")
+    ch.add_argument("id")
+    ch.add_argument("--recursive", action="store_true", help="all descendants")
+    ch.set_defaults(func=children)
+
+    r = s.add_parser("ready", help="todo tasks whose dependencies are all completed")
+    r.add_argument("--project", default=_project_default())
+    r.set_defaults(func=ready)
+
+    h = s.add_parser("history", help="who changed the task, what and when")
+    h.add_argument("id")
+    h.add_argument("--limit", type=int, default=200)
+    h.set_defaults(func=history)
+
+
+def _one(r: dict[str, Any]) -> str:
+    from maestroctl.output import kv
+
+    return kv(r, ["id", "title", "status", "priority", "project_id", "parent_id", "depends_on", "description",
+                  "created_at", "updated_at", "started_at", "completed_at"])
+
+
+def _rows(rows: list[dict[str, Any]]) -> str:
+    from maestroctl.output import table
+
+    return table(rows, COLUMNS) if rows else "no tasks"
+
+
+def _tree(rows: list[dict[str, Any]]) -> str:
+    lines: list[str] = []
+
+    def walk(nodes: list[dict[str, Any]], prefix: str) -> None:
+        for i, t in enumerate(nodes):
+            last = i == len(nodes) - 1
+            branch = "└─ " if last else "├─ "
+            deps = f"  ⟵ {','.join(t['depends_on'])}" if t.get("depends_on") else ""
+            lines.append(f"{prefix}{branch}{t['id']}  [{t['status']}] {t['title']} ({t['priority']}){deps}")
+            walk(t.get("children") or [], prefix + ("   " if last else "│  "))
+
+    for root in rows:
+        lines.append(f"{root['id']}  [{root['status']}] {root['title']} ({root['priority']})"
+                     + (f"  ⟵ {','.join(root['depends_on'])}" if root.get("depends_on") else ""))
+        walk(root.get("children") or [], "")
+    return "\n".join(lines) or "no tasks"
+
+
+def create(rt: Any, a: argparse.Namespace) -> int:
+    if not a.project:
+        raise SystemExit("maestroctl task create: --project is required (or set MAESTRO_PROJECT_ID)")
+    params: dict[str, Any] = {"project": a.project, "title": a.title, "description": a.description,
+                              "priority": a.priority, "status": a.status, "depends_on": a.depends_on}
+    if a.parent:
+        params["parent"] = a.parent
+    rt.emit(rt.call("task.create", params), _one)
+    return 0
+
+
+def list_(rt: Any, a: argparse.Namespace) -> int:
+    params: dict[str, Any] = {"tree": a.tree}
+    if a.project:
+        params["project"] = a.project
+    if a.status:
+        params["status"] = a.status
+    if a.priority:
+        params["priority"] = a.priority
+    if a.roots:
+        params["parent"] = ""
+    elif a.parent is not None:
+        params["parent"] = a.parent
+    rt.emit(rt.call("task.list", params), _tree if a.tree else _rows)
+    return 0
+
+
+def get(rt: Any, a: argparse.Namespace) -> int:
+    rt.emit(rt.call("task.get", {"id": a.id}), _one)
+    return 0
+
+
+def update(rt: Any, a: argparse.Namespace) -> int:
+    params: dict[str, Any] = {"id": a.id}
+    for key in ("title", "description", "status", "priority", "parent"):
+        value = getattr(a, key)
+        if value is not None:
+            params[key] = value
+    if a.depends_on:
+        params["add_depends_on"] = a.depends_on
+    if a.no_depends_on:
+        params["remove_depends_on"] = a.no_depends_on
+    rt.emit(rt.call("task.update", params), _one)
+    return 0
+
+
+def delete(rt: Any, a: argparse.Namespace) -> int:
+    r = rt.call("task.delete", {"id": a.id, "cascade": a.cascade})
+    rt.emit(r, "deleted " + ", ".join(r["deleted"]))
+    return 0
+
+
+def children(rt: Any, a: argparse.Namespace) -> int:
+    rt.emit(rt.call("task.children", {"id": a.id, "recursive": a.recursive}), _rows)
+    return 0
+
+
+def ready(rt: Any, a: argparse.Namespace) -> int:
+    params = {"project": a.project} if a.project else {}
+    rt.emit(rt.call("task.ready", params), _rows)
+    return 0
+
+
+def history(rt: Any, a: argparse.Namespace) -> int:
+    from maestroctl.output import table
+
+    def human(rows: list[dict[str, Any]]) -> str:
+        shown = [{**r, "data": _brief(r["data"])} for r in rows]
+        return table(shown, [("at", "WHEN"), ("actor", "WHO"), ("type", "WHAT"), ("data", "DETAILS")],
+                     max_width=80)
+
+    rt.emit(rt.call("task.history", {"id": a.id, "limit": a.limit}), human)
+    return 0
+
+
+def _brief(data: dict[str, Any]) -> str:
+    if "from" in data and "to" in data:
+        return f"{data['from']} → {data['to']}"
+    return ", ".join(f"{k}={v}" for k, v in data.items() if v not in (None, [], {}))

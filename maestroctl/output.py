@@ -1,0 +1,48 @@
+"""Human output: aligned tables and key/value blocks; ``--json`` bypasses all of it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (list, tuple)):
+        return ",".join(map(str, v)) or "-"
+    return str(v).replace("\n", " ")
+
+
+def table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], *,
+          max_width: int = 60) -> str:
+    """Render ``rows`` with (key, header) ``columns``; long cells are cut with an ellipsis."""
+    cells = [[_cell(r.get(k)) for k, _ in columns] for r in rows]
+    cells = [[c if len(c) <= max_width else c[: max_width - 1] + "…" for c in row] for row in cells]
+    headers = [h for _, h in columns]
+    widths = [max([len(h)] + [len(row[i]) for row in cells]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    for row in cells:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    return "\n".join(lines)
+
+
+def kv(obj: dict[str, Any], keys: Sequence[str] | None = None) -> str:
+    keys = list(keys or obj.keys())
+    width = max((len(k) for k in keys), default=0)
+    return "\n".join(f"{k.ljust(width)}  {_cell(obj.get(k))}" for k in keys)
+
+
+def short_time(ts: str | None) -> str:
+    """``2026-11-21T14:32:05.123Z`` -> ``11-21 14:32``."""
+    if not ts:
+        return "-"
+    return ts[5:16].replace("T", " ")

@@ -1,0 +1,5 @@
+import sys
+
+from maestrod.main import main
+
+sys.exit(main())

@@ -1,0 +1,136 @@
+"""One client connection: read NDJSON requests, answer in order, push events."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from maestrod.dispatch import Context, call
+from shared import jsonrpc
+from shared.methods import CATALOGUE
+
+if TYPE_CHECKING:
+    from maestrod.app import App
+    from maestrod.events import Subscription
+
+log = logging.getLogger("maestrod.connection")
+
+READ_CHUNK = 256 * 1024
+
+
+class Connection:
+    """Requests are answered in the order they arrive, except methods marked
+    ``concurrent`` (long polls), which run beside later requests: a client can
+    subscribe, then act, and be sure the subscription is live first.
+    """
+
+    def __init__(self, app: App, stream: trio.abc.Stream, peer_pid: int | None = None) -> None:
+        self.app = app
+        self.stream = stream
+        self.peer_pid = peer_pid
+        self.session_id: str | None = None
+        self.auth_error: str | None = None
+        self.subscription: Subscription | None = None
+        self._send_lock = trio.Lock()
+        self._nursery: trio.Nursery | None = None
+        self._cancel = trio.CancelScope()
+        self._pusher_done = trio.Event()
+        self.closed = False
+        #: Per-connection extras that handler groups attach (e.g. attach streams).
+        self.extras: dict[str, Any] = {}
+
+    def context(self) -> Context:
+        return Context(self.app, self, self.session_id)
+
+    async def send(self, data: bytes) -> None:
+        async with self._send_lock:
+            await self.stream.send_all(data)
+
+    async def notify(self, method: str, params: Any) -> None:
+        await self.send(jsonrpc.encode(jsonrpc.notification(method, params)))
+
+    def close_soon(self) -> None:
+        """Drop the connection (used when a subscriber overflows)."""
+        self.closed = True
+        self._cancel.cancel()
+
+    @property
+    def nursery(self) -> trio.Nursery:
+        assert self._nursery is not None
+        return self._nursery
+
+    async def serve(self) -> None:
+        with self._cancel:
+            try:
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    await self._read_loop()
+                    # EOF: requests in flight finish (nursery join). A subscriber that half-closed
+                    # (`socat -t`) keeps receiving events until it goes away.
+                    if self.subscription is not None:
+                        await self._pusher_done.wait()
+            except* (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+        self.closed = True
+        if self.subscription is not None:
+            self.app.bus.unsubscribe(self.subscription)
+        for closer in list(self.extras.get("on_close", [])):
+            try:
+                closer()
+            except Exception:
+                log.exception("connection close hook failed")
+        try:
+            await self.stream.aclose()
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+
+    async def _read_loop(self) -> None:
+        proto = jsonrpc.ServerConnection()
+        while True:
+            event = proto.next_event()
+            if isinstance(event, jsonrpc.NeedData):
+                try:
+                    data = await self.stream.receive_some(READ_CHUNK)
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                    data = b""
+                proto.receive_data(data)
+                continue
+            if isinstance(event, jsonrpc.Closed):
+                return
+            if isinstance(event, jsonrpc.Fatal):
+                log.warning("closing connection: %s", event.response["error"]["message"])
+                await self.send(jsonrpc.encode(event.response))
+                # Cancel concurrent requests too: the stream is no longer trustworthy.
+                self.nursery.cancel_scope.cancel()
+                return
+            assert isinstance(event, jsonrpc.Message)
+            if any(isinstance(i, jsonrpc.Request) and getattr(CATALOGUE.get(i.method), "concurrent", False)
+                   for i in event.items):
+                self.nursery.start_soon(self._answer, event)
+            else:
+                await self._answer(event)
+
+    async def _answer(self, message: jsonrpc.Message) -> None:
+        responses: list[dict[str, Any] | None] = []
+        for item in message.items:
+            if isinstance(item, jsonrpc.Rejected):
+                responses.append(item.response)
+            else:
+                responses.append(await call(self.context(), item))
+        data = jsonrpc.response_for_batch(responses, message.batch)
+        if data is not None:
+            await self.send(data)
+
+    def start_pusher(self, recv: trio.MemoryReceiveChannel[dict[str, Any]]) -> None:
+        self._pusher_done = trio.Event()
+        self.nursery.start_soon(self._push, recv)
+
+    async def _push(self, recv: trio.MemoryReceiveChannel[dict[str, Any]]) -> None:
+        try:
+            async with recv:
+                async for event in recv:
+                    await self.notify("event", event)
+        finally:
+            self._pusher_done.set()

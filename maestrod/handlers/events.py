@@ -1,0 +1,41 @@
+"""events.*: subscribe to pushed change events, replay missed ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from maestrod.dispatch import Context, handler
+from shared import errors
+from shared.messages.events import Replay, Subscribe
+
+
+@handler("events.subscribe")
+async def subscribe(ctx: Context, p: Subscribe) -> dict[str, Any]:
+    conn = ctx.conn
+    if conn is None:
+        raise errors.RpcError(errors.UNAVAILABLE, "events.subscribe needs a connection")
+    if conn.subscription is not None:
+        ctx.app.bus.unsubscribe(conn.subscription)
+    sub, recv = ctx.app.bus.subscribe(p.topics, conn.close_soon, ctx.app.config.events.subscriber_buffer)
+    conn.subscription = sub
+    conn.start_pusher(recv)
+    return {"subscribed": p.topics, "last_seq": ctx.app.bus.last_seq}
+
+
+@handler("events.unsubscribe")
+async def unsubscribe(ctx: Context, p: Any) -> dict[str, Any]:
+    conn = ctx.conn
+    if conn is not None and conn.subscription is not None:
+        ctx.app.bus.unsubscribe(conn.subscription)
+        conn.subscription = None
+        return {"unsubscribed": True}
+    return {"unsubscribed": False}
+
+
+@handler("events.replay")
+async def replay(ctx: Context, p: Replay) -> dict[str, Any]:
+    if p.limit < 1 or p.limit > 10_000:
+        raise errors.invalid_params([f"limit: must be between 1 and 10000, got {p.limit}"])
+    if p.since < 0:
+        raise errors.invalid_params([f"since: must be >= 0, got {p.since}"])
+    return ctx.app.bus.replay(p.since, p.topics, p.limit)

@@ -1,0 +1,56 @@
+"""system.*: liveness, versions, the method catalogue, connection identity."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import trio
+
+import shared
+from maestrod.dispatch import HANDLERS, Context, handler
+from shared import errors
+from shared.convert import field_specs
+from shared.messages.system import AuthParams, MethodsParams, NoParams
+from shared.methods import CATALOGUE
+
+
+@handler("system.ping")
+async def ping(ctx: Context, p: NoParams) -> str:
+    return "pong"
+
+
+@handler("system.version")
+async def version(ctx: Context, p: NoParams) -> dict[str, Any]:
+    return {"daemon": shared.__version__, "protocol": shared.PROTOCOL_VERSION, "pid": os.getpid(),
+            "socket": str(ctx.app.socket_path), "data_dir": str(ctx.app.data_dir),
+            "schema": ctx.app.db.schema_version,
+            "uptime_s": round(trio.current_time() - ctx.app.started_at, 3)}
+
+
+@handler("system.methods")
+async def methods(ctx: Context, p: MethodsParams) -> list[dict[str, Any]]:
+    return [{"name": spec.name, "description": spec.description, "params": field_specs(spec.params)}
+            for name, spec in sorted(CATALOGUE.items())
+            if name.startswith(p.prefix) and name in HANDLERS]
+
+
+@handler("system.whoami")
+async def whoami(ctx: Context, p: NoParams) -> dict[str, Any]:
+    return {"actor": ctx.actor, "session_id": ctx.session_id,
+            "peer_pid": ctx.conn.peer_pid if ctx.conn else None}
+
+
+@handler("system.auth")
+async def auth(ctx: Context, p: AuthParams) -> dict[str, Any]:
+    conn = ctx.conn
+    assert conn is not None
+    session_id = ctx.app.token_lookup(p.token)
+    if session_id is None:
+        # Never fall back to acting as a human: later requests on this connection are refused.
+        conn.auth_error = "invalid session token (MAESTRO_SESSION_TOKEN): this connection may not act"
+        conn.session_id = None
+        raise errors.forbidden("invalid session token")
+    conn.auth_error = None
+    conn.session_id = session_id
+    return {"session_id": session_id}

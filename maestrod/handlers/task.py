@@ -1,0 +1,134 @@
+"""task.*: hierarchy, dependencies (enforced), status times, audit history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from maestrod.dispatch import Context, handler
+from shared import errors
+from shared.convert import unstructure
+from shared.messages.task import (Task, TaskChildren, TaskCreate, TaskDelete, TaskHistory, TaskList, TaskReady,
+                                  TaskRef, TaskUpdate)
+
+
+def _event(ctx: Context, task: Task, **extra: Any) -> dict[str, Any]:
+    data = unstructure(task)
+    data.pop("children", None)
+    return {"actor": ctx.actor, "task": data, **extra}
+
+
+@handler("task.create")
+async def create(ctx: Context, p: TaskCreate) -> Task:
+    app = ctx.app
+    pid = app.projects.resolve(p.project)
+    parent = app.tasks.resolve(p.parent) if p.parent else None
+    deps = [app.tasks.resolve(d) for d in p.depends_on]
+    with app.db.transaction():
+        task = app.tasks.create(pid, p.title, p.description, p.priority, p.status, parent, deps)
+        app.record(ctx.actor, "task", task.id, "task.created",
+                   {"title": task.title, "status": task.status, "parent_id": parent, "depends_on": deps},
+                   event=_event(ctx, task))
+    return task
+
+
+@handler("task.list")
+async def list_(ctx: Context, p: TaskList) -> list[Task]:
+    app = ctx.app
+    pid = app.projects.resolve(p.project) if p.project else None
+    roots_only = p.parent == ""
+    parent = app.tasks.resolve(p.parent) if p.parent else None
+    tasks = app.tasks.list(pid, p.status, p.priority, parent, roots_only=roots_only and not p.tree)
+    return app.tasks.as_tree(tasks) if p.tree else tasks
+
+
+@handler("task.get")
+async def get(ctx: Context, p: TaskRef) -> Task:
+    return ctx.app.tasks.get(ctx.app.tasks.resolve(p.id))
+
+
+@handler("task.update")
+async def update(ctx: Context, p: TaskUpdate) -> Task:
+    app = ctx.app
+    tid = app.tasks.resolve(p.id)
+    fields: dict[str, Any] = {}
+    if p.title is not None:
+        if not p.title.strip():
+            raise errors.invalid_params(["title: must not be empty"])
+        fields["title"] = p.title
+    if p.description is not None:
+        fields["description"] = p.description
+    if p.priority is not None:
+        fields["priority"] = p.priority
+    if p.parent is not None:
+        fields["parent_id"] = app.tasks.resolve(p.parent) if p.parent else None
+        if fields["parent_id"] == tid:
+            raise errors.conflict(f"task {tid} cannot be its own parent")
+    add = [app.tasks.resolve(d) for d in p.add_depends_on]
+    remove = [app.tasks.resolve(d) for d in p.remove_depends_on]
+    with app.db.transaction():
+        before = app.tasks.get(tid)
+        if fields:
+            app.tasks.update_fields(tid, fields)
+            app.record(ctx.actor, "task", tid, "task.updated",
+                       {"changes": fields}, event=_event(ctx, app.tasks.get(tid), changes=fields))
+        if add or remove:
+            app.tasks.change_deps(tid, add, remove)
+            app.record(ctx.actor, "task", tid, "task.deps_changed", {"added": add, "removed": remove},
+                       event=_event(ctx, app.tasks.get(tid), added=add, removed=remove))
+        if p.status is not None and p.status != before.status:
+            old, task = app.tasks.set_status(tid, p.status)
+            app.record(ctx.actor, "task", tid, "task.status_changed", {"from": old, "to": p.status},
+                       event=_event(ctx, task, **{"from": old, "to": p.status}))
+    return app.tasks.get(tid)
+
+
+@handler("task.delete")
+async def delete(ctx: Context, p: TaskDelete) -> dict[str, Any]:
+    app = ctx.app
+    tid = app.tasks.resolve(p.id)
+    with app.db.transaction():
+        descendants = app.tasks.descendants(tid)
+        if descendants and not p.cascade:
+            raise errors.conflict(
+                f"task {tid} has {len(descendants)} descendant task(s); pass cascade to delete them too",
+                {"children": [t.id for t in descendants]})
+        doomed = [t.id for t in reversed(descendants)] + [tid]
+        # Tasks that depended on a deleted task lose that dependency; say so in their history.
+        affected: dict[str, list[str]] = {}
+        for d in doomed:
+            for dependent in app.tasks.dependents(d):
+                if dependent not in doomed:
+                    affected.setdefault(dependent, []).append(d)
+        app.tasks.delete(doomed)
+        for d in doomed:
+            app.record(ctx.actor, "task", d, "task.deleted", {"cascade_from": tid if d != tid else None})
+        for dependent, lost in affected.items():
+            app.record(ctx.actor, "task", dependent, "task.deps_changed",
+                       {"added": [], "removed": lost, "reason": "dependency deleted"})
+    return {"deleted": doomed}
+
+
+@handler("task.children")
+async def children(ctx: Context, p: TaskChildren) -> list[Task]:
+    app = ctx.app
+    tid = app.tasks.resolve(p.id)
+    return app.tasks.descendants(tid) if p.recursive else app.tasks.children(tid)
+
+
+@handler("task.ready")
+async def ready(ctx: Context, p: TaskReady) -> list[Task]:
+    app = ctx.app
+    return app.tasks.ready(app.projects.resolve(p.project) if p.project else None)
+
+
+@handler("task.history")
+async def history(ctx: Context, p: TaskHistory) -> list[dict[str, Any]]:
+    app = ctx.app
+    # Deleted tasks keep their history: accept a full id that no longer resolves.
+    try:
+        tid = app.tasks.resolve(p.id)
+    except errors.RpcError:
+        if not app.timeline.for_subject("task", p.id, 1):
+            raise
+        tid = p.id
+    return app.timeline.for_subject("task", tid, p.limit)

@@ -1,0 +1,112 @@
+"""``maestrod``: run the daemon in the foreground (systemd/launchd or a terminal supervise it)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import trio
+
+import shared
+from maestrod.app import App
+from maestrod.config import ConfigError, load_config
+from maestrod.logs import setup_logging
+from maestrod.server import serve
+from maestrod.service import (AlreadyRunning, acquire_lock, bind_unix, ensure_private_dir, sd_notify,
+                              systemd_listen_sockets)
+from shared import paths
+
+log = logging.getLogger("maestrod")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="maestrod", description="The maestro daemon (runs in the foreground).")
+    ap.add_argument("--socket", default=None,
+                    help=f"Unix socket path (default: ${paths.SOCKET_ENV} or {paths.default_socket({})!s} "
+                         "under $XDG_RUNTIME_DIR)")
+    ap.add_argument("--data-dir", default=None, help="where the SQLite store lives "
+                                                     "(default: $XDG_DATA_HOME/maestro)")
+    ap.add_argument("--config", default=None, help="config file (default: $XDG_CONFIG_HOME/maestro/config.toml)")
+    ap.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    ap.add_argument("--log-format", default="text", choices=["text", "json"])
+    ap.add_argument("--version", action="version", version=f"maestrod {shared.__version__}")
+    return ap.parse_args(argv)
+
+
+async def run(app: App, socks: list[socket.socket], activated: bool) -> None:
+    async with trio.open_nursery() as nursery:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            await nursery.start(serve, app, socks)
+            log.info("maestrod %s serving on %s (data %s)", shared.__version__, app.socket_path, app.data_dir)
+            sd_notify(f"READY=1\nSTATUS=serving on {app.socket_path}\nMAINPID={os.getpid()}")
+            async for signum in signals:
+                log.info("received %s: shutting down", signal.Signals(signum).name)
+                sd_notify("STOPPING=1")
+                break
+        assert app.shutting_down is not None
+        app.shutting_down.set()
+        # Services watch `shutting_down` to stop their children gracefully, bounded in time.
+        with trio.move_on_after(app.config.sessions.stop_timeout * 3 + 1):
+            for hook in app.shutdown_hooks:
+                await hook()
+        nursery.cancel_scope.cancel()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    setup_logging(args.log_level, args.log_format)
+    socket_path = Path(args.socket or paths.default_socket()).absolute()
+    data_dir = Path(args.data_dir or paths.data_dir()).absolute()
+    config_path = Path(args.config or paths.config_file())
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        log.error("bad configuration: %s", exc)
+        return 2
+    activated = systemd_listen_sockets()
+    try:
+        ensure_private_dir(data_dir)
+        data_lock = acquire_lock(data_dir / "maestrod.lock")
+        socks = activated
+        if not socks:
+            ensure_private_dir(socket_path.parent)
+            sock_lock = acquire_lock(socket_path.with_name(socket_path.name + ".lock"))
+            socks = [bind_unix(socket_path)]
+        else:
+            sock_lock = None
+    except AlreadyRunning as exc:
+        log.error("%s; is maestrod already running? (`maestroctl daemon status`)", exc)
+        return 1
+    except OSError as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+
+    async def _main() -> None:
+        app = App(data_dir, socket_path, config)
+        try:
+            await run(app, socks, bool(activated))
+        finally:
+            app.close()
+
+    try:
+        trio.run(_main)
+    finally:
+        if not activated:
+            try:
+                socket_path.unlink()
+            except FileNotFoundError:
+                pass
+        for fd in (data_lock, sock_lock):
+            if fd is not None:
+                os.close(fd)
+    log.info("maestrod stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""The strict cattrs converter for RPC params and results (daemon side only).
+
+cattrs' default converter coerces silently (``1 -> "1"``, ``None -> "None"``,
+``"abc" -> ["a", "b", "c"]``); an agent that sends a wrong type must be told,
+not guessed at. Every primitive hook below checks the exact JSON type, and
+errors are reported all at once as ``field.path: what was wrong``.
+
+``maestroctl`` never imports this module (cattrs costs start-up time).
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Any, Literal, TypeVar
+
+import attrs
+import cattrs
+from cattrs.cols import is_sequence, list_structure_factory
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+
+from shared.errors import invalid_params
+
+T = TypeVar("T")
+
+
+class WrongType(TypeError):
+    """A value of the wrong JSON type; the message is shown to the caller verbatim."""
+
+
+def _json_type(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, (int, float)):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    if isinstance(v, dict):
+        return "object"
+    return type(v).__name__
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, str):
+        return '"' + (v if len(v) <= 40 else v[:37] + "...") + '"'
+    if isinstance(v, (dict, list)):
+        return _json_type(v)
+    return repr(v).lower() if isinstance(v, bool) or v is None else repr(v)
+
+
+def _strict(name: str, ok: typing.Callable[[Any], bool], conv: typing.Callable[[Any], Any] = lambda v: v):
+    def hook(v: Any, _t: Any) -> Any:
+        if not ok(v):
+            raise WrongType(f"expected {name}, got {_json_type(v)}")
+        return conv(v)
+
+    return hook
+
+
+def make_converter() -> cattrs.Converter:
+    c = cattrs.Converter(forbid_extra_keys=True)
+    c.register_structure_hook(int, _strict("integer", lambda v: type(v) is int))
+    c.register_structure_hook(float, _strict("number", lambda v: type(v) in (int, float), float))
+    c.register_structure_hook(str, _strict("string", lambda v: type(v) is str))
+    c.register_structure_hook(bool, _strict("boolean", lambda v: type(v) is bool))
+
+    def guard_list(t: Any) -> Any:
+        orig = list_structure_factory(t, c)
+
+        def hook(v: Any, _t: Any) -> Any:
+            if not isinstance(v, list):
+                raise WrongType(f"expected array, got {_json_type(v)}")
+            return orig(v, _t)
+
+        return hook
+
+    c.register_structure_hook_factory(lambda t: t not in (str, bytes) and is_sequence(t), guard_list)
+
+    def literal_hook(t: Any) -> Any:
+        allowed = typing.get_args(t)
+
+        def hook(v: Any, _t: Any) -> Any:
+            if type(v) is not str or v not in allowed:
+                raise WrongType(f"expected one of {'|'.join(map(str, allowed))}, got {_show(v)}")
+            return v
+
+        return hook
+
+    c.register_structure_hook_factory(lambda t: typing.get_origin(t) is Literal, literal_hook)
+
+    def dict_guard(t: Any) -> Any:
+        args = typing.get_args(t)
+        key_t, val_t = (args + (Any, Any))[:2] if args else (Any, Any)
+
+        def hook(v: Any, _t: Any) -> Any:
+            if not isinstance(v, dict):
+                raise WrongType(f"expected object, got {_json_type(v)}")
+            out = {}
+            for k, item in v.items():
+                out[c.structure(k, key_t) if key_t is not Any else k] = (
+                    c.structure(item, val_t) if val_t is not Any else item)
+            return out
+
+        return hook
+
+    c.register_structure_hook_factory(
+        lambda t: t is dict or typing.get_origin(t) is dict, dict_guard)
+    c.register_structure_hook(typing.Any, lambda v, _t: v)
+    return c
+
+
+converter = make_converter()
+
+
+def _format(exc: BaseException, _type: Any) -> str:
+    if isinstance(exc, KeyError):
+        return "required field missing"
+    if isinstance(exc, ForbiddenExtraKeysError):
+        return f"unknown field(s): {', '.join(sorted(exc.extra_fields))}"
+    if isinstance(exc, (WrongType, ValueError)):
+        return str(exc)
+    if isinstance(exc, TypeError):
+        return str(exc)
+    return str(exc) or type(exc).__name__
+
+
+def _flatten(exc: BaseException, path: str, out: list[str]) -> None:
+    if isinstance(exc, (ClassValidationError, IterableValidationError)):
+        with_notes, without = exc.group_exceptions()
+        for sub, note in with_notes:
+            if isinstance(exc, IterableValidationError):
+                p = f"{path}[{note.index!r}]"  # type: ignore[attr-defined]
+            else:
+                p = f"{path}.{note.name}" if path else note.name  # type: ignore[attr-defined]
+            _flatten(sub, p, out)
+        for sub in without:
+            _flatten(sub, path, out)
+        return
+    if isinstance(exc, ForbiddenExtraKeysError):
+        for key in sorted(exc.extra_fields):
+            out.append(f"{path + '.' if path else ''}{key}: unknown field")
+        return
+    out.append(f"{path or 'params'}: {_format(exc, None)}")
+
+
+def structure_params(params: Any, cls: type[T]) -> T:
+    """Structure request params into ``cls`` or raise a -32602 naming every bad field."""
+    if not isinstance(params, dict):
+        raise invalid_params([f"params: expected object, got {_json_type(params)}"])
+    try:
+        return converter.structure(params, cls)
+    except (ClassValidationError, IterableValidationError, ForbiddenExtraKeysError) as exc:
+        problems: list[str] = []
+        _flatten(exc, "", problems)
+        raise invalid_params(problems) from None
+    except (TypeError, ValueError) as exc:  # attrs validators raise from __init__
+        raise invalid_params([str(exc)]) from None
+
+
+def unstructure(obj: Any) -> Any:
+    return converter.unstructure(obj)
+
+
+def field_specs(cls: type) -> list[dict[str, Any]]:
+    """A short description of each params field, for ``system.methods``."""
+    specs = []
+    for f in attrs.fields(cls):
+        spec: dict[str, Any] = {"name": f.name, "type": _type_name(f.type),
+                                "required": f.default is attrs.NOTHING}
+        doc = f.metadata.get("doc")
+        if doc:
+            spec["doc"] = doc
+        specs.append(spec)
+    return specs
+
+
+def _type_name(t: Any) -> str:
+    origin = typing.get_origin(t)
+    if origin is Literal:
+        return "|".join(map(str, typing.get_args(t)))
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        return " | ".join(_type_name(a) for a in typing.get_args(t))
+    if origin in (list, tuple):
+        args = typing.get_args(t)
+        return f"array of {_type_name(args[0])}" if args else "array"
+    if origin is dict:
+        return "object"
+    return {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null",
+            dict: "object", list: "array"}.get(t, getattr(t, "__name__", str(t)))

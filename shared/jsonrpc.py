@@ -1,0 +1,261 @@
+"""Sans-I/O JSON-RPC 2.0 over newline-delimited JSON (NDJSON).
+
+In the style of h11: bytes go in with :meth:`ServerConnection.receive_data`,
+events come out of :meth:`ServerConnection.next_event`, and the caller owns
+the socket. Nothing here performs I/O, so the whole protocol is tested without
+sockets (``tests/test_jsonrpc.py``) and fuzzed (``tests/test_jsonrpc_fuzz.py``).
+
+Wire rules (README "Protocol"):
+
+* one JSON value per line, UTF-8, ``\\n`` terminated (a trailing ``\\r`` is
+  tolerated; blank lines are ignored);
+* a line longer than :data:`MAX_LINE` bytes is answered with an error and
+  the connection is closed: the rest of the stream cannot be re-synchronised
+  cheaply, and a peer that sends 16 MiB lines is broken or hostile;
+* every other mistake is answered and the connection stays usable.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import orjson
+
+from shared import errors
+
+MAX_LINE = 16 * 1024 * 1024
+
+JsonId = Union[str, int, None]
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One well-formed call. ``is_notification`` means no response may be sent."""
+
+    method: str
+    params: Any
+    id: JsonId = None
+    is_notification: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A call that is invalid before dispatch; ``response`` is the error to send."""
+
+    response: dict[str, Any]
+
+
+Item = Union[Request, Rejected]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One line's worth of calls: a single call, or a batch array."""
+
+    items: list[Item]
+    batch: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Fatal:
+    """A protocol violation after which the connection must be closed."""
+
+    response: dict[str, Any]
+
+
+class NeedData:
+    """Sentinel event: feed more bytes."""
+
+
+class Closed:
+    """Sentinel event: the peer finished sending and every line was consumed."""
+
+
+NEED_DATA = NeedData()
+CLOSED = Closed()
+
+Event = Union[Message, Fatal, NeedData, Closed]
+
+
+class State(enum.Enum):
+    OPEN = "open"
+    EOF = "eof"  # peer half-closed; remaining buffered lines are still delivered
+    ERROR = "error"  # a Fatal event was produced; nothing more is parsed
+
+
+def error_response(id_: JsonId, code: int, message: str, data: Any = None) -> dict[str, Any]:
+    err: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        err["data"] = data
+    return {"jsonrpc": "2.0", "id": id_, "error": err}
+
+
+def result_response(id_: JsonId, result: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": id_, "result": result}
+
+
+def notification(method: str, params: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "method": method, "params": params}
+
+
+def encode(obj: Any) -> bytes:
+    """Serialise one message (object or batch array) as a single NDJSON line."""
+    return orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def _valid_id(value: Any) -> bool:
+    # bool is a subclass of int; JSON-RPC ids are strings, numbers or null.
+    return value is None or type(value) is str or type(value) is int
+
+
+def parse_item(obj: Any) -> Item:
+    """Validate one request object (a line's value, or one element of a batch)."""
+    if not isinstance(obj, dict):
+        return Rejected(error_response(None, errors.INVALID_REQUEST,
+                                       f"Invalid request: expected an object, got {_json_type(obj)}"))
+    has_id = "id" in obj
+    id_ = obj.get("id")
+    if has_id and not _valid_id(id_):
+        return Rejected(error_response(None, errors.INVALID_REQUEST,
+                                       f"Invalid request: id must be a string, integer or null, "
+                                       f"got {_json_type(id_)}"))
+    problems = []
+    if obj.get("jsonrpc") != "2.0":
+        problems.append('jsonrpc: expected "2.0"')
+    method = obj.get("method")
+    if type(method) is not str or not method:
+        problems.append(f"method: expected a non-empty string, got {_json_type(method)}")
+    params = obj.get("params")
+    if "params" in obj and not isinstance(params, (dict, list)):
+        problems.append(f"params: expected an object or array, got {_json_type(params)}")
+    extra = set(obj) - {"jsonrpc", "id", "method", "params"}
+    if extra:
+        problems.append(f"unexpected members: {', '.join(sorted(extra))}")
+    if problems:
+        return Rejected(error_response(id_ if has_id else None, errors.INVALID_REQUEST,
+                                       "Invalid request: " + "; ".join(problems)))
+    assert isinstance(method, str)
+    return Request(method=method, params=params if params is not None else {}, id=id_,
+                   is_notification=not has_id)
+
+
+def parse_line(line: bytes) -> Message:
+    """Turn one complete line (without its newline) into a :class:`Message`."""
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        return Message([Rejected(error_response(None, errors.PARSE_ERROR, f"Parse error: {exc}"))],
+                       batch=False)
+    if isinstance(value, list):
+        if not value:
+            return Message([Rejected(error_response(None, errors.INVALID_REQUEST,
+                                                    "Invalid request: empty batch"))], batch=False)
+        return Message([parse_item(v) for v in value], batch=True)
+    return Message([parse_item(value)], batch=False)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+@dataclass
+class LineBuffer:
+    """Accumulates bytes and yields complete lines, enforcing ``max_line``.
+
+    The scan for ``\\n`` resumes where it stopped, so a 16 MiB line arriving in
+    64 KiB chunks costs O(n), not O(n^2).
+    """
+
+    max_line: int = MAX_LINE
+    _buf: bytearray = field(default_factory=bytearray)
+    _scanned: int = 0
+
+    def feed(self, data: bytes) -> None:
+        self._buf += data
+
+    def next_line(self) -> bytes | None | Fatal:
+        idx = self._buf.find(b"\n", self._scanned)
+        if idx < 0:
+            self._scanned = len(self._buf)
+            if len(self._buf) > self.max_line:
+                return self._too_long()
+            return None
+        if idx > self.max_line:
+            return self._too_long()
+        line = bytes(self._buf[:idx])
+        del self._buf[: idx + 1]
+        self._scanned = 0
+        return line[:-1] if line.endswith(b"\r") else line
+
+    def pending(self) -> int:
+        return len(self._buf)
+
+    def _too_long(self) -> Fatal:
+        self._buf.clear()
+        self._scanned = 0
+        return Fatal(error_response(None, errors.TOO_LARGE,
+                                    f"Message too large: lines are limited to {self.max_line} bytes; "
+                                    "closing the connection"))
+
+
+class ServerConnection:
+    """The server side of one NDJSON JSON-RPC connection, without I/O."""
+
+    def __init__(self, max_line: int = MAX_LINE) -> None:
+        self._lines = LineBuffer(max_line)
+        self.state = State.OPEN
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes read from the peer; ``b""`` means the peer closed its side."""
+        if self.state is State.ERROR:
+            return
+        if data:
+            if self.state is State.EOF:
+                raise RuntimeError("data after EOF")
+            self._lines.feed(data)
+        else:
+            self.state = State.EOF
+
+    def next_event(self) -> Event:
+        if self.state is State.ERROR:
+            return CLOSED
+        while True:
+            line = self._lines.next_line()
+            if isinstance(line, Fatal):
+                self.state = State.ERROR
+                return line
+            if line is None:
+                if self.state is State.EOF:
+                    # An unterminated final line is still a message: `printf '{...}' | nc -U` is common.
+                    if self._lines.pending():
+                        rest = bytes(self._lines._buf)
+                        self._lines._buf.clear()
+                        if rest.strip():
+                            return parse_line(rest)
+                    return CLOSED
+                return NEED_DATA
+            if not line.strip():
+                continue
+            return parse_line(line)
+
+
+def response_for_batch(responses: list[dict[str, Any] | None], batch: bool) -> bytes | None:
+    """Encode the answers to one :class:`Message`; ``None`` means send nothing."""
+    kept = [r for r in responses if r is not None]
+    if not kept:
+        return None
+    return encode(kept if batch else kept[0])

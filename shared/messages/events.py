@@ -1,0 +1,23 @@
+import attrs
+
+from shared.messages.spec import MethodSpec, doc
+
+
+@attrs.define
+class Subscribe:
+    topics: list[str] = attrs.field(factory=list, metadata=doc('topic prefixes, e.g. ["task."]; empty = all'))
+
+
+@attrs.define
+class Replay:
+    since: int = attrs.field(metadata=doc("last seq the client saw; events after it are returned"))
+    topics: list[str] = attrs.field(factory=list)
+    limit: int = 1000
+
+
+METHODS = [
+    MethodSpec("events.subscribe", Subscribe,
+               "Push every matching change on this connection as `event` notifications with a seq."),
+    MethodSpec("events.unsubscribe", attrs.make_class("Unsubscribe", {}), "Stop pushing events."),
+    MethodSpec("events.replay", Replay, "Events after seq `since` (bounded retention; see README)."),
+]

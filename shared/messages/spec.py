@@ -1,0 +1,18 @@
+"""The description of one RPC method, shared by the daemon and the docs."""
+
+import attrs
+
+
+@attrs.frozen
+class MethodSpec:
+    name: str
+    params: type
+    description: str
+    #: Long-running methods (waits, follows) run concurrently with later requests
+    #: on the same connection; everything else is answered in order.
+    concurrent: bool = False
+
+
+def doc(text: str) -> dict[str, str]:
+    """Field metadata: a one-line description shown by ``system.methods``."""
+    return {"doc": text}

@@ -1,0 +1,17 @@
+"""The method catalogue: every RPC method by name."""
+
+from shared.messages import events, project, system, task
+from shared.messages.spec import MethodSpec
+
+CATALOGUE: dict[str, MethodSpec] = {}
+
+
+def register_group(specs: list[MethodSpec]) -> None:
+    for spec in specs:
+        if spec.name in CATALOGUE:
+            raise ValueError(f"duplicate method {spec.name}")
+        CATALOGUE[spec.name] = spec
+
+
+for _group in (system, project, task, events):
+    register_group(_group.METHODS)
