@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ class App:
         self.data_dir = data_dir
         self.socket_path = socket_path
         self.config = config or Config()
+        #: Only this uid may connect (SO_PEERCRED); the socket's 0700 directory is the first fence.
+        self.allowed_uid = os.getuid()
         data_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(data_dir / "maestro.db")
         self.bus = EventBus(self.db, retention=self.config.events.retention)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from maestrod.dispatch import Context, call
-from shared import jsonrpc
+from shared import errors, jsonrpc
 from shared.methods import CATALOGUE
 
 if TYPE_CHECKING:
@@ -119,7 +119,15 @@ class Connection:
                 responses.append(item.response)
             else:
                 responses.append(await call(self.context(), item))
-        data = jsonrpc.response_for_batch(responses, message.batch)
+        try:
+            data = jsonrpc.response_for_batch(responses, message.batch)
+        except TypeError:
+            # A handler returned something JSON cannot carry: answer with -32603 per item.
+            log.exception("unserialisable result")
+            responses = [r if r is None or _encodable(r) else jsonrpc.error_response(
+                r.get("id"), errors.INTERNAL_ERROR, "Internal error (unserialisable result; see the daemon log)")
+                for r in responses]
+            data = jsonrpc.response_for_batch(responses, message.batch)
         if data is not None:
             await self.send(data)
 
@@ -134,3 +142,11 @@ class Connection:
                     await self.notify("event", event)
         finally:
             self._pusher_done.set()
+
+
+def _encodable(response: dict[str, Any]) -> bool:
+    try:
+        jsonrpc.encode(response)
+    except TypeError:
+        return False
+    return True

@@ -77,7 +77,7 @@ class EventBus:
                 sub.send.send_nowait(event)
             except trio.WouldBlock:
                 log.warning("dropping a subscriber that stopped reading (buffer of %d events full)",
-                            SUBSCRIBER_BUFFER)
+                            sub.send.statistics().max_buffer_size)
                 sub.dropped = True
                 self._subs.remove(sub)
                 sub.on_overflow()

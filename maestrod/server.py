@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import socket
 
 import trio
@@ -20,9 +19,9 @@ def make_connection_handler(app: App):  # type: ignore[no-untyped-def]
         pid: int | None = None
         try:
             pid, uid, _gid = peer_credentials(stream.socket)  # type: ignore[arg-type]
-            if uid != os.getuid():
+            if uid != app.allowed_uid:
                 log.warning("refused a connection from uid %d (pid %d): only uid %d may connect",
-                            uid, pid, os.getuid())
+                            uid, pid, app.allowed_uid)
                 await stream.aclose()
                 return
         except OSError:

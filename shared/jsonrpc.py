@@ -118,9 +118,10 @@ def parse_item(obj: Any) -> Item:
     has_id = "id" in obj
     id_ = obj.get("id")
     if has_id and not _valid_id(id_):
+        hint = " (integer ids must be whole numbers within 64 bits)" if isinstance(id_, float) else ""
         return Rejected(error_response(None, errors.INVALID_REQUEST,
                                        f"Invalid request: id must be a string, integer or null, "
-                                       f"got {_json_type(id_)}"))
+                                       f"got {_json_type(id_)}{hint}"))
     problems = []
     if obj.get("jsonrpc") != "2.0":
         problems.append('jsonrpc: expected "2.0"')

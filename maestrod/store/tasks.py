@@ -76,7 +76,7 @@ class TaskStore:
             where.append("parent_id IS NULL")
         sql = "SELECT * FROM tasks" + (" WHERE " + " AND ".join(where) if where else "")
         sql += (" ORDER BY CASE priority WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2"
-                " ELSE 3 END, created_at, id")
+                " ELSE 3 END, created_at, rowid")
         return self._build(self.db.conn.execute(sql, args).fetchall())
 
     def descendants(self, tid: str) -> list[Task]:
@@ -84,12 +84,12 @@ class TaskStore:
         rows = self.db.conn.execute(
             "WITH RECURSIVE d(id, depth) AS (SELECT id, 1 FROM tasks WHERE parent_id=? "
             "UNION ALL SELECT t.id, d.depth+1 FROM tasks t JOIN d ON t.parent_id=d.id) "
-            "SELECT tasks.* FROM tasks JOIN d ON d.id=tasks.id ORDER BY d.depth, tasks.created_at, tasks.id",
+            "SELECT tasks.* FROM tasks JOIN d ON d.id=tasks.id ORDER BY d.depth, tasks.created_at, tasks.rowid",
             (tid,)).fetchall()
         return self._build(rows)
 
     def children(self, tid: str) -> list[Task]:
-        rows = self.db.conn.execute("SELECT * FROM tasks WHERE parent_id=? ORDER BY created_at, id",
+        rows = self.db.conn.execute("SELECT * FROM tasks WHERE parent_id=? ORDER BY created_at, rowid",
                                     (tid,)).fetchall()
         return self._build(rows)
 
@@ -124,7 +124,7 @@ class TaskStore:
             sql += " AND t.project_id=?"
             args.append(project_id)
         sql += (" ORDER BY CASE priority WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2"
-                " ELSE 3 END, created_at, id")
+                " ELSE 3 END, created_at, rowid")
         return self._build(self.db.conn.execute(sql, args).fetchall())
 
     def dependents(self, tid: str) -> list[str]:

@@ -27,6 +27,9 @@ class Task:
     children: Optional[list["Task"]] = None
 
 
+attrs.resolve_types(Task)
+
+
 @attrs.define
 class TaskCreate:
     project: str = attrs.field(metadata=doc("project id, prefix or name"))
