@@ -10,12 +10,14 @@ small module and a socket round trip on top of the interpreter's start-up.
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
-from typing import Any
 
 from shared import paths
+
+TYPE_CHECKING = False  # typing costs ~2 ms of start-up; annotations are never evaluated
+if TYPE_CHECKING:
+    from typing import Any
 
 EXIT_OK, EXIT_REMOTE, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 
@@ -67,8 +69,32 @@ class Runtime:
             sys.stdout.write(text.rstrip("\n") + "\n")
 
 
+def _terminal_width() -> int:
+    try:
+        return int(os.environ.get("COLUMNS", "")) or os.get_terminal_size(2).columns
+    except (ValueError, OSError):
+        return 100
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's formatter imports shutil (and zlib, bz2, lzma) just to read the terminal
+    width, on every add_argument; asking os directly saves ~2 ms per invocation."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position, width or _terminal_width() - 2)
+
+
+class Parser(argparse.ArgumentParser):
+    """Sub-parsers inherit the class (argparse uses ``type(self)``), hence the formatter too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="maestroctl", description="Talk to maestrod.",
+    ap = Parser(prog="maestroctl", description="Talk to maestrod.",
                                  epilog="exit codes: 0 ok, 1 daemon error, 2 usage, 3 daemon unreachable")
     ap.add_argument("--socket", help=f"daemon socket (default: ${paths.SOCKET_ENV} or "
                                      "$XDG_RUNTIME_DIR/maestro/maestrod.sock)")
@@ -79,8 +105,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         if only is not None and name != only:
             sub.add_parser(name, help=help_, add_help=False)
             continue
-        mod = importlib.import_module(f"maestroctl.commands.{module}")
-        mod.register(sub, name, help_)
+        __import__(f"maestroctl.commands.{module}")
+        sys.modules[f"maestroctl.commands.{module}"].register(sub, name, help_)
     return ap
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
+
+TYPE_CHECKING = False  # typing costs ~2 ms of start-up; annotations are never evaluated
+if TYPE_CHECKING:
+    from typing import Any
 
 STATUSES = ["todo", "in_progress", "in_review", "completed", "blocked", "cancelled", "archived"]
 PRIORITIES = ["low", "medium", "high", "critical"]
