@@ -146,10 +146,27 @@ def _flatten(exc: BaseException, path: str, out: list[str]) -> None:
     out.append(f"{path or 'params'}: {_format(exc, None)}")
 
 
+class _NoRequired(dict[type, bool]):
+    """Classes whose every field has a default: ``{}`` structures to ``cls()``."""
+
+    def __missing__(self, cls: type) -> bool:
+        ok = attrs.has(cls) and all(f.default is not attrs.NOTHING for f in attrs.fields(cls))
+        self[cls] = ok
+        return ok
+
+    def __contains__(self, cls: object) -> bool:
+        return bool(self[cls])  # type: ignore[index]
+
+
+_NO_REQUIRED = _NoRequired()
+
+
 def structure_params(params: Any, cls: type[T]) -> T:
     """Structure request params into ``cls`` or raise a -32602 naming every bad field."""
     if not isinstance(params, dict):
         raise invalid_params([f"params: expected object, got {_json_type(params)}"])
+    if not params and cls in _NO_REQUIRED:
+        return cls()  # the common no-argument call skips cattrs' dispatch (~2 us)
     try:
         return converter.structure(params, cls)
     except (ClassValidationError, IterableValidationError, ForbiddenExtraKeysError) as exc:
