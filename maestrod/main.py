@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
             socks = [bind_unix(socket_path)]
         else:
             sock_lock = None
+            name = socks[0].getsockname()
+            if isinstance(name, str) and name:
+                socket_path = Path(name)  # agents must be told the socket systemd actually listens on
     except AlreadyRunning as exc:
         log.error("%s; is maestrod already running? (`maestroctl daemon status`)", exc)
         return 1

@@ -205,3 +205,31 @@ def test_client_does_not_import_heavy_modules(dproc: DaemonProcess) -> None:
     r = subprocess.run([sys.executable, "-c", code], env=dproc.env, capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_systemd_socket_activation(dproc: DaemonProcess, short_tmp: Path) -> None:
+    """LISTEN_FDS/LISTEN_PID as systemd passes them: maestrod serves on the inherited fd 3, does not
+    bind its own socket, and leaves the activated socket file alone on exit (systemd owns it)."""
+    path = short_tmp / "act.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(8)
+    # exec keeps the pid, so the shim can announce its own pid as LISTEN_PID, like systemd does.
+    shim = ("import os, sys; os.dup2(int(sys.argv[1]), 3); os.environ['LISTEN_PID'] = str(os.getpid()); "
+            "os.environ['LISTEN_FDS'] = '1'; os.execv(sys.argv[2], sys.argv[2:])")
+    env = dict(dproc.env, NOTIFY_SOCKET=str(dproc.notify_path))
+    log = open(short_tmp / "act.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-c", shim, str(listener.fileno()), MAESTROD],
+                            env=env, pass_fds=(listener.fileno(),), stderr=log)
+    dproc.procs.append(proc)
+    listener.close()
+    log.close()
+    dproc.wait_ready()
+    r = dproc.ctl("--socket", str(path), "ping")
+    assert r.returncode == 0, r.stderr
+    assert not dproc.socket.exists()  # it did not bind the default socket
+    status = json.loads(dproc.ctl("--socket", str(path), "--json", "daemon", "status").stdout)
+    assert status["socket"] == str(path)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
+    assert path.exists()
