@@ -25,14 +25,15 @@ import orjson
 
 __all__ = [
     "MAX_LINE_BYTES",
+    "RECORD_DECODER",
     "Block",
     "LineStatus",
     "Message",
     "Record",
     "Usage",
     "decode_line",
-    "raw_to_text",
     "decode_raw",
+    "raw_to_text",
 ]
 
 #: Records longer than this are skipped (and counted), never buffered further: real files have had single
@@ -43,14 +44,14 @@ MAX_LINE_BYTES = 64 << 20
 _EMPTY_RAW = msgspec.Raw(b"")
 
 
-class CacheCreation(msgspec.Struct, omit_defaults=True):
+class CacheCreation(msgspec.Struct, omit_defaults=True, gc=False):
     """Split of cache-creation tokens by TTL (priced differently: 1h writes cost 2x input, 5m 1.25x)."""
 
     ephemeral_5m_input_tokens: int | None = None
     ephemeral_1h_input_tokens: int | None = None
 
 
-class Usage(msgspec.Struct, omit_defaults=True):
+class Usage(msgspec.Struct, omit_defaults=True, gc=False):
     """The Messages API ``usage`` object as written on assistant lines; any field may be null or absent."""
 
     input_tokens: int | None = None
@@ -60,7 +61,7 @@ class Usage(msgspec.Struct, omit_defaults=True):
     cache_creation: CacheCreation | None = None
 
 
-class Block(msgspec.Struct, omit_defaults=True):
+class Block(msgspec.Struct, omit_defaults=True, gc=False):
     """One content block of any kind (text, thinking, tool_use, tool_result, image, ...).
 
     A single permissive struct instead of a tagged union so that block types added by future versions decode
@@ -78,7 +79,7 @@ class Block(msgspec.Struct, omit_defaults=True):
     is_error: bool | None = None
 
 
-class Message(msgspec.Struct, omit_defaults=True):
+class Message(msgspec.Struct, omit_defaults=True, gc=False):
     """The ``message`` of a user/assistant record; content is a string or a list of blocks."""
 
     id: str | None = None
@@ -88,25 +89,25 @@ class Message(msgspec.Struct, omit_defaults=True):
     usage: Usage | None = None
 
 
-class CompactMetadata(msgspec.Struct, rename="camel", omit_defaults=True):
+class CompactMetadata(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
     """``system/compact_boundary`` details: manual ``/compact`` or automatic, and the context size before."""
 
     trigger: str | None = None
     pre_tokens: int | None = None
 
 
-class Attachment(msgspec.Struct, omit_defaults=True):
-    """``attachment`` records (2.1.x): only the type and a steering prompt (``queued_command``) matter to us."""
+class Attachment(msgspec.Struct, omit_defaults=True, gc=False):
+    """``attachment`` records (2.1.x): only the type and a steering prompt (``queued_command``) matter."""
 
     type: str | None = None
     prompt: Any = None
 
 
-class Record(msgspec.Struct, rename="camel", omit_defaults=True):
+class Record(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
     """Union of the envelope fields of every record type we interpret; all optional.
 
-    ``rename="camel"`` maps ``parent_uuid`` to ``parentUuid`` etc.; the few fields whose JSON name is not plain
-    camel case carry an explicit name.  Fields not listed here are skipped by the decoder.
+    ``rename="camel"`` maps ``parent_uuid`` to ``parentUuid`` etc.; the few fields whose JSON name is not
+    plain camel case carry an explicit name.  Fields not listed here are skipped by the decoder.
     """
 
     type: str | None = None
@@ -161,7 +162,7 @@ class LineStatus(enum.Enum):
     CORRUPT = "corrupt"
 
 
-_DECODER = msgspec.json.Decoder(Record)
+RECORD_DECODER = _DECODER = msgspec.json.Decoder(Record)
 _ANY_DECODER = msgspec.json.Decoder()
 _JSON_DECODER = json.JSONDecoder()
 _PATH_RE = re.compile(r"`\$((?:\.[^.\[`]+|\[\d+\])*)`")
@@ -220,7 +221,7 @@ def _decode_slow(line: bytes) -> tuple[list[Record], LineStatus, list[dict[str, 
         try:
             orjson.dumps(obj)
         except TypeError:
-            # stdlib json accepts "\ud83d" escapes and yields lone surrogates; replace them like CC 2.1.132 does
+            # stdlib json turns "\ud83d" escapes into lone surrogates: replace them (as CC 2.1.132 does)
             obj = _strip_surrogates(obj)
             repaired = True
         record = salvage(obj)
@@ -285,16 +286,13 @@ def _delete_path(obj: dict[str, Any], error: str) -> bool:
         except (KeyError, IndexError, TypeError):
             return False
     last = parts[-1]
-    try:
-        if isinstance(parent, dict) and isinstance(last, str):
-            del parent[last]
-        elif isinstance(parent, list) and isinstance(last, int):
-            del parent[last]
-        else:
-            return False
-    except (KeyError, IndexError):
-        return False
-    return True
+    if isinstance(parent, dict) and isinstance(last, str) and last in parent:
+        del parent[last]
+        return True
+    if isinstance(parent, list) and isinstance(last, int) and 0 <= last < len(parent):
+        del parent[last]
+        return True
+    return False
 
 
 def decode_raw(raw: msgspec.Raw) -> Any:
@@ -313,6 +311,8 @@ def raw_to_text(raw: msgspec.Raw) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, list):
-        parts = [b.get("text") for b in value if isinstance(b, dict) and isinstance(b.get("text"), str)]
+        parts: list[str] = [
+            b["text"] for b in value if isinstance(b, dict) and isinstance(b.get("text"), str)
+        ]
         return "\n".join(parts)
     return ""
