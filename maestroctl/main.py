@@ -3,13 +3,13 @@
 Exit codes: 0 ok; 1 the daemon answered an error (message on stderr);
 2 usage error; 3 the daemon is unreachable.
 
-Only the module of the group being run is imported, so a call costs one
-small module and a socket round trip on top of the interpreter's start-up.
+Start-up is a feature (agents call this hundreds of times): common command
+lines are parsed by the compiled fast path (:mod:`maestroctl.fastargs`) without
+importing argparse; otherwise only the group being run is built.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -17,6 +17,7 @@ from shared import paths
 
 TYPE_CHECKING = False  # typing costs ~2 ms of start-up; annotations are never evaluated
 if TYPE_CHECKING:
+    import argparse
     from typing import Any
 
 EXIT_OK, EXIT_REMOTE, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
@@ -29,6 +30,11 @@ GROUPS: dict[str, tuple[str, str]] = {
     "daemon": ("daemon", "the daemon itself: status"),
     "rpc": ("rpc", "call any JSON-RPC method with raw JSON params"),
     "events": ("events", "watch or replay change events"),
+    "mail": ("mail", "messages between sessions and the human: send, inbox, wait"),
+    "template": ("template", "workflow templates given to spawned agents"),
+    "session": ("session", "agents in terminals maestrod owns: spawn, list, screen, prompt, attach, stop"),
+    "hook": ("hook", "Claude Code hook entry point (used by spawned agents): hook EVENT < payload"),
+    "digest": ("digest", "digest a Claude Code transcript file offline (no daemon): steps, state, tokens"),
     "completion": ("completion", "print a shell completion script (bash|zsh)"),
 }
 
@@ -57,8 +63,24 @@ class Runtime:
     def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
         return self.client().call(method, params)
 
+    def show(self, method: str, params: dict[str, Any] | None, human: Any) -> Any:
+        """Call and print. With --json the result's bytes go out exactly as the daemon sent
+        them, never decoded (the hot path for agents). Returns the decoded result or None."""
+        value, raw = self.client().call_raw(method, params)
+        if raw is not None and self.json:
+            out = sys.stdout.buffer
+            out.write(raw + b"\n")
+            out.flush()
+            return None
+        if raw is not None:
+            from maestroctl import wire
+
+            value = wire.loads(raw)
+        self.emit(value, human)
+        return value
+
     def emit(self, result: Any, human: Any = None) -> None:
-        """Print ``result``: raw JSON with --json, else ``human(result)`` (a str or None)."""
+        """Print ``result``: compact JSON with --json, else ``human(result)`` (a str or None)."""
         if self.json or human is None:
             from maestroctl.output import print_json
 
@@ -69,45 +91,11 @@ class Runtime:
             sys.stdout.write(text.rstrip("\n") + "\n")
 
 
-def _terminal_width() -> int:
-    try:
-        return int(os.environ.get("COLUMNS", "")) or os.get_terminal_size(2).columns
-    except (ValueError, OSError):
-        return 100
-
-
-class _Formatter(argparse.HelpFormatter):
-    """argparse's formatter imports shutil (and zlib, bz2, lzma) just to read the terminal
-    width, on every add_argument; asking os directly saves ~2 ms per invocation."""
-
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
-                 width: int | None = None) -> None:
-        super().__init__(prog, indent_increment, max_help_position, width or _terminal_width() - 2)
-
-
-class Parser(argparse.ArgumentParser):
-    """Sub-parsers inherit the class (argparse uses ``type(self)``), hence the formatter too."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", _Formatter)
-        super().__init__(*args, **kwargs)
-
-
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    ap = Parser(prog="maestroctl", description="Talk to maestrod.",
-                                 epilog="exit codes: 0 ok, 1 daemon error, 2 usage, 3 daemon unreachable")
-    ap.add_argument("--socket", help=f"daemon socket (default: ${paths.SOCKET_ENV} or "
-                                     "$XDG_RUNTIME_DIR/maestro/maestrod.sock)")
-    ap.add_argument("--json", action="store_true", help="print the raw JSON result")
-    ap.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
-    sub = ap.add_subparsers(dest="group", metavar="GROUP", required=True)
-    for name, (module, help_) in GROUPS.items():
-        if only is not None and name != only:
-            sub.add_parser(name, help=help_, add_help=False)
-            continue
-        __import__(f"maestroctl.commands.{module}")
-        sys.modules[f"maestroctl.commands.{module}"].register(sub, name, help_)
-    return ap
+    """The real argparse parser (all groups, or only ``only`` fully built)."""
+    from maestroctl.parser import build
+
+    return build(GROUPS, only)
 
 
 def _peek_group(argv: list[str]) -> str | None:
@@ -128,8 +116,11 @@ def _peek_group(argv: list[str]) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser(_peek_group(argv))
-    args = parser.parse_args(argv)
+    from maestroctl import fastargs
+
+    args = fastargs.parse(argv)
+    if args is None:  # anything the compiled fast path is not sure about: the real parser
+        args = build_parser(_peek_group(argv)).parse_args(argv)
     rt = Runtime(args)
     from maestroctl.client import RemoteError, Unreachable
 

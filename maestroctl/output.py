@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 TYPE_CHECKING = False  # typing costs ~2 ms of start-up; annotations are never evaluated
@@ -12,7 +11,10 @@ if TYPE_CHECKING:
 
 
 def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+    """One line of compact JSON: the same bytes shape the daemon sends (pipe it to `jq` to read)."""
+    from maestroctl import wire
+
+    sys.stdout.write(wire.dumps(value) + "\n")
 
 
 def _cell(v: Any) -> str:

@@ -12,10 +12,13 @@ import trio
 
 from maestrod.config import Config
 from maestrod.events import EventBus
+from maestrod.sessions.hooks import HookExtensions
+from maestrod.sessions.manager import SessionManager
 from maestrod.store.db import Database
 from maestrod.store.projects import ProjectStore
 from maestrod.store.tasks import TaskStore
 from maestrod.store.timeline import TimelineStore
+from maestrod.transcripts.service import TranscriptService
 
 log = logging.getLogger("maestrod")
 
@@ -41,6 +44,13 @@ class App:
         self.shutdown_hooks: list[Callable[[], Awaitable[None]]] = []
         self.started_at = trio.current_time() if _in_trio() else 0.0
         self.shutting_down = trio.Event() if _in_trio() else None
+        #: What later modules plug into Claude Code hooks (context providers, stop deciders).
+        self.hook_extensions = HookExtensions()
+        #: Sessions: agents in PTYs the daemon owns (sets token_lookup, adds a service + shutdown hook).
+        self.sessions = SessionManager(self)
+        #: Transcripts: per-session digests, escalation, coordinator context (after `sessions`: it
+        #: follows their events and plugs into `hook_extensions`).
+        self.transcripts = TranscriptService(self)
 
     def record(self, actor: str, subject_kind: str, subject_id: str, type_: str,
                data: dict[str, Any] | None = None, *, topic: str | None = None,

@@ -1,6 +1,9 @@
 """The method catalogue: every RPC method by name."""
 
 from shared.messages import events, project, system, task
+from shared.messages import mail, report, template
+from shared.messages import session
+from shared.messages import digest
 from shared.messages.spec import MethodSpec
 
 CATALOGUE: dict[str, MethodSpec] = {}
@@ -13,5 +16,5 @@ def register_group(specs: list[MethodSpec]) -> None:
         CATALOGUE[spec.name] = spec
 
 
-for _group in (system, project, task, events):
+for _group in (system, project, task, events, mail, report, template, session, digest):
     register_group(_group.METHODS)

@@ -23,6 +23,7 @@ TIMELINE_TYPES: dict[str, str] = {
     "session.stop": "someone asked a session to stop or killed it",
     "session.needs_attention": "a session started or stopped needing attention",
     "session.hook": "a Claude Code hook reported on the session",
+    "session.attach": "a viewer attached to (or detached from) the session's terminal",
     "mail.sent": "a message was sent",
     "mail.read": "a message was read",
 }

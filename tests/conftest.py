@@ -129,3 +129,144 @@ def maestroctl_env(socket_path: Path, **extra: str) -> dict[str, str]:
     env["MAESTRO_SOCKET"] = str(socket_path)
     env.update(extra)
     return env
+
+
+# --- sessions (issue 3): a scripted stand-in for Claude Code, event waits, screen waits -------------
+
+#: A stand-in for ``claude``, run by maestrod like the real one (``--session-id``, ``--settings`` with
+#: hooks that run ``maestroctl hook EVENT``). It asks the terminal for DA1 and the cursor position
+#: and waits for the answers (as Claude Code's TUI does), enables bracketed paste, then takes
+#: prompts: a bracketed paste + CR runs UserPromptSubmit (printing the hook's context) and leaves
+#: it "working" until it reads BEL (\x07) -> Stop hook; \x01 -> Notification (permission prompt);
+#: Escape alone -> "interrupted" + Stop; \x04 -> exit status 3.
+FAKE_CLAUDE = r'''
+import json, os, subprocess, sys, tty
+
+args = sys.argv[1:]
+settings = json.load(open(args[args.index("--settings") + 1]))
+csid = args[args.index("--session-id") + 1]
+hooks = {ev: entries[0]["hooks"][0]["command"] for ev, entries in settings["hooks"].items()}
+
+
+def hook(event, **payload):
+    payload.update(session_id=csid, hook_event_name=event, cwd=os.getcwd(),
+                   transcript_path="/nonexistent/" + csid + ".jsonl")
+    r = subprocess.run(hooks[event], shell=True, input=json.dumps(payload).encode(), capture_output=True,
+                       timeout=20)
+    return r.stdout.decode().strip()
+
+
+def out(text):
+    os.write(1, text.encode())
+
+
+def read_until(marker):
+    got = b""
+    while marker not in got:
+        got += os.read(0, 1024)
+    return got
+
+
+tty.setraw(0)
+hook("SessionStart", source="startup")
+out("fake claude\r\n\x1b[c")
+da1 = read_until(b"c")
+out("\x1b[6n")
+cpr = read_until(b"R")
+out("da1=%r cpr=%r\r\n\x1b[?2004h> " % (da1, cpr))
+buf = b""
+working = False
+while True:
+    data = os.read(0, 4096)
+    if not data:
+        break
+    buf += data
+    while True:
+        if b"\x04" in buf:
+            out("bye\r\n")
+            sys.exit(3)
+        if b"\x01" in buf:
+            buf = buf.replace(b"\x01", b"", 1)
+            hook("Notification", notification_type="permission_prompt", message="Claude needs your permission")
+            continue
+        if working:
+            if b"\x07" in buf:
+                buf = buf.replace(b"\x07", b"", 1)
+                said = hook("Stop", stop_hook_active=False, last_assistant_message="done")
+                working = bool(said and json.loads(said).get("decision") == "block")
+                out("stop: %s\r\n> " % (said or "-"))
+                continue
+            if buf == b"\x1b":
+                buf = b""
+                working = False
+                out("interrupted\r\n")
+                hook("Stop", stop_hook_active=False)
+                out("> ")
+            break
+        start, end = buf.find(b"\x1b[200~"), buf.find(b"\x1b[201~")
+        if start >= 0 and end > start and b"\r" in buf[end:]:
+            text = buf[start + 6:end].decode()
+            buf = buf[buf.index(b"\r", end) + 1:]
+            context = hook("UserPromptSubmit", prompt=text)
+            out("\r\nprompt: %s\r\ncontext: %s\r\n" % (text.replace("\n", "|"), context or "-"))
+            working = True
+            hook("PreToolUse", tool_name="Bash", tool_input={"command": "true"})
+            continue
+        break
+'''
+
+
+@pytest.fixture
+def fake_claude(short_tmp: Path) -> Path:
+    path = short_tmp / "fake-claude"
+    path.write_text(f"#!{sys.executable}\n{FAKE_CLAUDE}")
+    path.chmod(0o755)
+    return path
+
+
+class EventLog:
+    """Every event the daemon publishes, with waits (an in-process listener: nothing is missed)."""
+
+    def __init__(self, app: App) -> None:
+        self.items: list[dict[str, Any]] = []
+        self._changed = trio.Event()
+        app.bus.add_listener(self._on_event)
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        self.items.append(event)
+        changed, self._changed = self._changed, trio.Event()
+        changed.set()
+
+    async def wait_for(self, pred: Any, timeout: float = 15.0, start: int = 0) -> dict[str, Any]:
+        with trio.fail_after(timeout):
+            i = start
+            while True:
+                changed = self._changed
+                while i < len(self.items):
+                    if pred(self.items[i]):
+                        return self.items[i]
+                    i += 1
+                await changed.wait()
+
+    async def status(self, sid: str, to: str, timeout: float = 15.0, start: int = 0) -> dict[str, Any]:
+        return await self.wait_for(lambda e: e["topic"] == "session.status" and e["data"]["session_id"] == sid
+                                   and e["data"]["to"] == to, timeout, start)
+
+    def statuses(self, sid: str) -> list[str]:
+        return [e["data"]["to"] for e in self.items
+                if e["topic"] == "session.status" and e["data"]["session_id"] == sid]
+
+
+@pytest.fixture
+def events(daemon: Daemon) -> EventLog:
+    return EventLog(daemon.app)
+
+
+async def wait_screen(app: App, sid: str, pred: Any, timeout: float = 10.0) -> str:
+    """Poll the session's screen until ``pred(text)`` (the screen has no change event to await)."""
+    with trio.fail_after(timeout):
+        while True:
+            text = (await app.sessions.screen(sid))["text"]
+            if pred(text):
+                return text  # type: ignore[no-any-return]
+            await trio.sleep(0.02)

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-import argparse
 import time
 
 TYPE_CHECKING = False  # typing costs ~2 ms of start-up; annotations are never evaluated
 if TYPE_CHECKING:
+    import argparse
     from typing import Any
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 
 TYPE_CHECKING = False  # typing costs ~2 ms of start-up; annotations are never evaluated
 if TYPE_CHECKING:
+    import argparse
     from typing import Any
 
 COLUMNS = [("id", "ID"), ("name", "NAME"), ("dir", "DIR"), ("description", "DESCRIPTION")]
@@ -48,20 +48,20 @@ def _human_one(r: dict[str, Any]) -> str:
 
 
 def create(rt: Any, a: argparse.Namespace) -> int:
-    rt.emit(rt.call("project.create", {"name": a.name, "dir": os.path.abspath(a.dir),
-                                       "description": a.description}), _human_one)
+    rt.show("project.create", {"name": a.name, "dir": os.path.abspath(a.dir),
+                               "description": a.description}, _human_one)
     return 0
 
 
 def list_(rt: Any, a: argparse.Namespace) -> int:
     from maestroctl.output import table
 
-    rt.emit(rt.call("project.list"), lambda rows: table(rows, COLUMNS) if rows else "no projects")
+    rt.show("project.list", None, lambda rows: table(rows, COLUMNS) if rows else "no projects")
     return 0
 
 
 def get(rt: Any, a: argparse.Namespace) -> int:
-    rt.emit(rt.call("project.get", {"id": a.id}), _human_one)
+    rt.show("project.get", {"id": a.id}, _human_one)
     return 0
 
 
@@ -73,7 +73,7 @@ def update(rt: Any, a: argparse.Namespace) -> int:
         params["dir"] = os.path.abspath(a.dir)
     if a.description is not None:
         params["description"] = a.description
-    rt.emit(rt.call("project.update", params), _human_one)
+    rt.show("project.update", params, _human_one)
     return 0
 
 

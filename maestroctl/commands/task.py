@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 
 TYPE_CHECKING = False  # typing costs ~2 ms of start-up; annotations are never evaluated
 if TYPE_CHECKING:
+    import argparse
     from typing import Any
 
 STATUSES = ["todo", "in_progress", "in_review", "completed", "blocked", "cancelled", "archived"]
@@ -15,9 +15,10 @@ COLUMNS = [("id", "ID"), ("status", "STATUS"), ("priority", "PRIO"), ("title", "
            ("parent_id", "PARENT"), ("depends_on", "DEPENDS ON")]
 
 
-def _project_default() -> str | None:
-    # Inside an agent, the project is known from the environment.
-    return os.environ.get("MAESTRO_PROJECT_ID") or None
+def _project(a: argparse.Namespace) -> str | None:
+    # Inside an agent the project is known from the environment. Read at run time, not as an
+    # argparse default, so the parser (and its compiled fast path) does not depend on the env.
+    return a.project or os.environ.get("MAESTRO_PROJECT_ID") or None
 
 
 def register(sub: Any, name: str, help_: str) -> None:
@@ -25,8 +26,7 @@ def register(sub: Any, name: str, help_: str) -> None:
     s = p.add_subparsers(dest="cmd", metavar="COMMAND", required=True)
 
     c = s.add_parser("create", help="create a task")
-    c.add_argument("--project", default=_project_default(), help="project id/prefix/name "
-                                                                  "(default: $MAESTRO_PROJECT_ID)")
+    c.add_argument("--project", help="project id/prefix/name (default: $MAESTRO_PROJECT_ID)")
     c.add_argument("--title", required=True)
     c.add_argument("--description", default="")
     c.add_argument("--priority", choices=PRIORITIES, default="medium")
@@ -37,7 +37,7 @@ def register(sub: Any, name: str, help_: str) -> None:
     c.set_defaults(func=create)
 
     ls = s.add_parser("list", help="list tasks")
-    ls.add_argument("--project", default=_project_default())
+    ls.add_argument("--project", help="default: $MAESTRO_PROJECT_ID")
     ls.add_argument("--status", action="append", choices=STATUSES, help="repeatable")
     ls.add_argument("--priority", action="append", choices=PRIORITIES, help="repeatable")
     ls.add_argument("--parent", help='parent id; "" or --roots for top-level tasks only')
@@ -72,13 +72,20 @@ def register(sub: Any, name: str, help_: str) -> None:
     ch.set_defaults(func=children)
 
     r = s.add_parser("ready", help="todo tasks whose dependencies are all completed")
-    r.add_argument("--project", default=_project_default())
+    r.add_argument("--project", help="default: $MAESTRO_PROJECT_ID")
     r.set_defaults(func=ready)
 
     h = s.add_parser("history", help="who changed the task, what and when")
     h.add_argument("id")
     h.add_argument("--limit", type=int, default=200)
     h.set_defaults(func=history)
+
+    # `task report` (issue 5): an agent reports on its own work; handler in maestrod/handlers/report.py
+    rep = s.add_parser("report", help="from an agent: report progress|blocked|complete|error on a task")
+    rep.add_argument("status", choices=["progress", "blocked", "complete", "error"])
+    rep.add_argument("id", metavar="TASK", help="task id or unique prefix")
+    rep.add_argument("--message", required=True, help="what happened (- reads stdin)")
+    rep.set_defaults(func=report)
 
 
 def _one(r: dict[str, Any]) -> str:
@@ -113,20 +120,21 @@ def _tree(rows: list[dict[str, Any]]) -> str:
 
 
 def create(rt: Any, a: argparse.Namespace) -> int:
-    if not a.project:
+    project = _project(a)
+    if not project:
         raise SystemExit("maestroctl task create: --project is required (or set MAESTRO_PROJECT_ID)")
-    params: dict[str, Any] = {"project": a.project, "title": a.title, "description": a.description,
+    params: dict[str, Any] = {"project": project, "title": a.title, "description": a.description,
                               "priority": a.priority, "status": a.status, "depends_on": a.depends_on}
     if a.parent:
         params["parent"] = a.parent
-    rt.emit(rt.call("task.create", params), _one)
+    rt.show("task.create", params, _one)
     return 0
 
 
 def list_(rt: Any, a: argparse.Namespace) -> int:
     params: dict[str, Any] = {"tree": a.tree}
-    if a.project:
-        params["project"] = a.project
+    if _project(a):
+        params["project"] = _project(a)
     if a.status:
         params["status"] = a.status
     if a.priority:
@@ -135,12 +143,12 @@ def list_(rt: Any, a: argparse.Namespace) -> int:
         params["parent"] = ""
     elif a.parent is not None:
         params["parent"] = a.parent
-    rt.emit(rt.call("task.list", params), _tree if a.tree else _rows)
+    rt.show("task.list", params, _tree if a.tree else _rows)
     return 0
 
 
 def get(rt: Any, a: argparse.Namespace) -> int:
-    rt.emit(rt.call("task.get", {"id": a.id}), _one)
+    rt.show("task.get", {"id": a.id}, _one)
     return 0
 
 
@@ -154,7 +162,7 @@ def update(rt: Any, a: argparse.Namespace) -> int:
         params["add_depends_on"] = a.depends_on
     if a.no_depends_on:
         params["remove_depends_on"] = a.no_depends_on
-    rt.emit(rt.call("task.update", params), _one)
+    rt.show("task.update", params, _one)
     return 0
 
 
@@ -165,13 +173,13 @@ def delete(rt: Any, a: argparse.Namespace) -> int:
 
 
 def children(rt: Any, a: argparse.Namespace) -> int:
-    rt.emit(rt.call("task.children", {"id": a.id, "recursive": a.recursive}), _rows)
+    rt.show("task.children", {"id": a.id, "recursive": a.recursive}, _rows)
     return 0
 
 
 def ready(rt: Any, a: argparse.Namespace) -> int:
-    params = {"project": a.project} if a.project else {}
-    rt.emit(rt.call("task.ready", params), _rows)
+    params = {"project": _project(a)} if _project(a) else {}
+    rt.show("task.ready", params, _rows)
     return 0
 
 
@@ -183,7 +191,7 @@ def history(rt: Any, a: argparse.Namespace) -> int:
         return table(shown, [("at", "WHEN"), ("actor", "WHO"), ("type", "WHAT"), ("data", "DETAILS")],
                      max_width=80)
 
-    rt.emit(rt.call("task.history", {"id": a.id, "limit": a.limit}), human)
+    rt.show("task.history", {"id": a.id, "limit": a.limit}, human)
     return 0
 
 
@@ -191,3 +199,16 @@ def _brief(data: dict[str, Any]) -> str:
     if "from" in data and "to" in data:
         return f"{data['from']} → {data['to']}"
     return ", ".join(f"{k}={v}" for k, v in data.items() if v not in (None, [], {}))
+
+
+def report(rt: Any, a: argparse.Namespace) -> int:
+    import sys
+
+    message = sys.stdin.read() if a.message == "-" else a.message
+    r = rt.call("task.report", {"task": a.id, "status": a.status, "message": message})
+    moved = r["status_change"]
+    rt.emit(r, f"reported {a.status} on {r['task']['id']} (task {r['task']['status']}"
+               + (f", was {moved['from']}" if moved else "") + ")"
+               + (f"; mailed {r['mailed_to']}" if r["mailed_to"] else "")
+               + (f"\nnote: {r['note']}" if r["note"] else ""))
+    return 0

@@ -106,4 +106,47 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX session_prompts_pending ON session_prompts(session_id, state, id);
     """,
+    # 3: the mailbox: one row per message, one row per (recipient, message) with its read receipt.
+    # `prio` (0 critical .. 3 low) and `unread` are copied onto the recipient row so the inbox
+    # ("unread first, then priority, then time") and the unread counts are index-only walks.
+    """
+    CREATE TABLE mail_messages (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        thread_id TEXT NOT NULL,
+        reply_to TEXT,
+        sender TEXT NOT NULL,
+        scope TEXT CHECK (scope IN ('all','my-workers','team')),
+        type TEXT NOT NULL CHECK (type IN
+            ('assignment','status_update','query','response','directive','notification','blocked')),
+        subject TEXT NOT NULL,
+        body TEXT NOT NULL,
+        priority TEXT NOT NULL CHECK (priority IN ('critical','high','normal','low')),
+        task_id TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX mail_messages_thread ON mail_messages(thread_id, seq);
+    CREATE TABLE mail_recipients (
+        recipient TEXT NOT NULL,
+        seq INTEGER NOT NULL REFERENCES mail_messages(seq) ON DELETE CASCADE,
+        unread INTEGER NOT NULL DEFAULT 1 CHECK (unread IN (0,1)),
+        prio INTEGER NOT NULL CHECK (prio BETWEEN 0 AND 3),
+        read_at TEXT,
+        PRIMARY KEY (recipient, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX mail_inbox ON mail_recipients(recipient, unread DESC, prio, seq DESC);
+    CREATE INDEX mail_recipients_seq ON mail_recipients(seq);
+    """,
+    # 4: transcript digests (issue 4): per session, the SessionDigest checkpoint (JSON) and the tailed
+    # files' offsets and fingerprints, written together so a restart neither loses nor repeats entries.
+    # Keyed by session id without a foreign key: a checkpoint whose session row is gone is inert.
+    """
+    CREATE TABLE transcript_checkpoints (
+        session_id TEXT PRIMARY KEY,
+        path TEXT NOT NULL,
+        checkpoint TEXT NOT NULL,
+        files TEXT NOT NULL DEFAULT '{}',
+        updated_at TEXT NOT NULL
+    );
+    """,
 ]

@@ -1,0 +1,86 @@
+"""Idle cost: maestrod's CPU % and RSS with 50 idle sessions (interactive shells waiting at their
+prompt) over 10 s, against the same daemon with no session (the floor) measured in the same run.
+
+CPU is utime+stime of the daemon process from /proc over the window; RSS is VmRSS at the end.
+Goal (issue 3): <= 1 % CPU and <= 200 MB RSS with 50 idle sessions.
+Run: python bench/bench_idle.py [--sessions 50] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _daemon import BIN, running_daemon  # noqa: E402
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def call(path: Path, method: str, params: dict | None = None) -> dict:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(str(path))
+        s.sendall(json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or {}}).encode() + b"\n")
+        msg = json.loads(s.makefile("rb").readline())
+    if "error" in msg:
+        raise SystemExit(f"{method}: {msg['error']}")
+    return msg["result"]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def window(pid: int, seconds: float) -> tuple[float, float]:
+    c0, t0 = cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    return 100 * (cpu_seconds(pid) - c0) / (time.monotonic() - t0), rss_mb(pid)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sessions", type=int, default=50)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    args = ap.parse_args()
+    with running_daemon() as (sock, env):
+        pid = call(sock, "system.version")["pid"]
+        subprocess.run([str(BIN / "maestroctl"), "project", "create", "--name", "P", "--dir", str(sock.parent)],
+                       env=env, check=True, stdout=subprocess.DEVNULL)
+        floor_cpu, floor_rss = window(pid, args.seconds)
+        for i in range(args.sessions):
+            call(sock, "session.spawn", {"project": "P", "name": f"idle{i}", "agent": "command",
+                                         "argv": ["bash", "--norc", "--noprofile", "-i"]})
+        # Let every shell print its prompt (and the screen models catch up) before measuring.
+        deadline = time.monotonic() + 30
+        while any(call(sock, "session.screen", {"id": f"idle{i}"})["text"] == "" for i in range(args.sessions)):
+            if time.monotonic() > deadline:
+                raise SystemExit("the shells did not start")
+            time.sleep(0.2)
+        time.sleep(1)
+        listed = call(sock, "session.list", {"active": True})
+        assert len(listed) == args.sessions and all(s["status"] == "idle" for s in listed)
+        cpu, rss = window(pid, args.seconds)
+    print(f"maestrod, no session (floor): CPU {floor_cpu:.2f} %  RSS {floor_rss:.1f} MB")
+    print(f"maestrod, {args.sessions} idle sessions, {args.seconds:g} s: CPU {cpu:.2f} %  RSS {rss:.1f} MB  "
+          f"(+{rss - floor_rss:.1f} MB, {(rss - floor_rss) * 1024 / args.sessions:.0f} KiB per session; "
+          f"RSS ratio to floor {rss / floor_rss:.2f}x)")
+    ok_cpu, ok_rss = cpu <= 1.0, rss <= 200
+    print(f"goal <= 1 % CPU: {'met' if ok_cpu else 'NOT met'}; goal <= 200 MB RSS: {'met' if ok_rss else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""PTY throughput: 100 MB of output from a session (`cat` of a file) through maestrod, with the screen
+model on, against a bare Python PTY read loop (the floor) measured in the same run.
+
+maestrod's figure is wall time from `session.spawn` to the `session.status` -> exited event; bytes
+lost = bytes the bare loop read - the session's scrollback byte counter (`session.output` total),
+and must be 0. The final screen is checked against the file's last lines (the lazy screen model
+still ends right). Goal (issue 3): >= 0.5x the floor.
+Run: python bench/bench_pty.py [--mb 100] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pty
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _daemon import BIN, running_daemon  # noqa: E402
+
+
+def make_file(path: Path, mb: int) -> tuple[int, bytes]:
+    """``mb`` MB of 100-byte text lines; returns (bytes a tty delivers: LF -> CRLF, the last line)."""
+    line_count = mb * 1_000_000 // 100
+    with open(path, "wb") as f:
+        block = b"".join(b"%09d " % i + b"x" * 89 + b"\n" for i in range(10_000))
+        for start in range(0, line_count, 10_000):
+            f.write(block)
+    last = b"%09d " % 9_999 + b"x" * 89
+    return line_count * 101, last
+
+
+def bare_loop(path: Path) -> tuple[float, int]:
+    master, slave = pty.openpty()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(["cat", str(path)], stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    n = 0
+    while True:
+        try:
+            chunk = os.read(master, 1 << 16)
+        except OSError:
+            break
+        if not chunk:
+            break
+        n += len(chunk)
+    proc.wait()
+    elapsed = time.perf_counter() - t0
+    os.close(master)
+    return elapsed, n
+
+
+class Rpc:
+    def __init__(self, path: Path) -> None:
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.connect(str(path))
+        self.f = self.s.makefile("rb")
+        self.i = 0
+
+    def send(self, method: str, params: dict | None = None) -> int:
+        self.i += 1
+        msg = {"jsonrpc": "2.0", "id": self.i, "method": method, "params": params or {}}
+        self.s.sendall(json.dumps(msg).encode() + b"\n")
+        return self.i
+
+    def result(self, rid: int, events: list[dict] | None = None) -> dict:
+        while True:
+            msg = json.loads(self.f.readline())
+            if msg.get("id") == rid:
+                if "error" in msg:
+                    raise SystemExit(f"error: {msg['error']}")
+                return msg["result"]
+            if events is not None and msg.get("method") == "event":
+                events.append(msg["params"])
+
+    def call(self, method: str, params: dict | None = None) -> dict:
+        return self.result(self.send(method, params))
+
+
+def through_maestrod(rpc: Rpc, path: Path, name: str) -> tuple[float, dict, dict]:
+    events: list[dict] = []
+    t0 = time.perf_counter()
+    rid = rpc.send("session.spawn", {"project": "P", "name": name, "agent": "command", "argv": ["cat", str(path)]})
+    sid = rpc.result(rid, events)["id"]
+
+    def exited(ev: dict) -> bool:
+        return ev["topic"] == "session.status" and ev["data"]["session_id"] == sid and ev["data"]["to"] == "exited"
+
+    while not any(exited(e) for e in events):
+        msg = json.loads(rpc.f.readline())
+        if msg.get("method") == "event":
+            events.append(msg["params"])
+    elapsed = time.perf_counter() - t0
+    out = rpc.call("session.output", {"id": sid, "offset": 0, "limit": 1})
+    screen = rpc.call("session.screen", {"id": sid})
+    return elapsed, out, screen
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mb", type=int, default=100)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bp-", dir="/tmp"))
+    data = tmp / "big.txt"
+    expected, last_line = make_file(data, args.mb)
+    size_mb = data.stat().st_size / 1e6
+    try:
+        floor = min(bare_loop(data) for _ in range(args.runs))
+        assert floor[1] == expected, (floor[1], expected)
+        with running_daemon() as (sock, env):
+            subprocess.run([str(BIN / "maestroctl"), "project", "create", "--name", "P", "--dir", str(tmp)],
+                           env=env, check=True, stdout=subprocess.DEVNULL)
+            rpc = Rpc(sock)
+            rpc.call("events.subscribe", {"topics": ["session.status"]})
+            runs = [through_maestrod(rpc, data, f"cat{i}") for i in range(args.runs)]
+        best = min(runs, key=lambda r: r[0])
+        elapsed, out, screen = best
+        lost = [expected - r[1]["total"] for r in runs]
+        screen_ok = all(last_line.decode() in r[2]["text"].splitlines()[-1] for r in runs)
+        bare_rate = size_mb / floor[0]
+        rate = size_mb / elapsed
+        print(f"file: {size_mb:.0f} MB ({expected:,} bytes through the tty, LF -> CRLF)")
+        print(f"bare Python PTY loop (floor): {floor[0]:.3f} s  {bare_rate:7.1f} MB/s")
+        print(f"maestrod session, screen model on: {elapsed:.3f} s  {rate:7.1f} MB/s  "
+              f"(runs: {', '.join(f'{r[0]:.3f}' for r in runs)} s)")
+        print(f"bytes lost (scrollback counter vs bytes read by the floor): {lost}")
+        print(f"final screen shows the file's last line: {screen_ok}")
+        ratio = rate / bare_rate
+        print(f"ratio maestrod/bare: {ratio:.2f}x  (goal >= 0.5x: {'met' if ratio >= 0.5 else 'NOT met'})")
+        if any(lost) or not screen_ok:
+            raise SystemExit("FAIL: bytes were lost or the screen is wrong")
+    finally:
+        data.unlink(missing_ok=True)
+        tmp.rmdir()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""``maestroctl session attach ID``: use a session's terminal from this one, like tmux attach.
+
+The local terminal goes to raw mode and the alternate screen; the daemon repaints the
+session's current screen, then streams its output; keystrokes and window-size changes go
+back. **Ctrl-]** detaches (the session keeps running); the terminal is restored on the way out.
+
+Wire format (all NDJSON JSON-RPC on the ordinary socket; see docs/sessions.md):
+
+* client -> daemon, request ``session.attach {id, rows, cols}``: the session takes this size
+  (the most recent attacher wins). The daemon answers it only when the stream ends, with
+  ``{id, ended: "detached"|"exited"|"disconnected"}``;
+* daemon -> client, notifications ``session.output {id, data, repaint, offset}`` (``data``
+  is base64 of terminal bytes; the first one, ``repaint: true``, paints the whole screen;
+  a viewer that falls behind gets another repaint instead of the backlog),
+  ``session.exited {id, exit_code, exit_reason}``, ``session.heartbeat {id}`` (when quiet);
+* client -> daemon, notifications ``session.input {id, data}`` (base64 keystrokes),
+  ``session.resize {id, rows, cols}``, and ``session.detach {id}`` to end the stream.
+
+Terminal queries the program sends (DA1, cursor position...) are answered by the daemon and
+removed from the stream, so this terminal never answers them a second time.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import select
+import signal
+import sys
+from typing import Any
+
+DETACH_KEY = b"\x1d"  # Ctrl-]
+ENTER = b"\x1b[?1049h\x1b[H\x1b[2J"
+#: Back to the normal screen, with every mode a program may have switched on turned off.
+LEAVE = (b"\x1b[0m\x1b[?2004l\x1b[?1l\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1004l\x1b[?1006l"
+         b"\x1b[?25h\x1b[?1049l")
+
+
+def _line(obj: Any) -> bytes:
+    from maestroctl import wire
+
+    return wire.dumps(obj).encode() + b"\n"
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:
+            select.select([], [fd], [])
+        except InterruptedError:
+            continue
+
+
+def attach(socket_path: str, ident: str, *, stdin_fd: int = 0, stdout_fd: int = 1) -> int:
+    import termios
+    import tty
+
+    from maestroctl import wire
+    from maestroctl.client import Client, RemoteError
+
+    if not (os.isatty(stdin_fd) and os.isatty(stdout_fd)):
+        sys.stderr.write("maestroctl session attach: needs a terminal on stdin and stdout "
+                         "(use `session screen` or `session output` instead)\n")
+        return 2
+    client = Client(socket_path)
+    client.connect()
+    sock = client._sock
+    size = os.get_terminal_size(stdout_fd)
+    rid = client.send_request("session.attach", {"id": ident, "rows": size.lines, "cols": size.columns})
+
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    old_winch = signal.signal(signal.SIGWINCH, lambda *_: _poke(wake_w))
+    saved = termios.tcgetattr(stdin_fd)
+    sid = ident
+    buf = b""
+    ending = ""
+    error: RemoteError | None = None
+    try:
+        tty.setraw(stdin_fd)
+        _write_all(stdout_fd, ENTER)
+        done = False
+        while not done:
+            try:
+                ready, _, _ = select.select([sock, stdin_fd, wake_r], [], [])
+            except InterruptedError:
+                continue
+            if wake_r in ready:
+                os.read(wake_r, 512)
+                size = os.get_terminal_size(stdout_fd)
+                sock.sendall(_line({"jsonrpc": "2.0", "method": "session.resize",
+                                    "params": {"id": sid, "rows": size.lines, "cols": size.columns}}))
+            if stdin_fd in ready:
+                keys = os.read(stdin_fd, 4096)
+                if not keys:
+                    keys = DETACH_KEY
+                cut = keys.find(DETACH_KEY)
+                send = keys if cut < 0 else keys[:cut]
+                if send:
+                    sock.sendall(_line({"jsonrpc": "2.0", "method": "session.input",
+                                        "params": {"id": sid, "data": base64.b64encode(send).decode()}}))
+                if cut >= 0:
+                    sock.sendall(_line({"jsonrpc": "2.0", "method": "session.detach", "params": {"id": sid}}))
+                    ending = ending or "detached"
+            if sock in ready:
+                chunk = sock.recv(1 << 18)
+                if not chunk:
+                    ending = ending or "the daemon closed the connection"
+                    break
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    msg = wire.loads(line)
+                    method = msg.get("method")
+                    params = msg.get("params") or {}
+                    if method == "session.output":
+                        sid = params.get("id", sid)
+                        _write_all(stdout_fd, base64.b64decode(params["data"]))
+                    elif method == "session.exited":
+                        ending = f"session exited ({params.get('exit_reason')}, code {params.get('exit_code')})"
+                    elif msg.get("id") == rid:
+                        if "error" in msg:
+                            err = msg["error"]
+                            error = RemoteError(err.get("code", 0), err.get("message", ""), err.get("data"))
+                        done = True
+                        break
+    finally:
+        termios.tcsetattr(stdin_fd, termios.TCSADRAIN, saved)
+        signal.signal(signal.SIGWINCH, old_winch)
+        os.close(wake_r)
+        os.close(wake_w)
+        try:
+            _write_all(stdout_fd, LEAVE)
+        except OSError:
+            pass
+        client.close()
+    if error is not None:
+        raise error
+    sys.stderr.write(f"[{sid}: {ending or 'detached'}]\n")
+    return 0
+
+
+def _poke(fd: int) -> None:
+    try:
+        os.write(fd, b"w")
+    except OSError:
+        pass

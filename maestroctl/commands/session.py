@@ -1,0 +1,309 @@
+"""``maestroctl session spawn|list|get|screen|output|prompt|input|interrupt|resize|stop|kill|attach``
+
+Inside an agent the caller is its session (MAESTRO_SESSION_TOKEN): a session it spawns gets it
+as parent, and ``list --my-workers`` / ``--siblings`` are relative to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+STATUSES = ["spawning", "working", "waiting_input", "idle", "exited"]
+COLUMNS = [("id", "ID"), ("name", "NAME"), ("role", "ROLE"), ("status", "STATUS"), ("agent", "AGENT"),
+           ("parent_id", "PARENT"), ("project_id", "PROJECT"), ("pid", "PID"), ("needs_attention", "ATTENTION")]
+#: ``session input --key NAME``
+KEYS = {"enter": b"\r", "tab": b"\t", "escape": b"\x1b", "esc": b"\x1b", "backspace": b"\x7f", "space": b" ",
+        "up": b"\x1b[A", "down": b"\x1b[B", "right": b"\x1b[C", "left": b"\x1b[D",
+        "ctrl-c": b"\x03", "ctrl-d": b"\x04", "ctrl-z": b"\x1a", "ctrl-l": b"\x0c", "ctrl-u": b"\x15"}
+
+
+def register(sub: Any, name: str, help_: str) -> None:
+    p = sub.add_parser(name, help=help_)
+    s = p.add_subparsers(dest="cmd", metavar="COMMAND", required=True)
+
+    sp = s.add_parser("spawn", help="start Claude Code (or `-- ARGV...`) in a terminal maestrod owns",
+                      description="Start a session. Without `-- ARGV` it is Claude Code with maestro's hooks; "
+                                  "with `-- ARGV` any program (e.g. `-- bash -i`). With --agent claude, "
+                                  "`-- ARGS` are extra arguments for claude.")
+    sp.add_argument("--project", help="project id/prefix/name (default: $MAESTRO_PROJECT_ID)")
+    sp.add_argument("--name", required=True)
+    sp.add_argument("--cwd", help="working directory (default: the project's directory)")
+    sp.add_argument("--role", choices=["worker", "coordinator"], default="worker")
+    sp.add_argument("--parent", help="parent session (default: the calling session, if any)")
+    sp.add_argument("--prompt", help="first prompt, delivered when the agent is ready (- reads stdin)")
+    sp.add_argument("--agent", choices=["claude", "command"],
+                    help="claude (default without ARGV) or command (default with ARGV)")
+    sp.add_argument("--allowed-tools", help='claude --allowedTools, e.g. "Bash Read Edit"')
+    sp.add_argument("--permission-mode", help="claude --permission-mode (e.g. acceptEdits, default, plan)")
+    sp.add_argument("--task", action="append", default=[], metavar="ID", help="a task it works on (repeatable)")
+    sp.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="extra environment (repeatable)")
+    sp.add_argument("--rows", type=int, help="terminal rows (default 40)")
+    sp.add_argument("--cols", type=int, help="terminal columns (default 120)")
+    sp.add_argument("argv", nargs="*", metavar="ARGV", help="after --: the program to run and its arguments")
+    sp.set_defaults(func=spawn)
+
+    ls = s.add_parser("list", help="list sessions")
+    ls.add_argument("--project")
+    ls.add_argument("--status", action="append", choices=STATUSES, help="repeatable")
+    ls.add_argument("--active", action="store_true", help="leave out exited sessions")
+    ls.add_argument("--parent", help="sessions spawned by this one")
+    ls.add_argument("--my-workers", action="store_true", help="(inside a session) the sessions it spawned")
+    ls.add_argument("--siblings", action="store_true",
+                    help="(inside a session) the other sessions of its coordinator")
+    ls.set_defaults(func=list_)
+
+    g = s.add_parser("get", help="show one session")
+    g.add_argument("id", help="id, unique prefix, or name")
+    g.set_defaults(func=get)
+
+    sc = s.add_parser("screen", help="print what the session's terminal shows now")
+    sc.add_argument("id")
+    sc.set_defaults(func=screen)
+
+    o = s.add_parser("output", help="write raw output bytes (from the scrollback) to stdout")
+    o.add_argument("id")
+    o.add_argument("--offset", type=int, default=0, help="absolute byte offset")
+    o.add_argument("--limit", type=int, default=1024 * 1024)
+    o.set_defaults(func=output)
+
+    pr = s.add_parser("prompt", help="send a prompt: pasted, then Enter; queued while the agent is working")
+    pr.add_argument("id")
+    pr.add_argument("--message", required=True, help="the prompt (- reads stdin); at most 10,000 characters")
+    pr.add_argument("--mode", choices=["send", "paste"], default="send", help="paste: do not press Enter")
+    pr.add_argument("--now", action="store_true", help="deliver even while the agent is working")
+    pr.add_argument("--wait", type=float, metavar="SECONDS",
+                    help="wait until the agent confirms it received the prompt (exit 1 if it does not)")
+    pr.set_defaults(func=prompt)
+
+    i = s.add_parser("input", help="type raw keys into the session")
+    i.add_argument("id")
+    i.add_argument("--text", help="keys to type as is (e.g. $'ls\\r')")
+    i.add_argument("--key", action="append", default=[], choices=sorted(KEYS),
+                   help="a named key after the text (repeatable)")
+    i.set_defaults(func=input_)
+
+    it = s.add_parser("interrupt", help="interrupt the agent (Escape for Claude, Ctrl-C otherwise)")
+    it.add_argument("id")
+    it.set_defaults(func=interrupt)
+
+    rs = s.add_parser("resize", help="change the terminal size")
+    rs.add_argument("id")
+    rs.add_argument("--rows", type=int, required=True)
+    rs.add_argument("--cols", type=int, required=True)
+    rs.set_defaults(func=resize)
+
+    st = s.add_parser("stop", help="stop: SIGHUP, then SIGTERM, then SIGKILL")
+    st.add_argument("id")
+    st.add_argument("--no-wait", action="store_true", help="do not wait for the process to exit")
+    st.set_defaults(func=stop)
+
+    k = s.add_parser("kill", help="kill at once (SIGKILL)")
+    k.add_argument("id")
+    k.set_defaults(func=kill)
+
+    a = s.add_parser("attach", help="use the session's terminal here (detach with Ctrl-])",
+                     description="Raw-mode attach: repaints the screen, streams output, forwards keys and window "
+                                 "size. Ctrl-] detaches; the session keeps running.")
+    a.add_argument("id")
+    a.set_defaults(func=attach)
+
+
+def _one(r: dict[str, Any]) -> str:
+    from maestroctl.output import kv
+
+    return kv(r, ["id", "name", "status", "role", "agent", "project_id", "parent_id", "root_id", "cwd", "pid",
+                  "exit_code", "exit_reason", "needs_attention", "task_ids", "queued_prompts", "viewers",
+                  "claude_session_id", "transcript_path", "created_at", "exited_at"])
+
+
+def _rows(rows: list[dict[str, Any]]) -> str:
+    from maestroctl.output import table
+
+    return table(rows, COLUMNS) if rows else "no sessions"
+
+
+def _text_arg(value: str) -> str:
+    return sys.stdin.read() if value == "-" else value
+
+
+def spawn(rt: Any, a: argparse.Namespace) -> int:
+    project = a.project or os.environ.get("MAESTRO_PROJECT_ID")
+    if not project:
+        raise SystemExit("maestroctl session spawn: --project is required (or set MAESTRO_PROJECT_ID)")
+    params: dict[str, Any] = {"project": project, "name": a.name, "role": a.role,
+                              "agent": a.agent or ("command" if a.argv else "claude"), "argv": a.argv}
+    if a.cwd:
+        params["cwd"] = os.path.abspath(a.cwd)
+    for key in ("parent", "allowed_tools", "permission_mode", "rows", "cols"):
+        value = getattr(a, key)
+        if value is not None:
+            params[key] = value
+    if a.prompt is not None:
+        params["prompt"] = _text_arg(a.prompt)
+    if a.task:
+        params["task_ids"] = a.task
+    if a.env:
+        env = {}
+        for item in a.env:
+            key, eq, value = item.partition("=")
+            if not eq or not key:
+                raise SystemExit(f"maestroctl session spawn: --env wants KEY=VALUE, got {item!r}")
+            env[key] = value
+        params["env"] = env
+    rt.show("session.spawn", params, _one)
+    return 0
+
+
+def list_(rt: Any, a: argparse.Namespace) -> int:
+    params: dict[str, Any] = {}
+    for key in ("project", "status", "parent"):
+        value = getattr(a, key)
+        if value:
+            params[key] = value
+    for key in ("active", "my_workers", "siblings"):
+        if getattr(a, key):
+            params[key] = True
+    rt.show("session.list", params, _rows)
+    return 0
+
+
+def get(rt: Any, a: argparse.Namespace) -> int:
+    rt.show("session.get", {"id": a.id}, _one)
+    return 0
+
+
+def screen(rt: Any, a: argparse.Namespace) -> int:
+    rt.show("session.screen", {"id": a.id}, lambda r: r["text"] if r["lines"] else r.get("note", ""))
+    return 0
+
+
+def output(rt: Any, a: argparse.Namespace) -> int:
+    import base64
+
+    r = rt.call("session.output", {"id": a.id, "offset": a.offset, "limit": a.limit})
+    if rt.json:
+        rt.emit(r)
+        return 0
+    if r["truncated"]:
+        sys.stderr.write(f"maestroctl: bytes {a.offset}..{r['offset']} are no longer in the scrollback\n")
+    sys.stdout.buffer.write(base64.b64decode(r["data"]))
+    sys.stdout.flush()
+    return 0
+
+
+def prompt(rt: Any, a: argparse.Namespace) -> int:
+    params = {"id": a.id, "message": _text_arg(a.message), "mode": a.mode, "now": a.now}
+    if a.wait is None:
+        rt.emit(rt.call("session.prompt", params), _prompt_human)
+        return 0
+    return _prompt_and_wait(rt, params, a.wait)
+
+
+def _prompt_human(r: dict[str, Any]) -> str:
+    if r["state"] == "queued":
+        ahead = f", {r['ahead']} ahead" if r.get("ahead") else ""
+        return f"queued for {r['session_id']} (prompt {r['prompt_id']}; it is {r.get('status')}{ahead})"
+    if r["state"] == "confirmed":
+        return f"delivered to {r['session_id']} and confirmed by the agent (prompt {r['prompt_id']})"
+    return f"delivered to {r['session_id']} (prompt {r['prompt_id']})"
+
+
+def _prompt_and_wait(rt: Any, params: dict[str, Any], wait: float) -> int:
+    """Subscribe first, then prompt, then wait for the agent's confirmation (or its exit)."""
+    import time
+
+    from maestroctl.client import RemoteError
+
+    client = rt.client()
+    client.call("events.subscribe", {"topics": ["session.prompt_delivered", "session.status"]})
+    rid = client.send_request("session.prompt", params)
+    early: list[dict[str, Any]] = []
+    while True:
+        msg = client.read_message()
+        if msg.get("id") == rid:
+            if "error" in msg:
+                err = msg["error"]
+                raise RemoteError(err.get("code", 0), err.get("message", ""), err.get("data"))
+            result = msg["result"]
+            break
+        if msg.get("method") == "event":
+            early.append(msg["params"])
+    deadline = time.monotonic() + wait
+    sid, pid = result["session_id"], result["prompt_id"]
+
+    def verdict(ev: dict[str, Any]) -> str | None:
+        data = ev.get("data", {})
+        if ev["topic"] == "session.prompt_delivered" and data.get("session_id") == sid \
+                and data.get("prompt_id") == pid:
+            return "confirmed"
+        if ev["topic"] == "session.status" and data.get("session_id") == sid and data.get("to") == "exited":
+            return "exited"
+        return None
+
+    outcome = next((v for v in map(verdict, early) if v), None)
+    while outcome is None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        client.set_timeout(left)
+        try:
+            msg = client.read_message()
+        except TimeoutError:
+            break
+        if msg.get("method") == "event":
+            outcome = verdict(msg["params"])
+    if outcome == "confirmed":
+        rt.emit({**result, "state": "confirmed"}, _prompt_human)
+        return 0
+    rt.emit(result, _prompt_human)
+    why = "the session exited" if outcome == "exited" else f"no confirmation within {wait:g} s"
+    sys.stderr.write(f"maestroctl: prompt {pid} was {result['state']} but not confirmed: {why}\n")
+    return 1
+
+
+def input_(rt: Any, a: argparse.Namespace) -> int:
+    import base64
+
+    data = (a.text or "").encode() + b"".join(KEYS[k] for k in a.key)
+    if not data:
+        raise SystemExit("maestroctl session input: give --text and/or --key")
+    r = rt.call("session.input", {"id": a.id, "data": base64.b64encode(data).decode()})
+    rt.emit(r, f"typed {r['bytes']} byte(s) into {r['id']}")
+    return 0
+
+
+def interrupt(rt: Any, a: argparse.Namespace) -> int:
+    r = rt.call("session.interrupt", {"id": a.id})
+    rt.emit(r, f"sent {r['sent']} to {r['id']}")
+    return 0
+
+
+def resize(rt: Any, a: argparse.Namespace) -> int:
+    r = rt.call("session.resize", {"id": a.id, "rows": a.rows, "cols": a.cols})
+    rt.emit(r, f"{r['id']} is now {r['rows']}x{r['cols']}")
+    return 0
+
+
+def _stopped(r: dict[str, Any]) -> str:
+    if r["status"] != "exited":
+        return f"{r['id']} is stopping"
+    return f"{r['id']} exited: {r['exit_reason']} (code {r['exit_code']})"
+
+
+def stop(rt: Any, a: argparse.Namespace) -> int:
+    rt.emit(rt.call("session.stop", {"id": a.id, "wait": not a.no_wait}), _stopped)
+    return 0
+
+
+def kill(rt: Any, a: argparse.Namespace) -> int:
+    rt.emit(rt.call("session.kill", {"id": a.id}), _stopped)
+    return 0
+
+
+def attach(rt: Any, a: argparse.Namespace) -> int:
+    from maestroctl.attach import attach as run
+
+    return run(rt.socket, a.id)

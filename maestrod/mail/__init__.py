@@ -1,0 +1,15 @@
+"""The mailbox: durable messages between sessions and the human, event-driven waits,
+broadcast scopes, and the Stop-hook decision that wakes an idle agent for urgent mail.
+
+* :mod:`maestrod.mail.store` -- MailStore (SQLite, migration 3);
+* :mod:`maestrod.mail.scopes` -- ``all|my-workers|team`` to recipients;
+* :mod:`maestrod.mail.wait` -- waiters woken by ``mail.received`` events;
+* :mod:`maestrod.mail.wake` -- ``stop_hook_decision`` and its per-session cap;
+* :mod:`maestrod.mail.service` -- ``get_mail(app)``: the service tying them to an App.
+"""
+
+from maestrod.mail.config import MailConfig
+from maestrod.mail.service import Mail, get_mail
+from maestrod.mail.wake import install_hooks, note_turn_start, stop_hook_decision
+
+__all__ = ["Mail", "MailConfig", "get_mail", "install_hooks", "note_turn_start", "stop_hook_decision"]

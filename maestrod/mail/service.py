@@ -1,0 +1,100 @@
+"""The mail service of one daemon: store, waiters, Stop-hook state, and the send/read paths
+that every writer (``mail.*``, ``task.report``, spawn directives) goes through."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from maestrod.mail.config import MailConfig
+from maestrod.mail.store import MailStore
+from maestrod.mail.wait import MailWaiters
+from maestrod.mail.wake import StopHookState
+from shared import errors
+
+if TYPE_CHECKING:
+    from maestrod.app import App
+
+
+class Mail:
+    def __init__(self, app: App, config: MailConfig | None = None) -> None:
+        self.app = app
+        self.config = config or getattr(app.config, "mail", None) or MailConfig()
+        self.store = MailStore(app.db)
+        self.waiters = MailWaiters()
+        self.wake = StopHookState()
+        app.bus.add_listener(self._on_event)
+
+    def close(self) -> None:
+        """Stop listening to the bus (a replaced service must not keep resetting state)."""
+        self.app.bus.remove_listener(self._on_event)
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        topic = event["topic"]
+        if topic == "mail.received":
+            self.waiters.on_event(event)
+        elif topic == "mail.read":
+            # Reading mail is the agent acting on it: the Stop hook's block count restarts.
+            self.wake.reset(event["data"].get("reader", ""))
+
+    def check_content(self, subject: str, body: str) -> None:
+        size = len(body.encode("utf-8", "surrogatepass"))
+        if size > self.config.max_body_bytes:
+            raise errors.RpcError(
+                errors.TOO_LARGE,
+                f"message body too large: {size} bytes, the limit is {self.config.max_body_bytes} bytes "
+                f"({self.config.max_body_bytes // 1024} KiB); put large content in a file and send its path",
+                {"size": size, "limit": self.config.max_body_bytes})
+        if not subject.strip():
+            raise errors.invalid_params(["subject: must not be empty"])
+        if len(subject) > self.config.max_subject_chars:
+            raise errors.invalid_params(
+                [f"subject: at most {self.config.max_subject_chars} characters, got {len(subject)}"])
+
+    def send(self, actor: str, recipients: list[str], *, type_: str, subject: str, body: str,
+             priority: str = "normal", task_id: str | None = None, thread_id: str | None = None,
+             reply_to: str | None = None, scope: str | None = None) -> dict[str, Any]:
+        """Store and announce one message from ``actor`` (a session id or ``human``).
+
+        Recipients must already be resolved and allowed; one transaction writes the
+        message, its copies, the ``mail.sent`` timeline row and the ``mail.received``
+        event, which wakes the recipients' waiters once committed.
+        """
+        self.check_content(subject, body)
+        app = self.app
+        with app.db.transaction():
+            msg = self.store.insert(sender=actor, recipients=recipients, type_=type_, subject=subject,
+                                    body=body, priority=priority, task_id=task_id, thread_id=thread_id,
+                                    reply_to=reply_to, scope=scope)
+            head = {"message_id": msg["id"], "thread_id": msg["thread_id"], "reply_to": reply_to,
+                    "from": actor, "to": msg["to"], "scope": scope, "type": type_, "priority": priority,
+                    "subject": subject, "task_id": task_id}
+            app.record(actor, "mail", msg["id"], "mail.sent", head, topic="mail.received",
+                       event={"actor": actor, **head})
+        return msg
+
+    def send_directive(self, sender: str, session_id: str, subject: str, message: str,
+                       task_id: str | None = None) -> dict[str, Any]:
+        """A spawner's ``--subject/--message``: the first mail of the new session (a thread of its own),
+        shown to the agent as ``<coordinator_directive>`` too. No policy check: the spawner just
+        created the session."""
+        return self.send(sender, [session_id], type_="directive", subject=subject, body=message,
+                         task_id=task_id)
+
+    def mark_read(self, reader: str, message_ids: list[str]) -> dict[str, str]:
+        """Mark ``reader``'s copies read (receipts, ``mail.read`` events); {id: read time} of the changed."""
+        app = self.app
+        with app.db.transaction():
+            changed = self.store.mark_read(reader, message_ids)
+            for mid, at in changed.items():
+                app.record(reader, "mail", mid, "mail.read", {"reader": reader, "read_at": at},
+                           event={"actor": reader, "message_id": mid, "reader": reader, "read_at": at})
+        return changed
+
+
+def get_mail(app: App) -> Mail:
+    """The app's mail service, created on first use (``App`` may also set ``app.mail`` itself)."""
+    mail = getattr(app, "mail", None)
+    if mail is None:
+        mail = Mail(app)
+        app.mail = mail  # type: ignore[attr-defined]
+    return mail  # type: ignore[no-any-return]

@@ -1,0 +1,112 @@
+"""Waking an idle agent: the Stop-hook decision.
+
+When Claude Code is about to end an agent's turn it runs the Stop hook; if the
+hook answers ``{"decision": "block", "reason": ...}`` the agent keeps going and
+reads ``reason`` as its next instruction. :func:`stop_hook_decision` answers
+"block" while the session has unread mail of priority >= ``[mail]
+wake_priority`` (default ``high``), so urgent mail is read instead of waiting
+until somebody prompts the agent.
+
+An agent must always be able to stop: at most ``[mail] wake_max_blocks``
+(default 3) consecutive blocks. The count restarts when the agent's turn
+starts afresh -- a Stop with ``stop_hook_active`` false (the turn was not a
+continuation forced by this hook), :func:`note_turn_start` (wire it to
+UserPromptSubmit), or the session reading any of its mail -- and whenever a
+Stop finds no urgent mail.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from shared.messages.mail import PRIORITY_RANK
+
+if TYPE_CHECKING:
+    from maestrod.app import App
+
+#: Messages named one by one in the reason; the rest are counted.
+SUMMARY_ITEMS = 3
+SUBJECT_CHARS = 60
+
+
+class StopHookState:
+    """Consecutive Stop-hook blocks per session (in memory: a daemon restart lets every agent stop)."""
+
+    def __init__(self) -> None:
+        self._blocks: dict[str, int] = {}
+
+    def blocks(self, session_id: str) -> int:
+        return self._blocks.get(session_id, 0)
+
+    def count_block(self, session_id: str) -> int:
+        self._blocks[session_id] = self._blocks.get(session_id, 0) + 1
+        return self._blocks[session_id]
+
+    def reset(self, session_id: str) -> None:
+        self._blocks.pop(session_id, None)
+
+
+def _subject(s: str) -> str:
+    s = " ".join(s.split())
+    return s if len(s) <= SUBJECT_CHARS else s[:SUBJECT_CHARS - 1] + "…"
+
+
+def summarise(total: int, heads: list[dict[str, Any]]) -> str:
+    """``2 unread: query from worker-3 'schema question', blocked from worker-1 'db down'; read ...``"""
+    items = [f"{h['type']} from {h['from_name']} '{_subject(h['subject'])}'"
+             + (f" [{h['priority']}]" if h["priority"] == "critical" else "") for h in heads]
+    more = total - len(heads)
+    listed = ", ".join(items) + (f" and {more} more" if more > 0 else "")
+    return (f"{total} unread: {listed}; read them now with `maestroctl mail wait --timeout 0` "
+            "(or list them with `maestroctl mail inbox --unread`), act on them, then continue")
+
+
+def stop_hook_decision(app: App, session_id: str, stop_hook_active: bool) -> dict[str, str] | None:
+    """Claude Code's Stop-hook answer for ``session_id``: a block decision, or None to let it stop.
+
+    ``stop_hook_active`` is the field of the same name in the hook's input: true
+    when this Stop ends a continuation that a previous block forced.
+    """
+    from maestrod.mail.service import get_mail
+
+    mail = get_mail(app)
+    cfg, state = mail.config, mail.wake
+    if not stop_hook_active:
+        state.reset(session_id)
+    if cfg.wake_max_blocks <= 0:
+        return None
+    max_rank = PRIORITY_RANK[cfg.wake_priority]
+    total = mail.store.unread_count(session_id, max_rank)
+    if total == 0:
+        state.reset(session_id)
+        return None
+    if state.blocks(session_id) >= cfg.wake_max_blocks:
+        return None
+    state.count_block(session_id)
+    heads = mail.store.unread_heads(session_id, max_rank, SUMMARY_ITEMS)
+    return {"decision": "block", "reason": summarise(total, heads)}
+
+
+def note_turn_start(app: App, session_id: str) -> None:
+    """The agent's turn started again (UserPromptSubmit): the block count restarts."""
+    from maestrod.mail.service import get_mail
+
+    get_mail(app).wake.reset(session_id)
+
+
+# -- adapters for app.hook_extensions (maestrod/sessions/hooks.py) ------------------------------
+
+def stop_decider(app: App, session_id: str, payload: dict[str, Any]) -> dict[str, str] | None:
+    """A Stop-hook decider: ``app.hook_extensions.add_stop_decider(stop_decider)``."""
+    return stop_hook_decision(app, session_id, bool(payload.get("stop_hook_active")))
+
+
+def on_user_prompt(app: App, session_id: str, event: str, payload: dict[str, Any]) -> None:
+    """A hook listener: ``app.hook_extensions.add_listener("UserPromptSubmit", on_user_prompt)``."""
+    note_turn_start(app, session_id)
+
+
+def install_hooks(app: App) -> None:
+    """Plug the wake-up into the session hooks (both adapters above)."""
+    app.hook_extensions.add_stop_decider(stop_decider)  # type: ignore[attr-defined]
+    app.hook_extensions.add_listener("UserPromptSubmit", on_user_prompt)  # type: ignore[attr-defined]

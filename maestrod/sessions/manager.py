@@ -1,0 +1,937 @@
+"""SessionManager: every session's process, terminal, status, prompts and viewers.
+
+One instance per daemon, ``app.sessions``. It runs as an app service (``run``): on start,
+sessions a previous daemon left behind become ``exited`` (``lost``); each live session then
+has one task group -- reader, exit watcher, screen-model feeder, prompt delivery -- inside the
+manager's nursery, so nothing a session does blocks the event loop or another session.
+
+Status (the ``sessions.status`` column) moves ``spawning -> working | waiting_input | idle ->
+exited``. Sources: the process (ours: exit is always taken from ``proc.wait()``, recorded
+within ~0.3 s, whatever a hook said before), Claude Code hooks (:meth:`SessionManager.hook`),
+and the terminal (Claude enabling bracketed paste means its TUI is up). ``exited`` is final.
+Every change is a timeline row and a ``session.status`` event in one transaction.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import sys
+import uuid
+from collections import deque
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from maestrod.sessions import claude
+from maestrod.sessions.pty import PtyProcess
+from maestrod.sessions.scrollback import Scrollback
+from maestrod.sessions.terminal import FLOOD_TAIL, SLICE, Terminal
+from maestrod.store.db import utcnow
+from shared import errors
+from shared.convert import unstructure
+from shared.messages.session import Session
+
+if TYPE_CHECKING:
+    from maestrod.app import App
+    from maestrod.connection import Connection
+    from shared.messages.session import SessionList, SessionSpawn
+
+log = logging.getLogger("maestrod.sessions")
+
+SYSTEM = "system"
+PASTE_START, PASTE_END = b"\x1b[200~", b"\x1b[201~"
+#: Pause between a paste and its Enter, so the TUI has consumed the paste (notes §1.6).
+PASTE_SETTLE = 0.05
+#: After the process exits, wait this long at most for the rest of its output (EIO).
+EXIT_DRAIN = 0.25
+#: The screen model is fed when the output has been quiet this long...
+SCREEN_QUIET = 0.02
+#: ... or, during a flood, this often (with only the tail of the output).
+SCREEN_MAX_DELAY = 0.5
+#: Typing into a program that does not read its input gives up after this long.
+WRITE_TIMEOUT = 10.0
+#: A delivered prompt holds back the next queued one until the agent confirms it (or this passes).
+CONFIRM_TIMEOUT = 15.0
+#: An attached viewer that falls this far behind gets a fresh repaint instead of the backlog.
+VIEWER_BACKLOG = 4 * 1024 * 1024
+#: A quiet attach stream sends a `session.heartbeat` this often (finds viewers that went away).
+HEARTBEAT = 15.0
+#: Exited sessions whose screen and scrollback stay in memory.
+KEEP_EXITED = 64
+#: Notification types that mean "a person must answer" (a dialog is open: no prompt is pasted).
+ATTENTION_TYPES = frozenset({"permission_prompt", "agent_needs_input", "elicitation_dialog"})
+RATE_WINDOW = 60.0
+_SECRET_HINTS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL")
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def prompt_source(actor: str) -> str:
+    """``human``, ``agent:<session id>`` or ``system``: who a prompt came from."""
+    if actor in ("human", SYSTEM):
+        return actor
+    return actor if actor.startswith("agent:") else f"agent:{actor}"
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.replace("\r\n", "\n").split())
+
+
+class Viewer:
+    """One attached terminal: a bounded buffer of output the attach stream has not sent yet."""
+
+    def __init__(self, conn: Connection | None) -> None:
+        self.conn = conn
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.needs_repaint = False
+        self.detached = False
+        self._wake = trio.Event()
+
+    def push(self, data: bytes) -> None:
+        if self.needs_repaint:
+            return
+        self.chunks.append(data)
+        self.size += len(data)
+        if self.size > VIEWER_BACKLOG:
+            self.chunks.clear()
+            self.size = 0
+            self.needs_repaint = True
+        self._wake.set()
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    def take(self) -> bytes:
+        data = b"".join(self.chunks)
+        self.chunks.clear()
+        self.size = 0
+        return data
+
+    async def wait(self) -> None:
+        await self._wake.wait()
+        self._wake = trio.Event()
+
+
+class LiveSession:
+    """The in-memory side of a session this daemon started."""
+
+    def __init__(self, sid: str, agent: str, status: str, rows: int, cols: int, scrollback_bytes: int) -> None:
+        self.id = sid
+        self.agent = agent
+        self.status = status
+        self.pty: PtyProcess | None = None
+        self.terminal = Terminal(rows, cols)
+        self.scrollback = Scrollback(scrollback_bytes)
+        self.viewers: list[Viewer] = []
+        self.write_lock = trio.Lock()
+        self.exited = trio.Event()
+        self.reader_done = trio.Event()
+        self.screen_dirty = trio.Event()
+        self.changed = trio.Event()
+        self.stop_requested: str | None = None
+        self.stopping = False
+        self.waiting_kind: str | None = None
+        self.awaiting_confirm_until = 0.0
+        self.exit_code: int | None = None
+        self.last_paste_mode = False
+
+    def kick(self) -> None:
+        """Wake whoever waits for this session to change (status, readiness, queue)."""
+        ev, self.changed = self.changed, trio.Event()
+        ev.set()
+
+    @property
+    def is_exited(self) -> bool:
+        return self.exited.is_set()
+
+
+class SessionManager:
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.db = app.db
+        self.sessions: dict[str, LiveSession] = {}
+        self._exited_order: deque[str] = deque()
+        self._nursery: trio.Nursery | None = None
+        self._rates: dict[tuple[str, str], deque[float]] = {}
+        app.token_lookup = self.token_lookup
+        app.services.append(self.run)
+        app.shutdown_hooks.append(self.shutdown)
+
+    @property
+    def config(self) -> Any:
+        return self.app.config.sessions
+
+    # -- service lifecycle ------------------------------------------------------------------------
+
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        self.recover()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                task_status.started()
+                await trio.sleep_forever()
+        finally:
+            self._nursery = None
+            with trio.CancelScope(shield=True):
+                await self._kill_all()
+
+    def recover(self) -> list[str]:
+        """Sessions left ``spawning/working/...`` by a previous daemon are ``exited`` (``lost``)."""
+        rows = self.db.conn.execute("SELECT id, status, pid FROM sessions WHERE status<>'exited'").fetchall()
+        lost = []
+        for r in rows:
+            if r["id"] in self.sessions:
+                continue
+            alive = _pid_alive(r["pid"])
+            if alive:
+                log.warning("session %s: pid %s still exists but its terminal was lost with the previous "
+                            "daemon; it is recorded as lost", r["id"], r["pid"])
+            with self.db.transaction() as c:
+                self._write_status(c, r["id"], r["status"], "exited", SYSTEM,
+                                   {"exit_reason": "lost", "exit_code": None, "pid_alive": alive})
+                c.execute("UPDATE session_prompts SET state='failed' WHERE session_id=? AND state='queued'",
+                          (r["id"],))
+            lost.append(r["id"])
+        return lost
+
+    async def shutdown(self) -> None:
+        """Daemon stopping (SIGTERM): stop every live session (HUP, TERM, KILL), concurrently."""
+        live = [s for s in self.sessions.values() if not s.is_exited]
+        async with trio.open_nursery() as nursery:
+            for s in live:
+                s.stop_requested = s.stop_requested or SYSTEM
+                nursery.start_soon(self._stop_sequence, s)
+
+    async def _kill_all(self) -> None:
+        for s in list(self.sessions.values()):
+            if s.is_exited or s.pty is None:
+                continue
+            s.stop_requested = s.stop_requested or SYSTEM
+            s.pty.kill()
+            with trio.move_on_after(1):
+                await s.pty.wait()
+            s.pty.close()
+            try:
+                self._finish(s, s.pty.returncode)
+            except Exception:  # the store may already be closed
+                log.info("session %s killed at shutdown; not recorded (store closed)", s.id)
+
+    # -- identity ---------------------------------------------------------------------------------
+
+    def token_lookup(self, token: str) -> str | None:
+        row = self.db.conn.execute("SELECT id FROM sessions WHERE token_hash=?", (token_hash(token),)).fetchone()
+        return str(row[0]) if row else None
+
+    def resolve(self, ident: str) -> str:
+        from maestrod.policy import resolve_session
+
+        return resolve_session(self.db, ident)
+
+    def row(self, sid: str) -> Any:
+        r = self.db.conn.execute("SELECT * FROM sessions WHERE id=?", (sid,)).fetchone()
+        if r is None:
+            raise errors.not_found("session", sid)
+        return r
+
+    def parent_of(self, sid: str) -> str | None:
+        return self.row(sid)["parent_id"]  # type: ignore[no-any-return]
+
+    def root_of(self, sid: str) -> str:
+        return self.row(sid)["root_id"]  # type: ignore[no-any-return]
+
+    def children_of(self, sid: str) -> list[str]:
+        return [r[0] for r in self.db.conn.execute(
+            "SELECT id FROM sessions WHERE parent_id=? ORDER BY created_at, id", (sid,))]
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    def _build(self, rows: list[Any]) -> list[Session]:
+        ids = [r["id"] for r in rows]
+        tasks: dict[str, list[str]] = {i: [] for i in ids}
+        queued: dict[str, int] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            q = ",".join("?" * len(chunk))
+            for t in self.db.conn.execute(
+                    f"SELECT session_id, task_id FROM session_tasks WHERE session_id IN ({q}) "
+                    "ORDER BY updated_at, task_id",
+                    chunk):
+                tasks[t[0]].append(t[1])
+            for t in self.db.conn.execute(
+                    f"SELECT session_id, COUNT(*) FROM session_prompts WHERE state='queued' AND session_id "
+                    f"IN ({q}) GROUP BY session_id", chunk):
+                queued[t[0]] = t[1]
+        out = []
+        for r in rows:
+            live = self.sessions.get(r["id"])
+            out.append(Session(
+                id=r["id"], project_id=r["project_id"], name=r["name"], role=r["role"], parent_id=r["parent_id"],
+                root_id=r["root_id"], agent=r["agent"], argv=json.loads(r["argv"]), cwd=r["cwd"],
+                status=r["status"], exit_reason=r["exit_reason"], exit_code=r["exit_code"], pid=r["pid"],
+                rows=r["rows"], cols=r["cols"], needs_attention=r["needs_attention"],
+                claude_session_id=r["claude_session_id"], transcript_path=r["transcript_path"],
+                task_ids=tasks[r["id"]], created_at=r["created_at"], updated_at=r["updated_at"],
+                exited_at=r["exited_at"], queued_prompts=queued.get(r["id"], 0),
+                viewers=len(live.viewers) if live else 0,
+                bracketed_paste=bool(live and live.terminal.bracketed_paste)))
+        return out
+
+    def get(self, sid: str) -> Session:
+        return self._build([self.row(sid)])[0]
+
+    def list(self, p: SessionList, caller: str | None) -> list[Session]:
+        where, args = [], []
+        if p.project:
+            where.append("project_id=?")
+            args.append(self.app.projects.resolve(p.project))
+        if p.status:
+            where.append(f"status IN ({','.join('?' * len(p.status))})")
+            args.extend(p.status)
+        if p.active:
+            where.append("status<>'exited'")
+        if p.parent:
+            where.append("parent_id=?")
+            args.append(self.resolve(p.parent))
+        if p.my_workers or p.siblings:
+            if caller is None:
+                flag = "--my-workers" if p.my_workers else "--siblings"
+                raise errors.invalid_params([f"{flag} is relative to the calling session: call it from inside "
+                                             "a session (with MAESTRO_SESSION_TOKEN)"])
+            if p.my_workers:
+                where.append("parent_id=?")
+                args.append(caller)
+            if p.siblings:
+                me = self.row(caller)
+                if me["parent_id"] is None:
+                    where.append("parent_id IS NULL AND project_id=?")
+                    args.append(me["project_id"])
+                else:
+                    where.append("parent_id=?")
+                    args.append(me["parent_id"])
+                where.append("id<>?")
+                args.append(caller)
+        sql = "SELECT * FROM sessions" + (" WHERE " + " AND ".join(where) if where else "")
+        return self._build(self.db.conn.execute(sql + " ORDER BY created_at, id", args).fetchall())
+
+    def _live(self, sid: str, what: str) -> LiveSession:
+        s = self.sessions.get(sid)
+        if s is None:
+            self.row(sid)  # not found -> NOT_FOUND
+            raise errors.conflict(f"session {sid} has no terminal in this daemon (it exited before the daemon "
+                                  f"started); cannot {what}", {"session": sid})
+        return s
+
+    def _running(self, sid: str, what: str) -> LiveSession:
+        s = self._live(sid, what)
+        if s.is_exited or s.pty is None:
+            raise errors.conflict(f"session {sid} has exited; cannot {what}", {"session": sid, "status": "exited"})
+        return s
+
+    async def screen(self, sid: str) -> dict[str, Any]:
+        s = self.sessions.get(sid)
+        if s is None:
+            r = self.row(sid)
+            return {"id": sid, "status": r["status"], "rows": r["rows"], "cols": r["cols"], "lines": [], "text": "",
+                    "cursor": {"row": 0, "col": 0}, "bracketed_paste": False, "offset": 0,
+                    "note": "no screen: the session exited before this daemon started"}
+        await self._sync_screen(s)
+        term = s.terminal
+        y, x = term.cursor
+        return {"id": sid, "status": s.status, "rows": term.rows, "cols": term.cols, "lines": term.lines(),
+                "text": term.text(), "cursor": {"row": y, "col": x}, "bracketed_paste": term.bracketed_paste,
+                "offset": s.scrollback.total}
+
+    def output(self, sid: str, offset: int, limit: int) -> dict[str, Any]:
+        if offset < 0:
+            raise errors.invalid_params([f"offset: must be >= 0, got {offset}"])
+        if not 1 <= limit <= 1024 * 1024:
+            raise errors.invalid_params([f"limit: must be between 1 and 1048576, got {limit}"])
+        s = self._live(sid, "read its output")
+        got, data = s.scrollback.read(offset, limit)
+        return {"id": sid, "offset": got, "next_offset": got + len(data), "total": s.scrollback.total,
+                "start": s.scrollback.start, "truncated": got > offset, "data": base64.b64encode(data).decode()}
+
+    # -- spawning ---------------------------------------------------------------------------------
+
+    async def spawn(self, p: SessionSpawn, actor: str, caller: str | None) -> Session:
+        if self._nursery is None:
+            raise errors.RpcError(errors.UNAVAILABLE, "the session service is not running")
+        app = self.app
+        project_id = app.projects.resolve(p.project)
+        project = app.projects.get(project_id)
+        cwd = p.cwd if p.cwd is not None else project.dir
+        if not os.path.isabs(cwd):
+            raise errors.invalid_params([f"cwd: must be an absolute path, got {cwd!r}"])
+        if not os.path.isdir(cwd):
+            raise errors.invalid_params([f"cwd: no such directory: {cwd}"])
+        cwd = os.path.normpath(cwd)
+        parent_id = self.resolve(p.parent) if p.parent else caller
+        root_parent = self.row(parent_id)["root_id"] if parent_id else None
+        task_ids = list(dict.fromkeys(app.tasks.resolve(t) for t in p.task_ids))
+        if p.prompt is not None:
+            self._check_prompt_text(p.prompt)
+
+        sid = self.db.new_id("sessions", "s")
+        token = secrets.token_urlsafe(32)
+        root_id = root_parent or sid
+        env = claude.scrub_env(os.environ)
+        env.update(p.env)
+        env["TERM"] = p.env.get("TERM", "xterm-256color")
+        env.setdefault("COLORTERM", "truecolor")
+        bindir = str(Path(sys.executable).parent)
+        path = env.get("PATH", os.defpath)
+        if bindir not in path.split(os.pathsep):  # last: maestroctl found, the project's tools still win
+            env["PATH"] = path + os.pathsep + bindir if path else bindir
+        env.update({"MAESTRO_SESSION_ID": sid, "MAESTRO_SESSION_TOKEN": token,
+                    "MAESTRO_SOCKET": str(app.socket_path), "MAESTRO_PROJECT_ID": project_id,
+                    "MAESTRO_TASK_IDS": ",".join(task_ids), "MAESTRO_COORDINATOR_SESSION_ID": parent_id or "",
+                    "MAESTRO_ROOT_SESSION_ID": root_id})
+
+        claude_sid = transcript = None
+        if p.agent == "claude":
+            ccfg = app.config.claude
+            binary = claude.find_claude(ccfg.bin, env)
+            if binary is None:
+                raise errors.RpcError(errors.UNAVAILABLE, "Claude Code not found: set `bin` in the [claude] section "
+                                      "of the config, or MAESTRO_CLAUDE_BIN, or put `claude` on the daemon's PATH")
+            claude_sid = str(uuid.uuid4())
+            session_dir = app.data_dir / "sessions" / sid
+            session_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            settings = session_dir / "settings.json"
+            settings.write_text(json.dumps(claude.hook_settings(), indent=2))
+            argv = claude.claude_argv(binary, claude_sid, str(settings),
+                                      allowed_tools=p.allowed_tools or ccfg.allowed_tools,
+                                      permission_mode=p.permission_mode or ccfg.permission_mode,
+                                      extra_args=[*ccfg.extra_args, *p.argv])
+            transcript = claude.transcript_path(env, cwd, claude_sid)
+        else:
+            if not p.argv:
+                raise errors.invalid_params(["argv: a command is needed (e.g. `session spawn ... -- bash -i`)"])
+            argv = list(p.argv)
+            prog = argv[0]
+            found = shutil.which(prog, path=env.get("PATH")) if os.sep not in prog else (
+                prog if os.access(os.path.join(cwd, prog), os.X_OK) else None)
+            if found is None:
+                raise errors.invalid_params([f"argv: no such program: {prog}"])
+
+        now = utcnow()
+        stored_env = {k: ("<redacted>" if any(h in k.upper() for h in _SECRET_HINTS) else v)
+                      for k, v in p.env.items()}
+        live = LiveSession(sid, p.agent, "spawning", p.rows, p.cols, self.config.scrollback_bytes)
+        with self.db.transaction() as c:
+            c.execute("INSERT INTO sessions(id, project_id, name, role, parent_id, root_id, agent, argv, cwd, env, "
+                      "token_hash, claude_session_id, transcript_path, status, rows, cols, created_at, updated_at) "
+                      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                      (sid, project_id, p.name, p.role, parent_id, root_id, p.agent, json.dumps(argv), cwd,
+                       json.dumps(stored_env), token_hash(token), claude_sid, transcript, "spawning", p.rows, p.cols,
+                       now, now))
+            for tid in task_ids:
+                c.execute("INSERT INTO session_tasks(session_id, task_id, status, updated_at) VALUES (?,?,?,?)",
+                          (sid, tid, "assigned", now))
+            app.record(actor, "session", sid, "session.spawned",
+                       {"name": p.name, "role": p.role, "agent": p.agent, "cwd": cwd, "parent_id": parent_id,
+                        "root_id": root_id, "project_id": project_id, "task_ids": task_ids,
+                        **({"argv": argv} if p.agent == "command" else {})},
+                       event={"actor": actor, "session": unstructure(self.get(sid))})
+            if p.prompt:
+                self._queue_prompt(c, sid, p.prompt, "send", prompt_source(actor), actor, now=False)
+        try:
+            live.pty = await PtyProcess.spawn(argv, cwd=cwd, env=env, rows=p.rows, cols=p.cols)
+        except OSError as exc:
+            with self.db.transaction() as c:
+                self._write_status(c, sid, "spawning", "exited", SYSTEM,
+                                   {"exit_reason": "failed", "exit_code": None, "error": str(exc)})
+            raise errors.RpcError(errors.UNAVAILABLE, f"could not start {argv[0]}: {exc}") from None
+        self.sessions[sid] = live
+        with self.db.transaction() as c:
+            c.execute("UPDATE sessions SET pid=? WHERE id=?", (live.pty.pid, sid))
+        log.info("session %s (%s) started: pid %d, %s", sid, p.name, live.pty.pid, argv[0])
+        assert self._nursery is not None
+        self._nursery.start_soon(self._run_session, live)
+        if p.agent != "claude":
+            # Nothing reports a plain program's turns: it is "idle" (prompts go straight in) until it exits.
+            self._set_status(live, "idle", SYSTEM, source="process")
+        return self.get(sid)
+
+    # -- the per-session tasks --------------------------------------------------------------------
+
+    async def _run_session(self, s: LiveSession) -> None:
+        assert s.pty is not None
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._read_loop, s)
+            nursery.start_soon(self._screen_loop, s)
+            nursery.start_soon(self._delivery_loop, s)
+            rc = await s.pty.wait()
+            with trio.move_on_after(EXIT_DRAIN):
+                await s.reader_done.wait()
+            nursery.cancel_scope.cancel()
+        s.pty.close()
+        s.terminal.sync_now()
+        self._finish(s, rc)
+
+    def _finish(self, s: LiveSession, rc: int | None) -> None:
+        if s.is_exited:
+            return
+        reason = "stopped" if s.stop_requested else ("completed" if rc == 0 else "failed")
+        s.exit_code = rc
+        with self.db.transaction() as c:
+            cur = c.execute("SELECT status FROM sessions WHERE id=?", (s.id,)).fetchone()["status"]
+            self._write_status(c, s.id, cur, "exited", s.stop_requested or SYSTEM,
+                               {"exit_reason": reason, "exit_code": rc, "source": "process"})
+            c.execute("UPDATE session_prompts SET state='failed' WHERE session_id=? AND state='queued'", (s.id,))
+        s.status = "exited"
+        s.exited.set()
+        s.kick()
+        for v in s.viewers:
+            v.poke()
+        self._exited_order.append(s.id)
+        while len(self._exited_order) > KEEP_EXITED:
+            self.sessions.pop(self._exited_order.popleft(), None)
+        log.info("session %s exited: code %s (%s)", s.id, rc, reason)
+
+    async def _read_loop(self, s: LiveSession) -> None:
+        assert s.pty is not None
+        pty, term, scrollback = s.pty, s.terminal, s.scrollback
+        try:
+            while True:
+                data = await pty.read()
+                if not data:
+                    return
+                scrollback.append(data)
+                out, replies = term.process(data)
+                if replies:
+                    self._reply(s, b"".join(replies))
+                if out:
+                    for v in s.viewers:
+                        v.push(out)
+                if term.pending_bytes and not s.screen_dirty.is_set():
+                    s.screen_dirty.set()
+                if term.bracketed_paste != s.last_paste_mode:  # the TUI came up (or is leaving)
+                    s.last_paste_mode = term.bracketed_paste
+                    s.kick()
+        finally:
+            s.reader_done.set()
+
+    def _reply(self, s: LiveSession, data: bytes) -> None:
+        """Answer a terminal query now; never makes the reader wait (a paste may hold the input)."""
+        assert s.pty is not None and self._nursery is not None
+        if not s.write_lock.locked():
+            try:
+                n = os.write(s.pty.master, data)
+            except (BlockingIOError, OSError):
+                n = 0
+            data = data[n:]
+            if not data:
+                return
+        self._nursery.start_soon(self._write, s, data)
+
+    async def _write(self, s: LiveSession, data: bytes) -> None:
+        assert s.pty is not None
+        with trio.move_on_after(WRITE_TIMEOUT) as scope:
+            async with s.write_lock:
+                try:
+                    await s.pty.write(data)
+                except trio.ClosedResourceError:
+                    pass
+        if scope.cancelled_caught:
+            raise errors.RpcError(errors.UNAVAILABLE, f"session {s.id} is not reading its input "
+                                  f"(gave up after {WRITE_TIMEOUT:g} s)")
+
+    async def _screen_loop(self, s: LiveSession) -> None:
+        term = s.terminal
+        while True:
+            await s.screen_dirty.wait()
+            start = trio.current_time()
+            while True:
+                seen = s.scrollback.total
+                await trio.sleep(SCREEN_QUIET)
+                if s.scrollback.total == seen:
+                    break
+                if trio.current_time() - start >= SCREEN_MAX_DELAY:
+                    if term.pending_bytes > 4 * FLOOD_TAIL:
+                        term.drop_pending_to(FLOOD_TAIL)  # still flooding: only the newest output matters
+                    break
+            s.screen_dirty = trio.Event()
+            await self._feed(s)
+
+    async def _feed(self, s: LiveSession) -> None:
+        """Feed what is pending now to the screen model, in slices, letting other tasks run between."""
+        budget = s.terminal.pending_bytes
+        while budget > 0 and s.terminal.pending_bytes:
+            budget -= s.terminal.feed_some(SLICE) or budget
+            await trio.sleep(0)
+
+    async def _sync_screen(self, s: LiveSession) -> None:
+        await self._feed(s)
+        s.terminal.sync_now()
+
+    # -- status -----------------------------------------------------------------------------------
+
+    def _write_status(self, c: Any, sid: str, cur: str, to: str, actor: str, extra: dict[str, Any]) -> None:
+        now = utcnow()
+        if to == "exited":
+            c.execute("UPDATE sessions SET status='exited', exit_reason=?, exit_code=?, exited_at=?, updated_at=?, "
+                      "needs_attention=NULL WHERE id=?", (extra.get("exit_reason"), extra.get("exit_code"), now, now,
+                                                          sid))
+        else:
+            c.execute("UPDATE sessions SET status=?, updated_at=? WHERE id=?", (to, now, sid))
+        r = c.execute("SELECT name, project_id FROM sessions WHERE id=?", (sid,)).fetchone()
+        data = {"from": cur, "to": to, **extra}
+        self.app.record(actor, "session", sid, "session.status", data,
+                        event={"actor": actor, "session_id": sid, "name": r["name"], "project_id": r["project_id"],
+                               **data})
+
+    def _set_status(self, s: LiveSession, to: str, actor: str, **extra: Any) -> bool:
+        if s.is_exited or s.status == to or s.status == "exited":
+            return False
+        with self.db.transaction() as c:
+            self._write_status(c, s.id, s.status, to, actor, extra)
+        s.status = to
+        if to != "waiting_input":
+            s.waiting_kind = None
+        s.kick()
+        return True
+
+    def _set_attention(self, s: LiveSession, reason: str | None, actor: str) -> None:
+        cur = self.db.conn.execute("SELECT needs_attention FROM sessions WHERE id=?", (s.id,)).fetchone()[0]
+        if cur == reason:
+            return
+        with self.db.transaction() as c:
+            c.execute("UPDATE sessions SET needs_attention=?, updated_at=? WHERE id=?", (reason, utcnow(), s.id))
+            self.app.record(actor, "session", s.id, "session.needs_attention", {"reason": reason})
+
+    # -- input, resize, interrupt -------------------------------------------------------------------
+
+    async def input(self, sid: str, data: bytes, actor: str, *, record: bool = True) -> int:
+        s = self._running(sid, "type into it")
+        if record:
+            preview = data[:200].decode("utf-8", "replace")
+            self.app.record(actor, "session", sid, "session.input", {"bytes": len(data), "text": preview})
+        await self._write(s, data)
+        return len(data)
+
+    async def interrupt(self, sid: str, actor: str) -> str:
+        s = self._running(sid, "interrupt it")
+        key, name = (b"\x1b", "escape") if s.agent == "claude" else (b"\x03", "ctrl-c")
+        self.app.record(actor, "session", sid, "session.input", {"bytes": 1, "key": name, "interrupt": True})
+        await self._write(s, key)
+        return name
+
+    async def resize(self, sid: str, rows: int, cols: int, actor: str) -> None:
+        s = self._running(sid, "resize it")
+        term = s.terminal
+        if (term.rows, term.cols) == (rows, cols):
+            return
+        assert s.pty is not None
+        await self._feed(s)  # the output so far was meant for the old size
+        s.pty.resize(rows, cols)
+        term.resize(rows, cols)
+        with self.db.transaction() as c:
+            c.execute("UPDATE sessions SET rows=?, cols=?, updated_at=? WHERE id=?", (rows, cols, utcnow(), sid))
+            self.app.record(actor, "session", sid, "session.resized", {"rows": rows, "cols": cols})
+
+    # -- stop and kill ----------------------------------------------------------------------------
+
+    async def stop(self, sid: str, actor: str, *, kill: bool = False, wait: bool = True) -> Session:
+        s = self._live(sid, "kill it" if kill else "stop it")
+        if s.is_exited or s.pty is None:
+            return self.get(sid)
+        if s.stop_requested is None:
+            s.stop_requested = actor
+        self.app.record(actor, "session", sid, "session.stop",
+                        {"how": "kill" if kill else "stop", "signals": ["KILL"] if kill else ["HUP", "TERM", "KILL"]})
+        if kill:
+            s.pty.kill()
+        elif not s.stopping:
+            assert self._nursery is not None
+            self._nursery.start_soon(self._stop_sequence, s)
+        if wait:
+            await s.exited.wait()
+        return self.get(sid)
+
+    async def _stop_sequence(self, s: LiveSession) -> None:
+        """SIGHUP, then SIGTERM, then SIGKILL, ``stop_timeout`` seconds apart; never blocks the loop."""
+        assert s.pty is not None
+        s.stopping = True
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            if not s.pty.signal(sig):
+                break
+            with trio.move_on_after(self.config.stop_timeout):
+                await s.exited.wait()
+                return
+        s.pty.kill()
+        await s.exited.wait()
+
+    # -- prompts ----------------------------------------------------------------------------------
+
+    def _check_prompt_text(self, text: str) -> None:
+        cap = self.config.prompt_max_chars
+        if len(text) > cap:
+            raise errors.RpcError(errors.TOO_LARGE, f"prompt is {len(text)} characters; the limit is {cap}",
+                                  {"limit": cap, "length": len(text)})
+        if not text.strip():
+            raise errors.invalid_params(["message: must not be empty"])
+
+    def _check_rate(self, source: str, sid: str) -> None:
+        limit = self.config.prompt_rate_per_minute
+        now = trio.current_time()
+        times = self._rates.setdefault((source, sid), deque())
+        while times and now - times[0] >= RATE_WINDOW:
+            times.popleft()
+        if len(times) >= limit:
+            retry = max(1, int(RATE_WINDOW - (now - times[0]) + 0.999))
+            raise errors.RpcError(errors.RATE_LIMITED,
+                                  f"too many prompts from {source} to {sid}: at most {limit} per minute; "
+                                  f"retry in {retry} s", {"retry_after": retry, "limit": limit, "window_s": 60})
+        times.append(now)
+
+    def _queue_prompt(self, c: Any, sid: str, text: str, mode: str, source: str, actor: str, now: bool) -> int:
+        cur = c.execute("INSERT INTO session_prompts(session_id, sender, text, mode, state, created_at) "
+                        "VALUES (?,?,?,?, 'queued', ?)", (sid, source, text, mode, utcnow()))
+        pid = int(cur.lastrowid or 0)
+        self.app.record(actor, "session", sid, "session.prompt",
+                        {"prompt_id": pid, "source": source, "mode": mode, "chars": len(text), "now": now,
+                         "text": text[:200]})
+        return pid
+
+    def _deliverable(self, s: LiveSession) -> bool:
+        if s.is_exited or s.pty is None or trio.current_time() < s.awaiting_confirm_until:
+            return False
+        if s.agent == "claude" and not s.terminal.bracketed_paste:
+            return False  # the TUI is not up (or is leaving)
+        return s.status == "idle" or (s.status == "waiting_input" and s.waiting_kind == "idle_prompt")
+
+    async def prompt(self, sid: str, text: str, mode: str, now: bool, actor: str) -> dict[str, Any]:
+        source = prompt_source(actor)
+        s = self._live(sid, "prompt it")
+        if s.is_exited:
+            raise errors.conflict(f"session {sid} has exited; prompts are refused", {"session": sid, "status": "exited"})
+        self._check_prompt_text(text)
+        self._check_rate(source, sid)
+        with self.db.transaction() as c:
+            pid = self._queue_prompt(c, sid, text, mode, source, actor, now)
+            ahead = c.execute("SELECT COUNT(*) FROM session_prompts WHERE session_id=? AND state='queued' AND id<?",
+                              (sid, pid)).fetchone()[0]
+        if now or (not ahead and self._deliverable(s)):
+            await self._deliver(s, pid, text, mode)
+            return {"session_id": sid, "prompt_id": pid, "state": "delivered", "source": source}
+        s.kick()
+        return {"session_id": sid, "prompt_id": pid, "state": "queued", "source": source, "ahead": ahead,
+                "status": s.status}
+
+    async def _deliver(self, s: LiveSession, pid: int, text: str, mode: str) -> None:
+        """Paste ``text`` (bracketed when the program enabled it), then Enter unless ``mode`` is paste."""
+        assert s.pty is not None
+        body = text.replace("\r\n", "\n").replace("\r", "\n").encode().replace(PASTE_END, b"")
+        # Claude confirms a submitted prompt (UserPromptSubmit); until then the next one waits.
+        confirmable = s.agent == "claude" and mode == "send"
+        s.awaiting_confirm_until = trio.current_time() + CONFIRM_TIMEOUT if confirmable else 0.0
+        with self.db.transaction() as c:  # taken off the queue first: delivered exactly once
+            c.execute("UPDATE session_prompts SET state='delivered', delivered_at=? WHERE id=?", (utcnow(), pid))
+        problem = None
+        with trio.move_on_after(WRITE_TIMEOUT) as scope:
+            try:
+                async with s.write_lock:
+                    await s.pty.write(PASTE_START + body + PASTE_END if s.terminal.bracketed_paste else body)
+                    if mode == "send":
+                        await trio.sleep(PASTE_SETTLE)
+                        await s.pty.write(b"\r")
+            except trio.ClosedResourceError:
+                problem = errors.conflict(f"session {s.id} exited while the prompt was being typed")
+        if scope.cancelled_caught:
+            problem = errors.RpcError(errors.UNAVAILABLE, f"session {s.id} is not reading its input "
+                                      f"(gave up after {WRITE_TIMEOUT:g} s)")
+        if problem is not None:
+            s.awaiting_confirm_until = 0.0
+            with self.db.transaction() as c:
+                c.execute("UPDATE session_prompts SET state='failed' WHERE id=?", (pid,))
+            raise problem
+
+    async def _delivery_loop(self, s: LiveSession) -> None:
+        while not s.is_exited:
+            changed = s.changed
+            if s.agent == "claude" and s.status == "spawning" and s.terminal.bracketed_paste:
+                self._set_status(s, "idle", SYSTEM, source="terminal")  # the TUI is up, even if no hook said so
+                continue
+            if self._deliverable(s):
+                row = self.db.conn.execute(
+                    "SELECT id, text, mode FROM session_prompts WHERE session_id=? AND state='queued' "
+                    "ORDER BY id LIMIT 1", (s.id,)).fetchone()
+                if row is not None:
+                    try:
+                        await self._deliver(s, row["id"], row["text"], row["mode"])
+                    except errors.RpcError:
+                        return
+                    continue
+            wait = s.awaiting_confirm_until - trio.current_time()
+            with trio.move_on_after(wait if wait > 0 else float("inf")):
+                await changed.wait()
+
+    def _confirm(self, s: LiveSession, prompt: str) -> dict[str, Any] | None:
+        rows = self.db.conn.execute("SELECT id, sender, text FROM session_prompts WHERE session_id=? "
+                                    "AND state='delivered' ORDER BY id", (s.id,)).fetchall()
+        want = _norm(prompt)
+        match = next((r for r in rows if _norm(r["text"]) == want), None)
+        if match is None:
+            match = next((r for r in rows if want and (_norm(r["text"]) in want or want in _norm(r["text"]))), None)
+        if match is None:
+            return None
+        data = {"prompt_id": match["id"], "source": match["sender"]}
+        with self.db.transaction() as c:
+            c.execute("UPDATE session_prompts SET state='confirmed', confirmed_at=? WHERE id=?",
+                      (utcnow(), match["id"]))
+            self.app.record(s.id, "session", s.id, "session.prompt_delivered", data)
+        return data
+
+    # -- hooks ------------------------------------------------------------------------------------
+
+    async def hook(self, sid: str, event: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Apply one Claude Code hook report; answer what the hook should print."""
+        app = self.app
+        summary: dict[str, Any] = {"event": event}
+        for key in ("source", "tool_name", "notification_type", "reason", "message"):
+            if isinstance(payload.get(key), (str, int, float, bool)):
+                summary[key] = payload[key] if not isinstance(payload[key], str) else payload[key][:200]
+        app.record(sid, "session", sid, "session.hook", summary)
+        s = self.sessions.get(sid)
+        stdout = ""
+        if event == "SessionStart":
+            # The hook knows best where the transcript is (e.g. after a resume).
+            with self.db.transaction() as c:
+                for key, column in (("session_id", "claude_session_id"), ("transcript_path", "transcript_path")):
+                    if isinstance(payload.get(key), str):
+                        c.execute(f"UPDATE sessions SET {column}=? WHERE id=?", (payload[key], sid))
+            if s is not None and s.status == "spawning":
+                self._set_status(s, "idle", sid, source="hook:SessionStart")
+        elif event == "UserPromptSubmit":
+            if s is not None:
+                if isinstance(payload.get("prompt"), str):
+                    if self._confirm(s, payload["prompt"]) is not None:
+                        s.awaiting_confirm_until = 0.0
+                self._set_attention(s, None, sid)
+                self._set_status(s, "working", sid, source="hook:UserPromptSubmit")
+        elif event in ("PreToolUse", "PostToolUse", "PostToolUseFailure"):
+            if s is not None:
+                if s.status == "waiting_input" and s.waiting_kind in ATTENTION_TYPES:
+                    self._set_attention(s, None, sid)
+                self._set_status(s, "working", sid, source=f"hook:{event}")
+        elif event == "Stop":
+            blocked = False
+            with trio.move_on_after(1.5):
+                decision = await app.hook_extensions.stop_decision(app, sid, payload)
+                if decision:
+                    stdout = json.dumps(decision)
+                    blocked = decision.get("decision") == "block"
+            if s is not None and not blocked:  # a blocked Stop: the agent goes on working
+                self._set_status(s, "idle", sid, source="hook:Stop")
+        elif event == "Notification":
+            kind = payload.get("notification_type")
+            if s is not None and (kind in ATTENTION_TYPES or kind == "idle_prompt"):
+                if kind in ATTENTION_TYPES:
+                    self._set_attention(s, str(payload.get("message") or kind)[:500], sid)
+                changed = self._set_status(s, "waiting_input", sid, source=f"hook:Notification:{kind}")
+                if changed or s.status == "waiting_input":
+                    s.waiting_kind = kind
+                    s.kick()
+        if event in ("UserPromptSubmit", "PostToolUse"):
+            with trio.move_on_after(1.5):
+                text = await app.hook_extensions.context(app, sid, event, payload)
+                if text:
+                    stdout = text if event == "UserPromptSubmit" else json.dumps(
+                        {"hookSpecificOutput": {"hookEventName": event, "additionalContext": text}})
+        with trio.move_on_after(1.5):
+            await app.hook_extensions.notify(app, sid, event, payload)
+        return {"stdout": stdout}
+
+    # -- attach -----------------------------------------------------------------------------------
+
+    async def attach(self, conn: Connection, sid: str, rows: int | None, cols: int | None, actor: str) -> str:
+        """Stream the session's terminal to ``conn`` until detached, exited or disconnected; the reason."""
+        s = self._live(sid, "attach to it")
+        if rows and cols and not s.is_exited:
+            await self.resize(sid, rows, cols, actor)
+        viewer = Viewer(conn)
+        await self._feed(s)
+        s.terminal.sync_now()
+        repaint = s.terminal.render_ansi()
+        offset = s.scrollback.total
+        s.viewers.append(viewer)  # no checkpoint since the snapshot: nothing is missed or doubled
+        conn.extras.setdefault("attach", {}).setdefault(sid, []).append(viewer)
+        self.app.record(actor, "session", sid, "session.attach", {"attached": True, "viewers": len(s.viewers)})
+        reason = "detached"
+        try:
+            await conn.notify("session.output", {"id": sid, "repaint": True, "offset": offset,
+                                                 "data": base64.b64encode(repaint).decode()})
+            while True:
+                if viewer.detached:
+                    break
+                if viewer.needs_repaint:
+                    await self._feed(s)
+                    s.terminal.sync_now()
+                    viewer.needs_repaint = False
+                    viewer.take()
+                    data, repaint_flag = s.terminal.render_ansi(), True
+                else:
+                    data, repaint_flag = viewer.take(), False
+                if data:
+                    await conn.notify("session.output", {"id": sid, "repaint": repaint_flag,
+                                                         "offset": s.scrollback.total,
+                                                         "data": base64.b64encode(data).decode()})
+                    continue
+                if s.is_exited:
+                    await conn.notify("session.exited", {"id": sid, "exit_code": s.exit_code,
+                                                         "exit_reason": self.row(sid)["exit_reason"]})
+                    reason = "exited"
+                    break
+                with trio.move_on_after(HEARTBEAT) as idle:
+                    await viewer.wait()
+                if idle.cancelled_caught:
+                    await conn.notify("session.heartbeat", {"id": sid})
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            reason = "disconnected"
+        finally:
+            if viewer in s.viewers:
+                s.viewers.remove(viewer)
+            mine = conn.extras.get("attach", {}).get(sid, [])
+            if viewer in mine:
+                mine.remove(viewer)
+            try:
+                self.app.record(actor, "session", sid, "session.attach", {"attached": False, "reason": reason,
+                                                                          "viewers": len(s.viewers)})
+            except Exception:
+                log.debug("detach of %s not recorded", sid, exc_info=True)
+        return reason
+
+    def detach(self, conn: Connection, sid: str) -> int:
+        viewers = list(conn.extras.get("attach", {}).get(sid, []))
+        for v in viewers:
+            v.detached = True
+            v.poke()
+        return len(viewers)
+
+    @staticmethod
+    def attached_on(conn: Connection | None, sid: str) -> bool:
+        return bool(conn is not None and conn.extras.get("attach", {}).get(sid))
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

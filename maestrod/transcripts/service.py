@@ -1,0 +1,660 @@
+"""TranscriptService: tail every Claude session's transcript, keep its digest, push changes, escalate.
+
+One instance per daemon, ``app.transcripts``.  Why it exists: a coordinator cannot afford to read its
+workers' raw transcripts, so the daemon follows each one as it is written and keeps a small
+:class:`shared.digest.SessionDigest` per session (issue 4).
+
+Per watched session there is one trio task.  It sleeps until a change hint arrives (inotify/watchfiles,
+see :mod:`maestrod.transcripts.watch`) or the stat-poll interval passes, then lets the session's tailers
+(:class:`maestrod.transcripts.tailer.TranscriptTailer`: the main transcript, plus every
+``<transcript dir>/<claude session uuid>/subagents/agent-*.jsonl``, attributed to the session) feed new bytes
+into the digest, and publishes what changed:
+
+* ``session.digest`` - new entries (both modes), entries whose ``×N`` grew, state, attention, totals;
+* ``session.needs_attention`` - at once, in the same transaction, when the escalation verdict changes
+  (also the ``sessions.needs_attention`` column and a timeline row);
+* the transcript turn state, the session's third status source, through :attr:`on_turn_state`.
+
+Checkpoints (the digest's state, parser offsets and file fingerprints) go to the store's
+``transcript_checkpoints`` table, debounced (``[digest] checkpoint_interval``), on unwatch and at shutdown,
+so a restart neither loses nor repeats entries: a checkpoint always pairs an offset with the state
+derived from exactly the bytes before it.
+
+Public API (for the session manager and the handlers): :meth:`watch`, :meth:`unwatch`, :meth:`digest`,
+:meth:`ensure`.  How sessions reach it is in :func:`wire_sessions` - the one place to rewire.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import trio
+
+from maestrod.store.db import utcnow
+from maestrod.transcripts.tailer import TranscriptTailer
+from maestrod.transcripts.watch import DirWatcher, make_watcher
+from shared.digest import (
+    MODES,
+    Attention,
+    DigestConfig,
+    DigestEntry,
+    DigestUpdate,
+    SessionDigest,
+    agent_label_for_path,
+)
+from shared.transcript import TurnState
+
+if TYPE_CHECKING:
+    from maestrod.app import App
+    from maestrod.config import DigestSettings
+
+log = logging.getLogger("maestrod.transcripts")
+
+SYSTEM = "system"
+#: Exited sessions whose digests stay in memory (others are loaded from the store on demand).
+KEEP_CLOSED = 64
+#: Give up waiting for a just-watched session's first read after this long (it is still being read).
+FIRST_POLL_WAIT = 5.0
+
+
+def digest_config(settings: DigestSettings) -> DigestConfig:
+    """The pure digest's tunables from the ``[digest]`` config section."""
+    return DigestConfig(
+        retain=max(settings.retain, settings.window, 1),
+        failure_threshold=settings.failure_threshold,
+        stuck_tool_calls=settings.stuck_tool_calls,
+        stuck_seconds=settings.stuck_seconds,
+        waiting_input_seconds=settings.waiting_input_seconds,
+        idle_after_seconds=settings.idle_after_seconds,
+        include_subagents=settings.include_subagents,
+    )
+
+
+def subagent_dir(transcript_path: str) -> tuple[str, str]:
+    """``(<dir>/<uuid>, <dir>/<uuid>/subagents)`` for ``<dir>/<uuid>.jsonl``: where Claude Code (>= 2.1)
+    writes the session's subagent transcripts."""
+    base = transcript_path[:-6] if transcript_path.endswith(".jsonl") else transcript_path + ".d"
+    return base, os.path.join(base, "subagents")
+
+
+class _Sink:
+    """Feeds one file's bytes into the session digest and collects the updates (see TailSink)."""
+
+    __slots__ = ("session", "label")
+
+    def __init__(self, session: _Session, label: str | None) -> None:
+        self.session = session
+        self.label = label
+
+    def feed(self, data: bytes) -> None:
+        s = self.session
+        now = s.clock()
+        if self.label is None:
+            update = s.digest.feed(data, now)
+        else:
+            update = s.digest.feed_subagent(self.label, data, now)
+        s.dirty = True
+        if update.changed:
+            s.updates.append(update)
+
+    def reset(self) -> None:
+        digest = self.session.digest
+        parser = digest.parser if self.label is None else digest.subagents.get(self.label)
+        if parser is not None:
+            parser.reset(0)  # keeps the uuid set: records read again are not events again
+        self.session.dirty = True
+
+
+class _Session:
+    """One session's digest and tailers, plus what the loop needs between polls."""
+
+    def __init__(self, sid: str, path: str, digest: SessionDigest, clock: Callable[[], float],
+                 files: dict[str, Any] | None = None) -> None:
+        self.id = sid
+        self.path = path
+        self.digest = digest
+        self.clock = clock
+        self.name: str | None = None
+        self.updates: list[DigestUpdate] = []
+        self.dirty = False
+        self.closing = False
+        self.closed = False
+        self.caught_up = False
+        self.running = False
+        self.wake = trio.Event()
+        self.polled = trio.Event()
+        self.last_saved = 0.0
+        self.last_state: TurnState | None = None
+        self.attention = digest.attention()
+        #: the reason this service wrote into ``sessions.needs_attention`` (cleared only if still ours)
+        self.attention_written: str | None = None
+        #: directories this session asked the watcher for (see TranscriptService._arm)
+        self.armed: set[str] = set()
+        self.subdir_stamp: int | None = None
+        files = files or {}
+        main_info = files.get("main")
+        kwargs = TranscriptTailer.restore_kwargs(main_info) if main_info and main_info.get("path") == path else {}
+        if kwargs:
+            kwargs["offset"] = digest.parser.offset
+        elif digest.parser.offset or digest.parser.pending_bytes:
+            digest.parser.reset(0)  # another file than the checkpoint's: read it from its start
+        self.main = TranscriptTailer(path, _Sink(self, None), **kwargs)
+        self.subs: dict[str, TranscriptTailer] = {}
+        saved_subs = files.get("subagents") or {}
+        for label, info in saved_subs.items():
+            parser = digest.subagents.get(label)
+            if parser is None or not info or not info.get("path"):
+                continue
+            sub_kwargs = TranscriptTailer.restore_kwargs(info)
+            sub_kwargs["offset"] = parser.offset
+            self.subs[label] = TranscriptTailer(info["path"], _Sink(self, label), **sub_kwargs)
+
+    def set_path(self, path: str) -> None:
+        """Follow another main transcript (``/clear`` started a new file): same digest, new file from 0."""
+        self.main.close()
+        self.path = path
+        self.digest.parser.reset(0)
+        self.main = TranscriptTailer(path, _Sink(self, None))
+        for tailer in self.subs.values():
+            tailer.close()
+        self.subs = {}
+        self.subdir_stamp = None
+        self.dirty = True
+
+    def files_info(self) -> dict[str, Any]:
+        digest = self.digest
+        return {
+            "main": self.main.checkpoint_info(digest.parser.offset),
+            "subagents": {
+                label: tailer.checkpoint_info(digest.subagents[label].offset)
+                for label, tailer in self.subs.items() if label in digest.subagents
+            },
+        }
+
+    def tail_stats(self) -> dict[str, Any]:
+        return {"main": self.main.stats.to_dict(),
+                "subagents": {label: t.stats.to_dict() for label, t in self.subs.items()}}
+
+    def close_files(self) -> None:
+        self.main.close()
+        for tailer in self.subs.values():
+            tailer.close()
+
+
+TurnStateSink = Callable[[str, str], None]
+
+
+class TranscriptService:
+    """See the module docstring.  Created in ``App.__init__``; registers its service and shutdown hook."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.settings = app.config.digest
+        #: Wall clock for the digest's time rules (stuck, waiting, idle); tests may replace it.
+        self.clock: Callable[[], float] = time.time
+        #: ``fn(session_id, state)`` on every transcript turn-state change: the session's third status
+        #: source.  See :func:`route_turn_state`; the lead may point it elsewhere.
+        self.on_turn_state: TurnStateSink = lambda sid, state: route_turn_state(app, sid, state)
+        self._sessions: dict[str, _Session] = {}
+        self._closed: OrderedDict[str, _Session] = OrderedDict()
+        self._routes: dict[str, dict[str, str | None]] = {}  # directory -> {session id: name filter}
+        self._nursery: trio.Nursery | None = None
+        #: coordinator id -> per worker (tools entries, needs attention) at the last context injection
+        self.injections: dict[str, dict[str, tuple[int, bool]]] = {}
+        #: Change hints; the real backend (an inotify fd, a watchfiles thread) is made when the service runs.
+        self.watcher: DirWatcher = DirWatcher(self._on_change)
+        app.services.append(self.run)
+        app.shutdown_hooks.append(self.shutdown)
+        wire_sessions(app, self)
+
+    @property
+    def config(self) -> DigestConfig:
+        """Digest tunables from ``[digest]`` (read when a digest is created or restored)."""
+        return digest_config(self.settings)
+
+    # ------------------------------------------------------------------------------------- public API
+
+    def watch(self, session_id: str, transcript_path: str) -> None:
+        """Tail ``transcript_path`` for ``session_id`` (at spawn; again with the new path after ``/clear``).
+
+        Idempotent for the same path; another path keeps the digest and follows the new file from 0."""
+        transcript_path = os.path.abspath(os.path.expanduser(transcript_path))
+        s = self._sessions.get(session_id)
+        if s is not None:
+            s.closing = False
+            if s.path != transcript_path:
+                log.info("session %s: transcript is now %s", session_id, transcript_path)
+                self._unroute(s)
+                s.set_path(transcript_path)
+            s.wake.set()
+            return
+        s = self._closed.pop(session_id, None) or self._load(session_id, transcript_path)
+        if s.path != transcript_path:
+            s.set_path(transcript_path)
+        s.closing = s.closed = s.caught_up = False
+        s.name = self._name(session_id)
+        self._sessions[session_id] = s
+        self._start(s)
+
+    def unwatch(self, session_id: str) -> None:
+        """Stop tailing (the session exited): read what is left, close the files, save a checkpoint.  The
+        digest stays readable (:meth:`digest`)."""
+        s = self._sessions.get(session_id)
+        if s is None:
+            return
+        s.closing = True
+        if s.running:
+            s.wake.set()
+        else:
+            self._close_session(s)
+
+    def digest(self, session_id: str) -> SessionDigest | None:
+        """The session's digest: live, recently closed, or restored from its checkpoint; None if never
+        tailed."""
+        s = self._sessions.get(session_id) or self._closed.get(session_id)
+        if s is not None:
+            return s.digest
+        s = self._load_saved(session_id)
+        if s is None:
+            return None
+        self._remember_closed(s)
+        return s.digest
+
+    def watched(self) -> list[str]:
+        return list(self._sessions)
+
+    def tail_stats(self, session_id: str) -> dict[str, Any] | None:
+        s = self._sessions.get(session_id) or self._closed.get(session_id)
+        return s.tail_stats() if s is not None else None
+
+    async def ensure(self, session_id: str) -> SessionDigest | None:
+        """A fresh digest for a handler.  A live session not watched yet (e.g. its row was written by
+        something else than the session manager) starts being watched; an exited one is brought up to
+        the end of its file once per daemon run (its checkpoint may predate its last writes)."""
+        s = self._sessions.get(session_id)
+        if s is None:
+            row = self.app.db.conn.execute(
+                "SELECT status, transcript_path FROM sessions WHERE id=?", (session_id,)).fetchone()
+            if row is None or not row["transcript_path"]:
+                return self.digest(session_id)
+            if row["status"] == "exited":
+                return await self._catch_up(session_id, row["transcript_path"])
+            if self._nursery is None:
+                return self.digest(session_id)
+            self.watch(session_id, row["transcript_path"])
+            s = self._sessions[session_id]
+        if not s.polled.is_set():
+            with trio.move_on_after(FIRST_POLL_WAIT):
+                await s.polled.wait()
+        return s.digest
+
+    async def _catch_up(self, session_id: str, path: str) -> SessionDigest | None:
+        s = self._closed.get(session_id) or self._load_saved(session_id)
+        if s is None:
+            if not os.path.exists(path):
+                return None
+            s = self._load(session_id, path)
+        if not s.caught_up:
+            await self._drain(s)
+            s.digest.finish(self.clock())
+            s.close_files()
+            s.caught_up = True
+            self._save(s)
+        self._remember_closed(s)
+        return s.digest
+
+    # -------------------------------------------------------------------------------------- lifecycle
+
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The app service: the watcher plus one task per watched session."""
+        self.watcher = make_watcher(self.settings.watcher, self._on_change,
+                                    debounce_ms=self.settings.debounce_ms, step_ms=self.settings.step_ms)
+        for s in self._sessions.values():
+            s.armed.clear()  # nothing was armed on the placeholder watcher
+        self._routes.clear()
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self.watcher.run)
+                self._nursery = nursery
+                self._resume_live()
+                for s in list(self._sessions.values()):
+                    self._start(s)
+                task_status.started()
+                await trio.sleep_forever()
+        finally:
+            self._nursery = None
+            self.flush()
+
+    async def shutdown(self) -> None:
+        """Daemon stopping: read what is left and save every checkpoint (also done when cancelled)."""
+        for s in list(self._sessions.values()):
+            try:
+                self._poll_once(s)
+            except Exception:
+                log.exception("session %s: final read failed", s.id)
+        self.flush()
+
+    def flush(self) -> None:
+        """Save every dirty checkpoint now."""
+        for s in list(self._sessions.values()) + list(self._closed.values()):
+            if s.dirty:
+                try:
+                    self._save(s)
+                except sqlite3.ProgrammingError:
+                    return  # the store is closed already (tests tear the app down first)
+                except Exception:
+                    log.exception("session %s: checkpoint not saved", s.id)
+
+    def _resume_live(self) -> None:
+        """Sessions the store says are running (not started by this daemon's session manager, e.g. rows
+        written directly) are watched too; the session manager marks a previous daemon's sessions lost
+        before this runs."""
+        rows = self.app.db.conn.execute(
+            "SELECT id, transcript_path FROM sessions WHERE status<>'exited' AND transcript_path IS NOT NULL"
+        ).fetchall()
+        for r in rows:
+            if r["id"] not in self._sessions:
+                self.watch(r["id"], r["transcript_path"])
+
+    def _start(self, s: _Session) -> None:
+        if self._nursery is not None and not s.running:
+            s.running = True
+            self._nursery.start_soon(self._session_loop, s)
+
+    async def _session_loop(self, s: _Session) -> None:
+        interval = self.settings.poll_interval
+        try:
+            while not s.closing:
+                s.wake = trio.Event()  # set by hints that arrive while we read: no change is missed
+                try:
+                    await self._poll(s)
+                except sqlite3.ProgrammingError:
+                    return  # the store was closed under us: the daemon is ending
+                except Exception:
+                    log.exception("session %s: reading the transcript failed; retrying", s.id)
+                    await trio.sleep(interval)
+                s.polled.set()
+                if s.closing:
+                    break
+                self._arm(s)
+                with trio.move_on_after(interval):
+                    await s.wake.wait()
+            self._close_session(s)
+        finally:
+            s.running = False
+
+    def _close_session(self, s: _Session) -> None:
+        try:
+            self._poll_once(s)
+            update = s.digest.finish(self.clock())
+            if update.changed:
+                s.updates.append(update)
+                self._publish(s)
+        except sqlite3.ProgrammingError:
+            return
+        except Exception:
+            log.exception("session %s: final read failed", s.id)
+        s.close_files()
+        self._unroute(s)
+        s.caught_up = True
+        s.closed = True
+        try:
+            self._save(s)
+        except sqlite3.ProgrammingError:
+            pass
+        if self._sessions.get(s.id) is s:
+            del self._sessions[s.id]
+        self._remember_closed(s)
+
+    def _remember_closed(self, s: _Session) -> None:
+        self._closed[s.id] = s
+        self._closed.move_to_end(s.id)
+        while len(self._closed) > KEEP_CLOSED:
+            _sid, old = self._closed.popitem(last=False)
+            if old.dirty:
+                self._save(old)
+
+    # ------------------------------------------------------------------------------------------ reading
+
+    async def _poll(self, s: _Session) -> None:
+        """Read everything new (yielding between big batches), publish, re-check the time rules, and save
+        a checkpoint when due."""
+        while self._poll_once(s):
+            await trio.sleep(0)
+
+    async def _drain(self, s: _Session) -> None:
+        while self._poll_once(s, publish=False):
+            await trio.sleep(0)
+        s.updates.clear()
+
+    def _poll_once(self, s: _Session, *, publish: bool = True) -> bool:
+        more = s.main.poll()
+        self._discover_subagents(s)
+        for tailer in list(s.subs.values()):
+            more = tailer.poll() or more
+        if publish:
+            self._publish(s)
+            if s.dirty and time.monotonic() - s.last_saved >= self.settings.checkpoint_interval:
+                self._save(s)
+        return more
+
+    def _discover_subagents(self, s: _Session) -> None:
+        _base, subdir = subagent_dir(s.path)
+        try:
+            stamp = os.stat(subdir).st_mtime_ns
+        except OSError:
+            return
+        if stamp == s.subdir_stamp:
+            return
+        s.subdir_stamp = stamp
+        try:
+            names = sorted(os.listdir(subdir))
+        except OSError:
+            return
+        for name in names:
+            if not name.endswith(".jsonl"):
+                continue
+            path = os.path.join(subdir, name)
+            label = agent_label_for_path(path)
+            if label is None or label in s.subs:
+                continue
+            s.subs[label] = TranscriptTailer(path, _Sink(s, label))
+
+    # ------------------------------------------------------------------------------------------ output
+
+    def _publish(self, s: _Session) -> None:
+        """Turn the collected updates (and the clock) into events: attention first, as it is urgent."""
+        now = self.clock()
+        updates, s.updates = s.updates, []
+        appended: dict[str, list[DigestEntry]] = {mode: [] for mode in MODES}
+        updated: dict[str, list[DigestEntry]] = {mode: [] for mode in MODES}
+        for update in updates:
+            for mode in MODES:
+                appended[mode].extend(update.appended[mode])
+                for entry in update.updated[mode]:
+                    if not any(entry is e for e in appended[mode]) and not any(entry is e for e in updated[mode]):
+                        updated[mode].append(entry)
+        s.digest.poll(now)  # time rules (stuck, waiting too long) without new bytes
+        attention = s.digest.attention(now)
+        attention_changed = not attention.same_verdict(s.attention)
+        state = s.digest.state(now)
+        # no state from no evidence: a transcript that has no record yet says nothing about the turn
+        state_changed = state is not s.last_state and s.digest.parser.stats.records > 0
+        if attention_changed:
+            s.dirty = True
+        if not (any(appended.values()) or any(updated.values()) or state_changed or attention_changed):
+            return
+        app = self.app
+        window = s.digest.window("tools", 0, now)
+        text_total = s.digest.window("text", 0, now).total_entries
+        with app.db.transaction() as c:
+            if attention_changed:
+                self._write_attention(c, s, attention)
+            app.bus.publish("session.digest", {
+                "session_id": s.id,
+                "name": s.name,
+                "state": state.value,
+                "needs_attention": attention.needs_attention,
+                "attention_reason": attention.reason,
+                "appended": {mode: [e.to_dict() for e in entries] for mode, entries in appended.items()},
+                "updated": {mode: [e.to_dict() for e in entries] for mode, entries in updated.items()},
+                "total_entries": {"tools": window.total_entries, "text": text_total},
+                "running": list(window.running),
+                "usage": window.usage.to_dict(),
+                "cost_usd": round(window.cost_usd, 6),
+                "last_activity": window.last_activity,
+            })
+        s.attention = attention
+        if state_changed:
+            s.last_state = state
+            try:
+                self.on_turn_state(s.id, state.value)
+            except Exception:
+                log.exception("session %s: turn-state listener failed", s.id)
+
+    def _write_attention(self, c: sqlite3.Connection, s: _Session, attention: Attention) -> None:
+        """``sessions.needs_attention`` + a timeline row + the ``session.needs_attention`` event.  A reason
+        someone else wrote (a permission prompt, via the hooks) is never cleared here."""
+        row = c.execute("SELECT needs_attention, status FROM sessions WHERE id=?", (s.id,)).fetchone()
+        reason = attention.reason if attention.needs_attention else None
+        if row is not None and row["status"] != "exited":
+            current = row["needs_attention"]
+            if reason is not None and current != reason:
+                c.execute("UPDATE sessions SET needs_attention=?, updated_at=? WHERE id=?", (reason, utcnow(), s.id))
+            elif reason is None and current is not None and current == s.attention_written:
+                c.execute("UPDATE sessions SET needs_attention=NULL, updated_at=? WHERE id=?", (utcnow(), s.id))
+        s.attention_written = reason
+        data = {"reason": reason, "kind": attention.kind, "needs_attention": attention.needs_attention,
+                "source": "transcript"}
+        self.app.record(SYSTEM, "session", s.id, "session.needs_attention", data,
+                        event={"actor": SYSTEM, "session_id": s.id, "name": s.name, **data})
+
+    # ---------------------------------------------------------------------------------------- persistence
+
+    def _save(self, s: _Session) -> None:
+        checkpoint = orjson.dumps(s.digest.checkpoint())
+        files = orjson.dumps(s.files_info())
+        with self.app.db.transaction() as c:
+            c.execute(
+                "INSERT INTO transcript_checkpoints(session_id, path, checkpoint, files, updated_at) "
+                "VALUES (?,?,?,?,?) ON CONFLICT(session_id) DO UPDATE SET path=excluded.path, "
+                "checkpoint=excluded.checkpoint, files=excluded.files, updated_at=excluded.updated_at",
+                (s.id, s.path, checkpoint.decode(), files.decode(), utcnow()))
+        s.dirty = False
+        s.last_saved = time.monotonic()
+
+    def _load_saved(self, session_id: str) -> _Session | None:
+        row = self.app.db.conn.execute(
+            "SELECT path, checkpoint, files FROM transcript_checkpoints WHERE session_id=?",
+            (session_id,)).fetchone()
+        if row is None:
+            return None
+        try:
+            digest = SessionDigest.from_checkpoint(orjson.loads(row["checkpoint"]), self.config)
+            files = orjson.loads(row["files"])
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("session %s: unusable transcript checkpoint (%s); reading from the start", session_id, exc)
+            return None
+        s = _Session(session_id, row["path"], digest, self.clock, files)
+        s.name = self._name(session_id)
+        if digest.parser.stats.records:
+            s.last_state = digest.state(self.clock())
+        return s
+
+    def _load(self, session_id: str, path: str) -> _Session:
+        saved = self._load_saved(session_id)
+        if saved is not None:
+            return saved
+        s = _Session(session_id, path, SessionDigest(config=self.config), self.clock)
+        s.name = self._name(session_id)
+        return s
+
+    def _name(self, session_id: str) -> str | None:
+        row = self.app.db.conn.execute("SELECT name FROM sessions WHERE id=?", (session_id,)).fetchone()
+        return row["name"] if row is not None else None
+
+    # --------------------------------------------------------------------------------------- change hints
+
+    def _arm(self, s: _Session) -> None:
+        """Ask for hints on the directories that exist now: the transcript's, ``<uuid>/`` and
+        ``<uuid>/subagents/`` (created later by Claude Code; retried on every poll until they exist)."""
+        base, subdir = subagent_dir(s.path)
+        # in the (shared) project directory only our file and our <uuid>/ directory matter
+        wanted = ((os.path.dirname(s.path), os.path.basename(s.path)), (base, None), (subdir, None))
+        for directory, name in wanted:
+            directory = os.path.normpath(directory)
+            if directory in s.armed or not self.watcher.add(directory):
+                continue
+            s.armed.add(directory)
+            self._routes.setdefault(directory, {})[s.id] = name
+
+    def _unroute(self, s: _Session) -> None:
+        for directory in s.armed:
+            routes = self._routes.get(directory)
+            if routes is not None:
+                routes.pop(s.id, None)
+                if not routes:
+                    del self._routes[directory]
+            self.watcher.discard(directory)
+        s.armed.clear()
+
+    def _on_change(self, directory: str, name: str | None) -> None:
+        routes = self._routes.get(directory)
+        if not routes:
+            return
+        for sid, want in routes.items():
+            if want is not None and name is not None and name != want and name != want[:-6]:
+                continue  # another session's file in a shared project directory
+            s = self._sessions.get(sid)
+            if s is not None:
+                s.wake.set()
+
+
+def route_turn_state(app: App, session_id: str, state: str) -> None:
+    """The transcript's turn state for ``session_id`` changed: tell the session manager if it takes it
+    (``app.sessions.transcript_state(session_id, state)``), else publish ``session.transcript_state``."""
+    sink = getattr(getattr(app, "sessions", None), "transcript_state", None)
+    if callable(sink):
+        sink(session_id, state)
+    else:
+        app.bus.publish("session.transcript_state", {"session_id": session_id, "state": state})
+
+
+def wire_sessions(app: App, service: TranscriptService) -> None:
+    """How sessions reach the service, without the session code knowing about it: a spawned Claude
+    session (``session.spawned`` with a transcript path) is watched, an exited one unwatched, and a
+    SessionStart hook reporting another transcript (``/clear``, resume) switches the file.  Replace this
+    with direct calls from the session manager if preferred."""
+
+    def on_event(event: dict[str, Any]) -> None:
+        topic = event["topic"]
+        data = event["data"]
+        if topic == "session.spawned":
+            session = data.get("session") or {}
+            if session.get("transcript_path") and session.get("id"):
+                service.watch(session["id"], session["transcript_path"])
+        elif topic == "session.status" and data.get("to") == "exited":
+            sid = data.get("session_id")
+            if sid:
+                service.unwatch(sid)
+
+    app.bus.add_listener(on_event)
+
+    def on_session_start(_app: App, session_id: str, _event: str, payload: dict[str, Any]) -> None:
+        path = payload.get("transcript_path")
+        if isinstance(path, str) and path and session_id in service._sessions:
+            service.watch(session_id, path)
+
+    extensions = getattr(app, "hook_extensions", None)
+    if extensions is not None:
+        extensions.add_listener("SessionStart", on_session_start)
+        from maestrod.transcripts.context import register_context_providers
+
+        register_context_providers(app)

@@ -1,0 +1,169 @@
+"""session.* (agents in PTYs the daemon owns) and hook.* (Claude Code hooks reporting in)."""
+from typing import Any, Literal, Optional
+
+import attrs
+
+from shared.messages.spec import MethodSpec, doc
+
+Role = Literal["worker", "coordinator"]
+Status = Literal["spawning", "working", "waiting_input", "idle", "exited"]
+ExitReason = Literal["completed", "failed", "stopped", "lost"]
+PromptMode = Literal["send", "paste"]
+STATUSES: tuple[str, ...] = Status.__args__  # type: ignore[attr-defined]
+
+#: The agent kinds: ``claude`` (Claude Code with hooks) or ``command`` (any other argv).
+AGENTS = ("claude", "command")
+PROMPT_MAX_CHARS = 10_000
+
+
+def _positive(_inst: object, a: "attrs.Attribute[int]", v: int) -> None:
+    if not 1 <= v <= 10_000:
+        raise ValueError(f"{a.name}: must be between 1 and 10000, got {v}")
+
+
+@attrs.define
+class Session:
+    id: str
+    project_id: str
+    name: str
+    role: str
+    parent_id: Optional[str]
+    root_id: str
+    agent: str
+    argv: list[str]
+    cwd: str
+    status: str
+    exit_reason: Optional[str]
+    exit_code: Optional[int]
+    pid: Optional[int]
+    rows: int
+    cols: int
+    needs_attention: Optional[str]
+    claude_session_id: Optional[str]
+    transcript_path: Optional[str]
+    task_ids: list[str]
+    created_at: str
+    updated_at: str
+    exited_at: Optional[str]
+    #: Live facts (not stored): prompts waiting for the agent to be idle, attached viewers,
+    #: whether the program enabled bracketed paste (DECSET 2004).
+    queued_prompts: int = 0
+    viewers: int = 0
+    bracketed_paste: bool = False
+
+
+@attrs.define
+class SessionSpawn:
+    project: str = attrs.field(metadata=doc("project id, prefix or name"))
+    name: str = attrs.field(metadata=doc("a name for people and `session list`"))
+    cwd: Optional[str] = attrs.field(default=None, metadata=doc("working directory (must exist; "
+                                                                 "default: the project's dir)"))
+    role: Role = "worker"
+    parent: Optional[str] = attrs.field(default=None, metadata=doc(
+        "parent (coordinator) session; default: the calling session, if any"))
+    task_ids: list[str] = attrs.field(factory=list, metadata=doc("tasks this session works on"))
+    prompt: Optional[str] = attrs.field(default=None, metadata=doc(
+        "first prompt, delivered (and confirmed) as soon as the agent is ready"))
+    rows: int = attrs.field(default=40, validator=_positive)
+    cols: int = attrs.field(default=120, validator=_positive)
+    env: dict[str, str] = attrs.field(factory=dict, metadata=doc("extra environment for the process"))
+    agent: Literal["claude", "command"] = attrs.field(default="claude", metadata=doc(
+        "claude: Claude Code with hooks; command: run `argv` as is"))
+    argv: list[str] = attrs.field(factory=list, metadata=doc(
+        "command: the program and its args; claude: extra args for claude"))
+    allowed_tools: Optional[str] = attrs.field(default=None, metadata=doc('claude --allowedTools, e.g. '
+                                                                          '"Bash Read Edit"'))
+    permission_mode: Optional[str] = attrs.field(default=None, metadata=doc("claude --permission-mode"))
+
+    @name.validator
+    def _name(self, _a: object, v: str) -> None:
+        if not v.strip():
+            raise ValueError("name: must not be empty")
+
+
+@attrs.define
+class SessionList:
+    project: Optional[str] = None
+    status: Optional[list[Status]] = attrs.field(default=None, metadata=doc("any of these statuses"))
+    active: bool = attrs.field(default=False, metadata=doc("leave out exited sessions"))
+    parent: Optional[str] = attrs.field(default=None, metadata=doc("sessions spawned by this one"))
+    my_workers: bool = attrs.field(default=False, metadata=doc("sessions the calling session spawned"))
+    siblings: bool = attrs.field(default=False, metadata=doc(
+        "sessions spawned by the calling session's coordinator (not itself)"))
+
+
+@attrs.define
+class SessionRef:
+    id: str = attrs.field(metadata=doc("session id, unique prefix, or name"))
+
+
+@attrs.define
+class SessionOutput:
+    id: str
+    offset: int = attrs.field(default=0, metadata=doc("absolute byte offset in the session's output"))
+    limit: int = attrs.field(default=65536, metadata=doc("at most this many bytes (max 1 MiB)"))
+
+
+@attrs.define
+class SessionInput:
+    id: str
+    text: Optional[str] = attrs.field(default=None, metadata=doc("keys to type, as is (UTF-8)"))
+    data: Optional[str] = attrs.field(default=None, metadata=doc("raw bytes, base64"))
+
+
+@attrs.define
+class SessionResize:
+    id: str
+    rows: int = attrs.field(validator=_positive)
+    cols: int = attrs.field(validator=_positive)
+
+
+@attrs.define
+class SessionPrompt:
+    id: str
+    message: str = attrs.field(metadata=doc(f"at most {PROMPT_MAX_CHARS} characters"))
+    mode: PromptMode = attrs.field(default="send", metadata=doc("send: paste then Enter; paste: no Enter"))
+    now: bool = attrs.field(default=False, metadata=doc("deliver even while the agent is working"))
+
+
+@attrs.define
+class SessionStop:
+    id: str
+    wait: bool = attrs.field(default=True, metadata=doc("answer once the process has exited"))
+
+
+@attrs.define
+class SessionAttach:
+    id: str
+    rows: Optional[int] = attrs.field(default=None, metadata=doc("the viewer's terminal size: the session "
+                                                                 "follows the most recent attacher"))
+    cols: Optional[int] = None
+
+
+@attrs.define
+class HookEvent:
+    event: str = attrs.field(metadata=doc("the hook event name, e.g. Stop"))
+    payload: dict[str, Any] = attrs.field(factory=dict, metadata=doc("the JSON Claude Code gave the hook"))
+
+
+METHODS = [
+    MethodSpec("session.spawn", SessionSpawn,
+               "Start Claude Code (or any argv) in a PTY the daemon owns; answers the new session."),
+    MethodSpec("session.list", SessionList, "List sessions (by project, status, family)."),
+    MethodSpec("session.get", SessionRef, "Get one session."),
+    MethodSpec("session.screen", SessionRef, "The session's visible screen as text, with the cursor."),
+    MethodSpec("session.output", SessionOutput, "Raw output bytes (base64) from an absolute offset."),
+    MethodSpec("session.input", SessionInput, "Type raw keys into the session's terminal."),
+    MethodSpec("session.resize", SessionResize, "Change the session's terminal size."),
+    MethodSpec("session.interrupt", SessionRef, "Interrupt the agent: Escape for Claude, Ctrl-C otherwise."),
+    MethodSpec("session.prompt", SessionPrompt,
+               "Send a prompt (bracketed paste + Enter); queued while the agent is working unless `now`."),
+    MethodSpec("session.stop", SessionStop, "Stop: SIGHUP, then SIGTERM, then SIGKILL.", concurrent=True),
+    MethodSpec("session.kill", SessionStop, "Kill at once (SIGKILL).", concurrent=True),
+    MethodSpec("session.attach", SessionAttach,
+               "Stream the terminal: a repaint, then `session.output` notifications until detached or "
+               "exited; the answer comes at the end.", concurrent=True),
+    MethodSpec("session.detach", SessionRef, "End this connection's attach streams for the session."),
+    MethodSpec("hook.event", HookEvent,
+               "A Claude Code hook reporting (needs the session token); answers what the hook prints."),
+]
