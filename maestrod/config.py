@@ -12,6 +12,7 @@ from typing import Literal, Optional
 
 import attrs
 
+from maestrod.mail.config import MailConfig
 from shared.convert import structure_params
 from shared.errors import RpcError
 
@@ -82,6 +83,7 @@ class Config:
     claude: ClaudeConfig = attrs.Factory(ClaudeConfig)
     digest: DigestSettings = attrs.Factory(DigestSettings)
     context: ContextSettings = attrs.Factory(ContextSettings)
+    mail: MailConfig = attrs.Factory(MailConfig)
 
 
 class ConfigError(Exception):

@@ -110,8 +110,21 @@ def _valid_id(value: Any) -> bool:
     return value is None or type(value) is str or type(value) is int
 
 
+_MEMBERS = frozenset({"jsonrpc", "id", "method", "params"})
+
+
 def parse_item(obj: Any) -> Item:
     """Validate one request object (a line's value, or one element of a batch)."""
+    # Fast path for the well-formed common case; anything unusual gets the full diagnosis below.
+    if type(obj) is dict and obj.get("jsonrpc") == "2.0" and obj.keys() <= _MEMBERS:
+        method = obj.get("method")
+        params = obj.get("params", {})
+        if type(method) is str and method and type(params) in (dict, list):
+            if "id" not in obj:
+                return Request(method, params, None, True)
+            id_ = obj["id"]
+            if id_ is None or type(id_) is str or type(id_) is int:
+                return Request(method, params, id_, False)
     if not isinstance(obj, dict):
         return Rejected(error_response(None, errors.INVALID_REQUEST,
                                        f"Invalid request: expected an object, got {_json_type(obj)}"))
