@@ -26,7 +26,9 @@ TICKS = os.sysconf("SC_CLK_TCK")
 def call(path: Path, method: str, params: dict | None = None) -> dict:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.connect(str(path))
-        s.sendall(json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or {}}).encode() + b"\n")
+        s.sendall(
+            json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or {}}).encode() + b"\n"
+        )
         msg = json.loads(s.makefile("rb").readline())
     if "error" in msg:
         raise SystemExit(f"{method}: {msg['error']}")
@@ -58,15 +60,29 @@ def main() -> None:
     args = ap.parse_args()
     with running_daemon() as (sock, env):
         pid = call(sock, "system.version")["pid"]
-        subprocess.run([str(BIN / "maestroctl"), "project", "create", "--name", "P", "--dir", str(sock.parent)],
-                       env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [str(BIN / "maestroctl"), "project", "create", "--name", "P", "--dir", str(sock.parent)],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         floor_cpu, floor_rss = window(pid, args.seconds)
         for i in range(args.sessions):
-            call(sock, "session.spawn", {"project": "P", "name": f"idle{i}", "agent": "command",
-                                         "argv": ["bash", "--norc", "--noprofile", "-i"]})
+            call(
+                sock,
+                "session.spawn",
+                {
+                    "project": "P",
+                    "name": f"idle{i}",
+                    "agent": "command",
+                    "argv": ["bash", "--norc", "--noprofile", "-i"],
+                },
+            )
         # Let every shell print its prompt (and the screen models catch up) before measuring.
         deadline = time.monotonic() + 30
-        while any(call(sock, "session.screen", {"id": f"idle{i}"})["text"] == "" for i in range(args.sessions)):
+        while any(
+            call(sock, "session.screen", {"id": f"idle{i}"})["text"] == "" for i in range(args.sessions)
+        ):
             if time.monotonic() > deadline:
                 raise SystemExit("the shells did not start")
             time.sleep(0.2)
@@ -75,11 +91,16 @@ def main() -> None:
         assert len(listed) == args.sessions and all(s["status"] == "idle" for s in listed)
         cpu, rss = window(pid, args.seconds)
     print(f"maestrod, no session (floor): CPU {floor_cpu:.2f} %  RSS {floor_rss:.1f} MB")
-    print(f"maestrod, {args.sessions} idle sessions, {args.seconds:g} s: CPU {cpu:.2f} %  RSS {rss:.1f} MB  "
-          f"(+{rss - floor_rss:.1f} MB, {(rss - floor_rss) * 1024 / args.sessions:.0f} KiB per session; "
-          f"RSS ratio to floor {rss / floor_rss:.2f}x)")
+    print(
+        f"maestrod, {args.sessions} idle sessions, {args.seconds:g} s: CPU {cpu:.2f} %  RSS {rss:.1f} MB  "
+        f"(+{rss - floor_rss:.1f} MB, {(rss - floor_rss) * 1024 / args.sessions:.0f} KiB per session; "
+        f"RSS ratio to floor {rss / floor_rss:.2f}x)"
+    )
     ok_cpu, ok_rss = cpu <= 1.0, rss <= 200
-    print(f"goal <= 1 % CPU: {'met' if ok_cpu else 'NOT met'}; goal <= 200 MB RSS: {'met' if ok_rss else 'NOT met'}")
+    print(
+        f"goal <= 1 % CPU: {'met' if ok_cpu else 'NOT met'}; "
+        f"goal <= 200 MB RSS: {'met' if ok_rss else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

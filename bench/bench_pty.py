@@ -30,7 +30,7 @@ def make_file(path: Path, mb: int) -> tuple[int, bytes]:
     line_count = mb * 1_000_000 // 100
     with open(path, "wb") as f:
         block = b"".join(b"%09d " % i + b"x" * 89 + b"\n" for i in range(10_000))
-        for start in range(0, line_count, 10_000):
+        for _ in range(0, line_count, 10_000):
             f.write(block)
     last = b"%09d " % 9_999 + b"x" * 89
     return line_count * 101, last
@@ -39,7 +39,9 @@ def make_file(path: Path, mb: int) -> tuple[int, bytes]:
 def bare_loop(path: Path) -> tuple[float, int]:
     master, slave = pty.openpty()
     t0 = time.perf_counter()
-    proc = subprocess.Popen(["cat", str(path)], stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    proc = subprocess.Popen(
+        ["cat", str(path)], stdin=slave, stdout=slave, stderr=slave, start_new_session=True
+    )
     os.close(slave)
     n = 0
     while True:
@@ -86,11 +88,17 @@ class Rpc:
 def through_maestrod(rpc: Rpc, path: Path, name: str) -> tuple[float, dict, dict]:
     events: list[dict] = []
     t0 = time.perf_counter()
-    rid = rpc.send("session.spawn", {"project": "P", "name": name, "agent": "command", "argv": ["cat", str(path)]})
+    rid = rpc.send(
+        "session.spawn", {"project": "P", "name": name, "agent": "command", "argv": ["cat", str(path)]}
+    )
     sid = rpc.result(rid, events)["id"]
 
     def exited(ev: dict) -> bool:
-        return ev["topic"] == "session.status" and ev["data"]["session_id"] == sid and ev["data"]["to"] == "exited"
+        return (
+            ev["topic"] == "session.status"
+            and ev["data"]["session_id"] == sid
+            and ev["data"]["to"] == "exited"
+        )
 
     while not any(exited(e) for e in events):
         msg = json.loads(rpc.f.readline())
@@ -115,21 +123,26 @@ def main() -> None:
         floor = min(bare_loop(data) for _ in range(args.runs))
         assert floor[1] == expected, (floor[1], expected)
         with running_daemon() as (sock, env):
-            subprocess.run([str(BIN / "maestroctl"), "project", "create", "--name", "P", "--dir", str(tmp)],
-                           env=env, check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [str(BIN / "maestroctl"), "project", "create", "--name", "P", "--dir", str(tmp)],
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
             rpc = Rpc(sock)
             rpc.call("events.subscribe", {"topics": ["session.status"]})
             runs = [through_maestrod(rpc, data, f"cat{i}") for i in range(args.runs)]
-        best = min(runs, key=lambda r: r[0])
-        elapsed, out, screen = best
+        elapsed = min(r[0] for r in runs)
         lost = [expected - r[1]["total"] for r in runs]
         screen_ok = all(last_line.decode() in r[2]["text"].splitlines()[-1] for r in runs)
         bare_rate = size_mb / floor[0]
         rate = size_mb / elapsed
         print(f"file: {size_mb:.0f} MB ({expected:,} bytes through the tty, LF -> CRLF)")
         print(f"bare Python PTY loop (floor): {floor[0]:.3f} s  {bare_rate:7.1f} MB/s")
-        print(f"maestrod session, screen model on: {elapsed:.3f} s  {rate:7.1f} MB/s  "
-              f"(runs: {', '.join(f'{r[0]:.3f}' for r in runs)} s)")
+        print(
+            f"maestrod session, screen model on: {elapsed:.3f} s  {rate:7.1f} MB/s  "
+            f"(runs: {', '.join(f'{r[0]:.3f}' for r in runs)} s)"
+        )
         print(f"bytes lost (scrollback counter vs bytes read by the floor): {lost}")
         print(f"final screen shows the file's last line: {screen_ok}")
         ratio = rate / bare_rate

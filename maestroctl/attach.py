@@ -27,13 +27,17 @@ import os
 import select
 import signal
 import sys
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 DETACH_KEY = b"\x1d"  # Ctrl-]
 ENTER = b"\x1b[?1049h\x1b[H\x1b[2J"
 #: Back to the normal screen, with every mode a program may have switched on turned off.
-LEAVE = (b"\x1b[0m\x1b[?2004l\x1b[?1l\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1004l\x1b[?1006l"
-         b"\x1b[?25h\x1b[?1049l")
+LEAVE = (
+    b"\x1b[0m\x1b[?2004l\x1b[?1l\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1004l\x1b[?1006l\x1b[?25h\x1b[?1049l"
+)
 
 
 def _line(obj: Any) -> bytes:
@@ -46,7 +50,7 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         try:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
         except BlockingIOError:
             select.select([], [fd], [])
         except InterruptedError:
@@ -61,8 +65,10 @@ def attach(socket_path: str, ident: str, *, stdin_fd: int = 0, stdout_fd: int = 
     from maestroctl.client import Client, RemoteError
 
     if not (os.isatty(stdin_fd) and os.isatty(stdout_fd)):
-        sys.stderr.write("maestroctl session attach: needs a terminal on stdin and stdout "
-                         "(use `session screen` or `session output` instead)\n")
+        sys.stderr.write(
+            "maestroctl session attach: needs a terminal on stdin and stdout "
+            "(use `session screen` or `session output` instead)\n"
+        )
         return 2
     client = Client(socket_path)
     client.connect()
@@ -90,8 +96,15 @@ def attach(socket_path: str, ident: str, *, stdin_fd: int = 0, stdout_fd: int = 
             if wake_r in ready:
                 os.read(wake_r, 512)
                 size = os.get_terminal_size(stdout_fd)
-                sock.sendall(_line({"jsonrpc": "2.0", "method": "session.resize",
-                                    "params": {"id": sid, "rows": size.lines, "cols": size.columns}}))
+                sock.sendall(
+                    _line(
+                        {
+                            "jsonrpc": "2.0",
+                            "method": "session.resize",
+                            "params": {"id": sid, "rows": size.lines, "cols": size.columns},
+                        }
+                    )
+                )
             if stdin_fd in ready:
                 keys = os.read(stdin_fd, 4096)
                 if not keys:
@@ -99,8 +112,15 @@ def attach(socket_path: str, ident: str, *, stdin_fd: int = 0, stdout_fd: int = 
                 cut = keys.find(DETACH_KEY)
                 send = keys if cut < 0 else keys[:cut]
                 if send:
-                    sock.sendall(_line({"jsonrpc": "2.0", "method": "session.input",
-                                        "params": {"id": sid, "data": base64.b64encode(send).decode()}}))
+                    sock.sendall(
+                        _line(
+                            {
+                                "jsonrpc": "2.0",
+                                "method": "session.input",
+                                "params": {"id": sid, "data": base64.b64encode(send).decode()},
+                            }
+                        )
+                    )
                 if cut >= 0:
                     sock.sendall(_line({"jsonrpc": "2.0", "method": "session.detach", "params": {"id": sid}}))
                     ending = ending or "detached"
@@ -119,7 +139,9 @@ def attach(socket_path: str, ident: str, *, stdin_fd: int = 0, stdout_fd: int = 
                         sid = params.get("id", sid)
                         _write_all(stdout_fd, base64.b64decode(params["data"]))
                     elif method == "session.exited":
-                        ending = f"session exited ({params.get('exit_reason')}, code {params.get('exit_code')})"
+                        ending = (
+                            f"session exited ({params.get('exit_reason')}, code {params.get('exit_code')})"
+                        )
                     elif msg.get("id") == rid:
                         if "error" in msg:
                             err = msg["error"]

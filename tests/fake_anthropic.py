@@ -53,7 +53,7 @@ def tool_results(body: dict[str, Any]) -> list[Block]:
 
 
 def bash_then_text(command: str, final_text: str) -> Script:
-    """A script: the first agent turn runs ``command`` with the Bash tool; after its result, ``final_text``."""
+    """A script: an agent turn runs ``command`` with the Bash tool; after its result, ``final_text``."""
 
     def script(body: dict[str, Any]) -> list[Block]:
         # A new prompt starts a new exchange: only tool results after the last plain user text count.
@@ -63,8 +63,13 @@ def bash_then_text(command: str, final_text: str) -> Script:
         answered = isinstance(content, list) and any(c.get("type") == "tool_result" for c in content)
         if answered:
             return [{"type": "text", "text": final_text}]
-        return [{"type": "tool_use", "name": "Bash",
-                 "input": {"command": command, "description": "run the scripted command"}}]
+        return [
+            {
+                "type": "tool_use",
+                "name": "Bash",
+                "input": {"command": command, "description": "run the scripted command"},
+            }
+        ]
 
     return script
 
@@ -123,8 +128,12 @@ class FakeAnthropic:
                         fake.turn_event.notify_all()
                 else:
                     blocks = [{"type": "text", "text": fake.side_text}]
-                blocks = [dict(b, id=b.get("id") or f"toolu_{uuid.uuid4().hex[:20]}")
-                          if b["type"] == "tool_use" else b for b in blocks]
+                blocks = [
+                    dict(b, id=b.get("id") or f"toolu_{uuid.uuid4().hex[:20]}")
+                    if b["type"] == "tool_use"
+                    else b
+                    for b in blocks
+                ]
                 stop = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn"
                 if body.get("stream"):
                     self._stream(body, blocks, stop)
@@ -150,21 +159,53 @@ class FakeAnthropic:
                 self._event("message_start", {"type": "message_start", "message": msg})
                 for i, b in enumerate(blocks):
                     if b["type"] == "text":
-                        self._event("content_block_start", {"type": "content_block_start", "index": i,
-                                                            "content_block": {"type": "text", "text": ""}})
-                        self._event("content_block_delta", {"type": "content_block_delta", "index": i,
-                                                            "delta": {"type": "text_delta", "text": b["text"]}})
+                        self._event(
+                            "content_block_start",
+                            {
+                                "type": "content_block_start",
+                                "index": i,
+                                "content_block": {"type": "text", "text": ""},
+                            },
+                        )
+                        self._event(
+                            "content_block_delta",
+                            {
+                                "type": "content_block_delta",
+                                "index": i,
+                                "delta": {"type": "text_delta", "text": b["text"]},
+                            },
+                        )
                     else:
-                        self._event("content_block_start", {
-                            "type": "content_block_start", "index": i,
-                            "content_block": {"type": "tool_use", "id": b["id"], "name": b["name"], "input": {}}})
-                        self._event("content_block_delta", {
-                            "type": "content_block_delta", "index": i,
-                            "delta": {"type": "input_json_delta", "partial_json": json.dumps(b["input"])}})
+                        self._event(
+                            "content_block_start",
+                            {
+                                "type": "content_block_start",
+                                "index": i,
+                                "content_block": {
+                                    "type": "tool_use",
+                                    "id": b["id"],
+                                    "name": b["name"],
+                                    "input": {},
+                                },
+                            },
+                        )
+                        self._event(
+                            "content_block_delta",
+                            {
+                                "type": "content_block_delta",
+                                "index": i,
+                                "delta": {"type": "input_json_delta", "partial_json": json.dumps(b["input"])},
+                            },
+                        )
                     self._event("content_block_stop", {"type": "content_block_stop", "index": i})
-                self._event("message_delta", {"type": "message_delta",
-                                              "delta": {"stop_reason": stop, "stop_sequence": None},
-                                              "usage": {"output_tokens": 12}})
+                self._event(
+                    "message_delta",
+                    {
+                        "type": "message_delta",
+                        "delta": {"stop_reason": stop, "stop_sequence": None},
+                        "usage": {"output_tokens": 12},
+                    },
+                )
                 self._event("message_stop", {"type": "message_stop"})
 
             def _event(self, name: str, data: Any) -> None:
@@ -197,10 +238,21 @@ class FakeAnthropic:
 
 
 def _message(body: dict[str, Any], blocks: list[Block], stop: str | None) -> dict[str, Any]:
-    return {"id": f"msg_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant",
-            "model": body.get("model", "claude-test"), "content": blocks, "stop_reason": stop,
-            "stop_sequence": None, "usage": {"input_tokens": 100, "output_tokens": 1,
-                                             "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}
+    return {
+        "id": f"msg_{uuid.uuid4().hex[:24]}",
+        "type": "message",
+        "role": "assistant",
+        "model": body.get("model", "claude-test"),
+        "content": blocks,
+        "stop_reason": stop,
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": 100,
+            "output_tokens": 1,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        },
+    }
 
 
 if __name__ == "__main__":

@@ -19,9 +19,18 @@ MAESTROCTL = str(Path(sys.executable).parent / "maestroctl")
 
 async def _shell(client: RawClient, d: Path, name: str = "sh") -> dict[str, Any]:
     await client.call("project.create", {"name": "p", "dir": str(d)})
-    return await client.call("session.spawn", {  # type: ignore[no-any-return]
-        "project": "p", "name": name, "agent": "command", "argv": ["bash", "--norc", "--noprofile", "-i"],
-        "env": {"PS1": "READY$ "}, "rows": 24, "cols": 80})
+    return await client.call(
+        "session.spawn",
+        {  # type: ignore[no-any-return]
+            "project": "p",
+            "name": name,
+            "agent": "command",
+            "argv": ["bash", "--norc", "--noprofile", "-i"],
+            "env": {"PS1": "READY$ "},
+            "rows": 24,
+            "cols": 80,
+        },
+    )
 
 
 class Stream:
@@ -69,7 +78,11 @@ async def test_attach_protocol(daemon: Daemon, client: RawClient, short_tmp: Pat
     assert (got["rows"], got["cols"], got["viewers"]) == (30, 100, 1)  # follows the attacher
 
     # Keys in, output out; the DA1 query the program prints is answered by the daemon and hidden here.
-    await viewer.send(_note("session.input", id=sid, data=base64.b64encode(b"printf 'X\\033[cY\\n'; read -rs -d c\r").decode()))
+    await viewer.send(
+        _note(
+            "session.input", id=sid, data=base64.b64encode(b"printf 'X\\033[cY\\n'; read -rs -d c\r").decode()
+        )
+    )
     await st.until(lambda x: b"XY\r\n" in x.screen)
     assert b"\x1b[c" not in st.screen
     await wait_screen(daemon.app, sid, lambda t: "\nXY\n" in t)
@@ -106,8 +119,9 @@ async def test_attach_protocol(daemon: Daemon, client: RawClient, short_tmp: Pat
     assert b"READY$" in late.screen and late.response["result"]["ended"] == "exited"  # type: ignore[index]
 
 
-async def test_viewer_that_falls_behind_gets_a_repaint(daemon: Daemon, client: RawClient, short_tmp: Path,
-                                                       monkeypatch: Any) -> None:
+async def test_viewer_that_falls_behind_gets_a_repaint(
+    daemon: Daemon, client: RawClient, short_tmp: Path, monkeypatch: Any
+) -> None:
     from maestrod.sessions import manager
 
     monkeypatch.setattr(manager, "VIEWER_BACKLOG", 64)
@@ -128,8 +142,9 @@ async def test_maestroctl_attach_in_a_terminal(daemon: Daemon, client: RawClient
     sid = s["id"]
     await wait_screen(daemon.app, sid, lambda t: "READY$" in t)
     env = maestroctl_env(daemon.socket_path, TERM="xterm-256color")
-    p = await PtyProcess.spawn([MAESTROCTL, "session", "attach", "sh"], cwd=str(short_tmp), env=env,
-                               rows=22, cols=77)
+    p = await PtyProcess.spawn(
+        [MAESTROCTL, "session", "attach", "sh"], cwd=str(short_tmp), env=env, rows=22, cols=77
+    )
     out = bytearray()
 
     async def read_until(marker: bytes) -> None:
@@ -163,6 +178,11 @@ async def test_maestroctl_attach_in_a_terminal(daemon: Daemon, client: RawClient
 
 async def test_attach_refuses_without_a_terminal(daemon: Daemon, client: RawClient, short_tmp: Path) -> None:
     s = await _shell(client, short_tmp)
-    r = await trio.run_process([MAESTROCTL, "session", "attach", s["id"]], capture_stderr=True, stdin=b"",
-                               env=maestroctl_env(daemon.socket_path), check=False)
+    r = await trio.run_process(
+        [MAESTROCTL, "session", "attach", s["id"]],
+        capture_stderr=True,
+        stdin=b"",
+        env=maestroctl_env(daemon.socket_path),
+        check=False,
+    )
     assert r.returncode == 2 and b"needs a terminal" in r.stderr

@@ -30,8 +30,11 @@ API_KEY = "sk-ant-test-0123456789abcdefghij"
 
 
 def find_claude() -> str | None:
-    candidates = [os.environ.get("MAESTRO_TEST_CLAUDE_BIN"), "/work/claude-npm/node_modules/.bin/claude",
-                  str(REPO / ".ci" / "cache" / "claude" / "node_modules" / ".bin" / "claude")]
+    candidates = [
+        os.environ.get("MAESTRO_TEST_CLAUDE_BIN"),
+        "/work/claude-npm/node_modules/.bin/claude",
+        str(REPO / ".ci" / "cache" / "claude" / "node_modules" / ".bin" / "claude"),
+    ]
     for c in candidates:
         if c and os.path.isfile(c) and os.access(c, os.X_OK):
             return c
@@ -42,8 +45,10 @@ def find_claude() -> str | None:
 def claude_bin() -> str:
     found = find_claude()
     if found is None:
-        reason = ("Claude Code not installed: set MAESTRO_TEST_CLAUDE_BIN or run .ci/run (npm install "
-                  "@anthropic-ai/claude-code@2.1.328)" + ("" if shutil.which("npm") else "; npm is absent"))
+        reason = (
+            "Claude Code not installed: set MAESTRO_TEST_CLAUDE_BIN or run .ci/run (npm install "
+            "@anthropic-ai/claude-code@2.1.328)" + ("" if shutil.which("npm") else "; npm is absent")
+        )
         if os.environ.get("MAESTRO_REQUIRE_E2E"):
             pytest.fail(reason + " -- and MAESTRO_REQUIRE_E2E is set: the end-to-end test must run here")
         pytest.skip(reason)
@@ -53,52 +58,97 @@ def claude_bin() -> str:
 def claude_home(home: Path, work: Path) -> None:
     """The three things the interactive TUI needs to start offline (notes/claude-code-offline.md)."""
     home.mkdir()
-    (home / ".claude.json").write_text(json.dumps({
-        "hasCompletedOnboarding": True, "theme": "dark",
-        "customApiKeyResponses": {"approved": [API_KEY[-20:]], "rejected": []},
-        "projects": {str(work): {"hasTrustDialogAccepted": True}}}))
+    (home / ".claude.json").write_text(
+        json.dumps(
+            {
+                "hasCompletedOnboarding": True,
+                "theme": "dark",
+                "customApiKeyResponses": {"approved": [API_KEY[-20:]], "rejected": []},
+                "projects": {str(work): {"hasTrustDialogAccepted": True}},
+            }
+        )
+    )
 
 
 async def test_real_claude_prompted_runs_maestroctl_and_stops(
-        daemon: Daemon, client: RawClient, short_tmp: Path, events: EventLog, claude_bin: str) -> None:
+    daemon: Daemon, client: RawClient, short_tmp: Path, events: EventLog, claude_bin: str
+) -> None:
     work, home = short_tmp / "work", short_tmp / "home"
     work.mkdir()
     claude_home(home, work)
     await client.call("project.create", {"name": "demo", "dir": str(work)})
     task = await client.call("task.create", {"project": "demo", "title": "wire the thing"})
     final = "Task started; the status is in_progress now."
-    model = FakeAnthropic(bash_then_text(f"{MAESTROCTL} task update {task['id']} --status in_progress",
-                                         final)).start()
+    model = FakeAnthropic(
+        bash_then_text(f"{MAESTROCTL} task update {task['id']} --status in_progress", final)
+    ).start()
     daemon.app.config.claude.bin = claude_bin
     env = maestroctl_env(daemon.socket_path)
 
     async def ctl(*args: str) -> str:
-        r = await trio.run_process([MAESTROCTL, *args], capture_stdout=True, capture_stderr=True, env=env,
-                                   check=False)
+        r = await trio.run_process(
+            [MAESTROCTL, *args], capture_stdout=True, capture_stderr=True, env=env, check=False
+        )
         assert r.returncode == 0, (args, r.stderr.decode())
         return r.stdout.decode()
 
     try:
-        spawn_env = [f"HOME={home}", f"ANTHROPIC_BASE_URL={model.url}", f"ANTHROPIC_API_KEY={API_KEY}",
-                     "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "DISABLE_AUTOUPDATER=1"]
-        s = json.loads(await ctl("--json", "session", "spawn", "--project", "demo", "--name", "agent", "--cwd",
-                                 str(work), "--agent", "claude", "--allowed-tools", "Bash Read Edit",
-                                 "--permission-mode", "acceptEdits", "--task", task["id"],
-                                 *[a for e in spawn_env for a in ("--env", e)]))
+        spawn_env = [
+            f"HOME={home}",
+            f"ANTHROPIC_BASE_URL={model.url}",
+            f"ANTHROPIC_API_KEY={API_KEY}",
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
+            "DISABLE_AUTOUPDATER=1",
+        ]
+        s = json.loads(
+            await ctl(
+                "--json",
+                "session",
+                "spawn",
+                "--project",
+                "demo",
+                "--name",
+                "agent",
+                "--cwd",
+                str(work),
+                "--agent",
+                "claude",
+                "--allowed-tools",
+                "Bash Read Edit",
+                "--permission-mode",
+                "acceptEdits",
+                "--task",
+                task["id"],
+                *[a for e in spawn_env for a in ("--env", e)],
+            )
+        )
         sid = s["id"]
         assert s["agent"] == "claude" and s["status"] == "spawning" and s["claude_session_id"]
-        assert s["transcript_path"] == str(home / ".claude" / "projects" / claude_project_slug(str(work))
-                                           / f"{s['claude_session_id']}.jsonl")
-        await events.status(sid, "idle", timeout=60)  # SessionStart hook (or the TUI enabling bracketed paste)
+        assert s["transcript_path"] == str(
+            home / ".claude" / "projects" / claude_project_slug(str(work)) / f"{s['claude_session_id']}.jsonl"
+        )
+        await events.status(
+            sid, "idle", timeout=60
+        )  # SessionStart hook (or the TUI enabling bracketed paste)
         await wait_screen(daemon.app, sid, lambda t: "Claude Code" in t, timeout=30)
 
-        out = await ctl("session", "prompt", sid, "--message", f"Please start task {task['id']}.", "--wait", "60")
+        out = await ctl(
+            "session", "prompt", sid, "--message", f"Please start task {task['id']}.", "--wait", "60"
+        )
         assert "confirmed by the agent" in out
-        delivered = await events.wait_for(lambda e: e["topic"] == "session.prompt_delivered"
-                                          and e["data"]["session_id"] == sid)
+        delivered = await events.wait_for(
+            lambda e: e["topic"] == "session.prompt_delivered" and e["data"]["session_id"] == sid
+        )
         assert delivered["data"]["source"] == "human"
-        await events.wait_for(lambda e: e["topic"] == "session.status" and e["data"]["session_id"] == sid
-                              and e["data"]["from"] == "working" and e["data"]["to"] == "idle", timeout=90)
+        await events.wait_for(
+            lambda e: (
+                e["topic"] == "session.status"
+                and e["data"]["session_id"] == sid
+                and e["data"]["from"] == "working"
+                and e["data"]["to"] == "idle"
+            ),
+            timeout=90,
+        )
         assert events.statuses(sid)[:3] == ["idle", "working", "idle"]
 
         text = await wait_screen(daemon.app, sid, lambda t: final in t, timeout=30)
@@ -112,11 +162,28 @@ async def test_real_claude_prompted_runs_maestroctl_and_stops(
         history = await client.call("task.history", {"id": task["id"]})
         change = next(h for h in history if h["type"] == "task.status_changed")
         assert change["actor"] == sid and change["data"] == {"from": "todo", "to": "in_progress"}
-        hooks = [e["data"]["event"] for e in events.items
-                 if e["topic"] == "session.hook" and e["data"]["session_id"] == sid]
+        hooks = [
+            e["data"]["event"]
+            for e in events.items
+            if e["topic"] == "session.hook" and e["data"]["session_id"] == sid
+        ]
         assert {"SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop"} <= set(hooks)
         turn = model.agent_turns[0]
         assert f"Please start task {task['id']}." in json.dumps(turn["messages"])
+
+        # A second prompt right away: queued while the turn runs (or typed at once if it already ended);
+        # either way the agent confirms it and goes through another turn.
+        second = json.loads(await ctl("--json", "session", "prompt", sid, "--message", "Once more, please."))
+        assert second["state"] in ("queued", "delivered")
+        ack = await events.wait_for(
+            lambda e: (
+                e["topic"] == "session.prompt_delivered" and e["data"]["prompt_id"] == second["prompt_id"]
+            ),
+            timeout=60,
+        )
+        await wait_screen(daemon.app, sid, lambda t: "Once more, please." in t, timeout=30)
+        await events.status(sid, "idle", start=events.items.index(ack), timeout=90)
+        assert len(model.agent_turns) >= 4  # two tool calls, two final answers
 
         stopped = await ctl("--json", "session", "stop", sid)
         result = json.loads(stopped)

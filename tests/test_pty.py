@@ -19,8 +19,13 @@ async def _read_until(p: PtyProcess, marker: bytes, out: bytearray) -> None:
 
 
 async def test_spawn_read_write_resize_and_controlling_tty() -> None:
-    p = await PtyProcess.spawn(["sh", "-c", "tty; stty size; read x; echo got-$x; stty size"], cwd="/",
-                               env={**os.environ, "TERM": "xterm-256color"}, rows=20, cols=70)
+    p = await PtyProcess.spawn(
+        ["sh", "-c", "tty; stty size; read x; echo got-$x; stty size"],
+        cwd="/",
+        env={**os.environ, "TERM": "xterm-256color"},
+        rows=20,
+        cols=70,
+    )
     out = bytearray()
     await _read_until(p, b"20 70", out)
     assert b"/dev/pts/" in out
@@ -35,8 +40,9 @@ async def test_spawn_read_write_resize_and_controlling_tty() -> None:
 
 
 async def test_no_output_lost_before_exit_and_exit_code() -> None:
-    p = await PtyProcess.spawn(["sh", "-c", "head -c 200000 /dev/zero | tr '\\0' x; exit 7"], cwd="/",
-                               env=dict(os.environ))
+    p = await PtyProcess.spawn(
+        ["sh", "-c", "head -c 200000 /dev/zero | tr '\\0' x; exit 7"], cwd="/", env=dict(os.environ)
+    )
     total = 0
     while chunk := await p.read():
         total += len(chunk)
@@ -46,8 +52,9 @@ async def test_no_output_lost_before_exit_and_exit_code() -> None:
 
 async def test_eio_is_not_exit_a_grandchild_holds_the_terminal() -> None:
     # The child exits at once; a background grandchild keeps the slave open (no EIO yet).
-    p = await PtyProcess.spawn(["sh", "-c", "trap '' HUP; (sleep 0.3; echo late) & echo early"], cwd="/",
-                               env=dict(os.environ))
+    p = await PtyProcess.spawn(
+        ["sh", "-c", "trap '' HUP; (sleep 0.3; echo late) & echo early"], cwd="/", env=dict(os.environ)
+    )
     assert await p.wait() == 0
     out = bytearray()
     await _read_until(p, b"late", out)
@@ -64,8 +71,9 @@ async def test_signals_go_to_the_process_group() -> None:
 
 
 async def test_big_write_waits_for_the_input_queue() -> None:
-    p = await PtyProcess.spawn(["sh", "-c", "stty -icanon -echo; echo ready; head -c 100000 | wc -c"], cwd="/",
-                               env=dict(os.environ))
+    p = await PtyProcess.spawn(
+        ["sh", "-c", "stty -icanon -echo; echo ready; head -c 100000 | wc -c"], cwd="/", env=dict(os.environ)
+    )
     out = bytearray()
     await _read_until(p, b"ready", out)
     async with trio.open_nursery() as nursery:

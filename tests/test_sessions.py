@@ -24,7 +24,8 @@ MAESTROCTL = str(Path(sys.executable).parent / "maestroctl")
 
 
 async def _project(client: RawClient, d: Path) -> str:
-    return (await client.call("project.create", {"name": "p", "dir": str(d)}))["id"]  # type: ignore[no-any-return]
+    proj = await client.call("project.create", {"name": "p", "dir": str(d)})
+    return proj["id"]  # type: ignore[no-any-return]
 
 
 async def _spawn(client: RawClient, argv: list[str], **kw: Any) -> dict[str, Any]:
@@ -32,8 +33,9 @@ async def _spawn(client: RawClient, argv: list[str], **kw: Any) -> dict[str, Any
     return await client.call("session.spawn", params)  # type: ignore[no-any-return]
 
 
-async def _fake_claude(daemon: Daemon, client: RawClient, fake: Path, events: EventLog,
-                       **kw: Any) -> dict[str, Any]:
+async def _fake_claude(
+    daemon: Daemon, client: RawClient, fake: Path, events: EventLog, **kw: Any
+) -> dict[str, Any]:
     daemon.app.config.claude.bin = str(fake)
     s = await client.call("session.spawn", {"project": "p", "name": kw.pop("name", "agent"), **kw})
     await events.status(s["id"], "idle")
@@ -60,16 +62,25 @@ async def _error(client: RawClient, method: str, params: dict[str, Any]) -> dict
 # -- spawning, environment, family -------------------------------------------------------------------
 
 
-async def test_spawn_env_and_family(daemon: Daemon, client: RawClient, short_tmp: Path, events: EventLog) -> None:
+async def test_spawn_env_and_family(
+    daemon: Daemon, client: RawClient, short_tmp: Path, events: EventLog
+) -> None:
     await _project(client, short_tmp)
     task = await client.call("task.create", {"project": "p", "title": "t"})
-    script = ("for v in SESSION_ID SESSION_TOKEN SOCKET PROJECT_ID TASK_IDS COORDINATOR_SESSION_ID "
-              "ROOT_SESSION_ID; do eval echo $v=\\$MAESTRO_$v; done; echo CC=${CLAUDECODE-unset}; "
-              "echo TERM=$TERM; exec cat")
+    script = (
+        "for v in SESSION_ID SESSION_TOKEN SOCKET PROJECT_ID TASK_IDS COORDINATOR_SESSION_ID "
+        "ROOT_SESSION_ID; do eval echo $v=\\$MAESTRO_$v; done; echo CC=${CLAUDECODE-unset}; "
+        "echo TERM=$TERM; exec cat"
+    )
     os.environ["CLAUDECODE"] = "1"  # a daemon started from inside an agent must not pass this on
     try:
-        s = await _spawn(client, ["sh", "-c", script], role="coordinator", task_ids=[task["id"]],
-                         env={"MAESTRO_SESSION_ID": "forged", "EXTRA": "x"})
+        s = await _spawn(
+            client,
+            ["sh", "-c", script],
+            role="coordinator",
+            task_ids=[task["id"]],
+            env={"MAESTRO_SESSION_ID": "forged", "EXTRA": "x"},
+        )
     finally:
         del os.environ["CLAUDECODE"]
     sid = s["id"]
@@ -105,19 +116,27 @@ async def test_spawn_env_and_family(daemon: Daemon, client: RawClient, short_tmp
     assert worker["parent_id"] == sid
     sibs = await worker_conn.call("session.list", {"siblings": True})
     assert [x["id"] for x in sibs] == [child["id"], sibling["id"]]
-    spawned = next(e for e in events.items if e["topic"] == "session.spawned" and e["data"]["session"]["id"] == sid)
+    spawned = next(
+        e for e in events.items if e["topic"] == "session.spawned" and e["data"]["session"]["id"] == sid
+    )
     assert spawned["data"]["actor"] == "human"
 
 
 async def test_spawn_refusals(daemon: Daemon, client: RawClient, short_tmp: Path) -> None:
     await _project(client, short_tmp)
-    err = await _error(client, "session.spawn", {"project": "p", "name": "x", "cwd": str(short_tmp / "nope"),
-                                                "agent": "command", "argv": ["cat"]})
+    err = await _error(
+        client,
+        "session.spawn",
+        {"project": "p", "name": "x", "cwd": str(short_tmp / "nope"), "agent": "command", "argv": ["cat"]},
+    )
     assert err["code"] == errors.INVALID_PARAMS and "no such directory" in err["message"]
     err = await _error(client, "session.spawn", {"project": "p", "name": "x", "agent": "command", "argv": []})
     assert "a command is needed" in err["message"]
-    err = await _error(client, "session.spawn", {"project": "p", "name": "x", "agent": "command",
-                                                "argv": ["no-such-program-xyz"]})
+    err = await _error(
+        client,
+        "session.spawn",
+        {"project": "p", "name": "x", "agent": "command", "argv": ["no-such-program-xyz"]},
+    )
     assert "no such program" in err["message"]
     daemon.app.config.claude.bin = str(short_tmp / "missing-claude")
     err = await _error(client, "session.spawn", {"project": "p", "name": "x"})
@@ -132,8 +151,9 @@ async def test_spawn_refusals(daemon: Daemon, client: RawClient, short_tmp: Path
 
 async def test_screen_input_resize_output(daemon: Daemon, client: RawClient, short_tmp: Path) -> None:
     await _project(client, short_tmp)
-    s = await _spawn(client, ["bash", "--norc", "--noprofile", "-i"], rows=24, cols=80,
-                     env={"PS1": "READY$ "})
+    s = await _spawn(
+        client, ["bash", "--norc", "--noprofile", "-i"], rows=24, cols=80, env={"PS1": "READY$ "}
+    )
     sid = s["id"]
     await wait_screen(daemon.app, sid, lambda t: "READY$" in t)
     await client.call("session.input", {"id": sid, "text": "stty size; echo $((6*7))\r"})
@@ -158,10 +178,13 @@ async def test_screen_input_resize_output(daemon: Daemon, client: RawClient, sho
     assert any(h["type"] == "session.resized" and h["data"] == {"rows": 30, "cols": 100} for h in hist)
 
 
-async def test_interrupt_plain_program_is_ctrl_c(daemon: Daemon, client: RawClient, short_tmp: Path,
-                                                 events: EventLog) -> None:
+async def test_interrupt_plain_program_is_ctrl_c(
+    daemon: Daemon, client: RawClient, short_tmp: Path, events: EventLog
+) -> None:
     await _project(client, short_tmp)
-    s = await _spawn(client, ["sh", "-c", "trap 'echo got-INT; exit 4' INT; echo armed; while :; do sleep 0.05; done"])
+    s = await _spawn(
+        client, ["sh", "-c", "trap 'echo got-INT; exit 4' INT; echo armed; while :; do sleep 0.05; done"]
+    )
     await wait_screen(daemon.app, s["id"], lambda t: "armed" in t)
     assert (await client.call("session.interrupt", {"id": s["id"]}))["sent"] == "ctrl-c"
     ev = await events.status(s["id"], "exited")
@@ -172,7 +195,9 @@ async def test_interrupt_plain_program_is_ctrl_c(daemon: Daemon, client: RawClie
 # -- exit: codes, reasons, stop, kill ------------------------------------------------------------------
 
 
-async def test_exit_codes_and_reasons(daemon: Daemon, client: RawClient, short_tmp: Path, events: EventLog) -> None:
+async def test_exit_codes_and_reasons(
+    daemon: Daemon, client: RawClient, short_tmp: Path, events: EventLog
+) -> None:
     await _project(client, short_tmp)
     ok = await _spawn(client, ["sh", "-c", "echo bye"], name="ok")
     bad = await _spawn(client, ["sh", "-c", "exit 3"], name="bad")
@@ -187,18 +212,23 @@ async def test_exit_codes_and_reasons(daemon: Daemon, client: RawClient, short_t
     assert hist[0] == "session.spawned" and hist.count("session.status") == 2
 
     # Refused once exited.
-    for method, params in (("session.prompt", {"message": "hi"}), ("session.input", {"text": "x"}),
-                           ("session.resize", {"rows": 5, "cols": 5})):
+    for method, params in (
+        ("session.prompt", {"message": "hi"}),
+        ("session.input", {"text": "x"}),
+        ("session.resize", {"rows": 5, "cols": 5}),
+    ):
         err = await _error(client, method, {"id": bad["id"], **params})
         assert err["code"] == errors.CONFLICT and "exited" in err["message"]
 
 
-async def test_stop_escalates_hup_term_kill(daemon: Daemon, client: RawClient, short_tmp: Path,
-                                            events: EventLog) -> None:
+async def test_stop_escalates_hup_term_kill(
+    daemon: Daemon, client: RawClient, short_tmp: Path, events: EventLog
+) -> None:
     await _project(client, short_tmp)
     daemon.app.config.sessions.stop_timeout = 0.2
-    stubborn = await _spawn(client, ["sh", "-c", "trap '' HUP TERM; echo ready; while :; do sleep 0.05; done"],
-                            name="stubborn")
+    stubborn = await _spawn(
+        client, ["sh", "-c", "trap '' HUP TERM; echo ready; while :; do sleep 0.05; done"], name="stubborn"
+    )
     polite = await _spawn(client, ["sleep", "100"], name="polite")
     await wait_screen(daemon.app, stubborn["id"], lambda t: "ready" in t)
     start = trio.current_time()
@@ -215,7 +245,8 @@ async def test_stop_escalates_hup_term_kill(daemon: Daemon, client: RawClient, s
 
 
 async def test_kill_and_exit_within_a_second_whatever_hooks_said(
-        daemon: Daemon, client: RawClient, short_tmp: Path, fake_claude: Path, events: EventLog) -> None:
+    daemon: Daemon, client: RawClient, short_tmp: Path, fake_claude: Path, events: EventLog
+) -> None:
     await _project(client, short_tmp)
     s = await _fake_claude(daemon, client, fake_claude, events)
     sid = s["id"]
@@ -255,7 +286,8 @@ async def test_prompt_cap_and_rate_limit(daemon: Daemon, client: RawClient, shor
 
 
 async def test_prompt_queued_while_working_then_delivered_and_confirmed(
-        daemon: Daemon, client: RawClient, short_tmp: Path, fake_claude: Path, events: EventLog) -> None:
+    daemon: Daemon, client: RawClient, short_tmp: Path, fake_claude: Path, events: EventLog
+) -> None:
     await _project(client, short_tmp)
     s = await _fake_claude(daemon, client, fake_claude, events)
     sid = s["id"]
@@ -281,8 +313,9 @@ async def test_prompt_queued_while_working_then_delivered_and_confirmed(
     assert ev["data"]["prompt_id"] == second["prompt_id"] and ev["data"]["source"] == f"agent:{worker['id']}"
     await wait_screen(daemon.app, sid, lambda t: "prompt: second" in t)
     assert events.statuses(sid) == ["idle", "working", "idle", "working"]
-    rows = daemon.app.db.conn.execute("SELECT sender, state FROM session_prompts WHERE session_id=? ORDER BY id",
-                                      (sid,)).fetchall()
+    rows = daemon.app.db.conn.execute(
+        "SELECT sender, state FROM session_prompts WHERE session_id=? ORDER BY id", (sid,)
+    ).fetchall()
     assert [tuple(r) for r in rows] == [("human", "confirmed"), (f"agent:{worker['id']}", "confirmed")]
     hist = daemon.app.timeline.for_subject("session", sid)
     sources = [h["data"]["source"] for h in hist if h["type"] == "session.prompt"]
@@ -296,7 +329,8 @@ async def test_prompt_queued_while_working_then_delivered_and_confirmed(
 
 
 async def test_initial_prompt_paste_mode_and_interrupt(
-        daemon: Daemon, client: RawClient, short_tmp: Path, fake_claude: Path, events: EventLog) -> None:
+    daemon: Daemon, client: RawClient, short_tmp: Path, fake_claude: Path, events: EventLog
+) -> None:
     await _project(client, short_tmp)
     s = await _fake_claude(daemon, client, fake_claude, events, prompt="kick off")
     sid = s["id"]
@@ -323,7 +357,8 @@ async def test_initial_prompt_paste_mode_and_interrupt(
 
 
 async def test_hook_extensions_context_and_stop_decider(
-        daemon: Daemon, client: RawClient, short_tmp: Path, fake_claude: Path, events: EventLog) -> None:
+    daemon: Daemon, client: RawClient, short_tmp: Path, fake_claude: Path, events: EventLog
+) -> None:
     app = daemon.app
     seen: list[tuple[str, str]] = []
     blocks = {"n": 0}
@@ -356,9 +391,13 @@ async def test_hook_extensions_context_and_stop_decider(
     await client.call("session.input", {"id": sid, "text": "\x07"})
     await events.status(sid, "idle", start=mark)
     assert (sid, "SessionStart") in seen and (sid, "Stop") in seen
-    hooks = [h["data"]["event"] for h in app.timeline.for_subject("session", sid) if h["type"] == "session.hook"]
+    hooks = [
+        h["data"]["event"] for h in app.timeline.for_subject("session", sid) if h["type"] == "session.hook"
+    ]
     assert hooks[:4] == ["SessionStart", "UserPromptSubmit", "PreToolUse", "Stop"]
-    row = app.db.conn.execute("SELECT claude_session_id, transcript_path FROM sessions WHERE id=?", (sid,)).fetchone()
+    row = app.db.conn.execute(
+        "SELECT claude_session_id, transcript_path FROM sessions WHERE id=?", (sid,)
+    ).fetchone()
     assert row["transcript_path"].endswith(row["claude_session_id"] + ".jsonl")
 
 
@@ -375,8 +414,14 @@ async def test_maestroctl_hook_never_fails_the_agent(short_tmp: Path) -> None:
     ]
     for env, note in cases:
         start = trio.current_time()
-        r = await trio.run_process([MAESTROCTL, "hook", "Stop"], stdin=payload, capture_stdout=True,
-                                   capture_stderr=True, env=env, check=False)
+        r = await trio.run_process(
+            [MAESTROCTL, "hook", "Stop"],
+            stdin=payload,
+            capture_stdout=True,
+            capture_stderr=True,
+            env=env,
+            check=False,
+        )
         assert r.returncode == 0 and r.stdout == b"" and note in r.stderr.decode()
         assert trio.current_time() - start < 2.5
 
@@ -390,9 +435,14 @@ async def test_maestroctl_hook_times_out_on_a_silent_daemon(short_tmp: Path) -> 
     srv.listen(1)  # accepts (in the backlog) but never answers
     try:
         start = trio.current_time()
-        r = await trio.run_process([MAESTROCTL, "hook", "UserPromptSubmit"], stdin=b"{}", capture_stdout=True,
-                                   capture_stderr=True, env=maestroctl_env(path, MAESTRO_SESSION_TOKEN="tok"),
-                                   check=False)
+        r = await trio.run_process(
+            [MAESTROCTL, "hook", "UserPromptSubmit"],
+            stdin=b"{}",
+            capture_stdout=True,
+            capture_stderr=True,
+            env=maestroctl_env(path, MAESTRO_SESSION_TOKEN="tok"),
+            check=False,
+        )
         assert r.returncode == 0 and b"did not answer" in r.stderr
         assert trio.current_time() - start < 3.5
     finally:
@@ -404,15 +454,42 @@ def test_claude_argv_settings_and_env() -> None:
     assert set(settings["hooks"]) == set(claude.HOOK_EVENTS)
     cmd = settings["hooks"]["PreToolUse"][0]["hooks"][0]["command"]
     assert cmd == "'/opt/my venv/bin/maestroctl' hook PreToolUse"
-    assert settings["hooks"]["PreToolUse"][0]["matcher"] == "*" and "matcher" not in settings["hooks"]["Stop"][0]
+    assert (
+        settings["hooks"]["PreToolUse"][0]["matcher"] == "*" and "matcher" not in settings["hooks"]["Stop"][0]
+    )
     assert claude.maestroctl_command() == [MAESTROCTL]
-    argv = claude.claude_argv("/bin/claude", "u-1", "/s.json", allowed_tools="Bash Read", permission_mode="acceptEdits",
-                              extra_args=["--model", "x"])
-    assert argv == ["/bin/claude", "--session-id", "u-1", "--settings", "/s.json", "--allowedTools", "Bash Read",
-                    "--permission-mode", "acceptEdits", "--model", "x"]
-    env = claude.scrub_env({"CLAUDECODE": "1", "CLAUDE_CODE_ENTRYPOINT": "cli", "CLAUDE_CODE_SESSION_ID": "x",
-                            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "MAESTRO_SESSION_TOKEN": "t",
-                            "MAESTRO_SOCKET": "/s", "HOME": "/h"})
+    argv = claude.claude_argv(
+        "/bin/claude",
+        "u-1",
+        "/s.json",
+        allowed_tools="Bash Read",
+        permission_mode="acceptEdits",
+        extra_args=["--model", "x"],
+    )
+    assert argv == [
+        "/bin/claude",
+        "--session-id",
+        "u-1",
+        "--settings",
+        "/s.json",
+        "--allowedTools",
+        "Bash Read",
+        "--permission-mode",
+        "acceptEdits",
+        "--model",
+        "x",
+    ]
+    env = claude.scrub_env(
+        {
+            "CLAUDECODE": "1",
+            "CLAUDE_CODE_ENTRYPOINT": "cli",
+            "CLAUDE_CODE_SESSION_ID": "x",
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            "MAESTRO_SESSION_TOKEN": "t",
+            "MAESTRO_SOCKET": "/s",
+            "HOME": "/h",
+        }
+    )
     assert env == {"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "MAESTRO_SOCKET": "/s", "HOME": "/h"}
     assert claude.transcript_path({"HOME": "/h"}, "/w/a.b_c", "u") == "/h/.claude/projects/-w-a-b-c/u.jsonl"
     assert claude.transcript_path({"CLAUDE_CONFIG_DIR": "/c"}, "/w", "u") == "/c/projects/-w/u.jsonl"
@@ -429,11 +506,17 @@ async def test_orphans_become_lost_on_start(short_tmp: Path) -> None:
     now = "2026-01-01T00:00:00.000Z"
     with app.db.transaction() as c:
         for sid, status, pid in (("s-aaaaaa", "working", 999_999_999), ("s-bbbbbb", "exited", None)):
-            c.execute("INSERT INTO sessions(id, project_id, name, role, root_id, agent, cwd, status, pid, created_at, "
-                      "updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                      (sid, proj.id, sid, "worker", sid, "claude", str(short_tmp), status, pid, now, now))
-        c.execute("INSERT INTO session_prompts(session_id, sender, text, mode, state, created_at) "
-                  "VALUES ('s-aaaaaa', 'human', 'hi', 'send', 'queued', ?)", (now,))
+            c.execute(
+                "INSERT INTO sessions(id, project_id, name, role, root_id, agent, cwd, status, pid, "
+                "created_at, "
+                "updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (sid, proj.id, sid, "worker", sid, "claude", str(short_tmp), status, pid, now, now),
+            )
+        c.execute(
+            "INSERT INTO session_prompts(session_id, sender, text, mode, state, created_at) "
+            "VALUES ('s-aaaaaa', 'human', 'hi', 'send', 'queued', ?)",
+            (now,),
+        )
     log = EventLog(app)
     async with trio.open_nursery() as nursery:
         await nursery.start(app.sessions.run)
@@ -448,8 +531,9 @@ async def test_orphans_become_lost_on_start(short_tmp: Path) -> None:
     app.close()
 
 
-async def test_shutdown_stops_live_sessions(daemon: Daemon, client: RawClient, short_tmp: Path,
-                                            events: EventLog) -> None:
+async def test_shutdown_stops_live_sessions(
+    daemon: Daemon, client: RawClient, short_tmp: Path, events: EventLog
+) -> None:
     await _project(client, short_tmp)
     a = await _spawn(client, ["sleep", "100"], name="a")
     b = await _spawn(client, ["cat"], name="b")
@@ -466,16 +550,33 @@ async def test_session_cli_end_to_end(daemon: Daemon, client: RawClient, short_t
     env = maestroctl_env(daemon.socket_path)
 
     async def ctl(*args: str, check: bool = True) -> str:
-        r = await trio.run_process([MAESTROCTL, *args], capture_stdout=True, capture_stderr=True, env=env,
-                                   check=False)
+        r = await trio.run_process(
+            [MAESTROCTL, *args], capture_stdout=True, capture_stderr=True, env=env, check=False
+        )
         if check:
             assert r.returncode == 0, r.stderr.decode()
         return r.stdout.decode()
 
     import json
 
-    s = json.loads(await ctl("--json", "session", "spawn", "--project", "p", "--name", "N", "--cwd",
-                             str(short_tmp), "--", "bash", "--norc", "--noprofile", "-i"))
+    s = json.loads(
+        await ctl(
+            "--json",
+            "session",
+            "spawn",
+            "--project",
+            "p",
+            "--name",
+            "N",
+            "--cwd",
+            str(short_tmp),
+            "--",
+            "bash",
+            "--norc",
+            "--noprofile",
+            "-i",
+        )
+    )
     sid = s["id"]
     assert s["agent"] == "command" and s["argv"] == ["bash", "--norc", "--noprofile", "-i"]
     listed = json.loads(await ctl("--json", "session", "list", "--project", "p", "--status", "idle"))
@@ -489,6 +590,7 @@ async def test_session_cli_end_to_end(daemon: Daemon, client: RawClient, short_t
     await wait_screen(daemon.app, sid, lambda t: "\nvia-prompt" in t)
     stopped = await ctl("session", "stop", sid)
     assert re.match(rf"{sid} exited: stopped \(code -?\d+\)", stopped)
-    r = await trio.run_process([MAESTROCTL, "session", "prompt", sid, "--message", "x"], capture_stderr=True,
-                               env=env, check=False)
+    r = await trio.run_process(
+        [MAESTROCTL, "session", "prompt", sid, "--message", "x"], capture_stderr=True, env=env, check=False
+    )
     assert r.returncode == 1 and b"has exited" in r.stderr

@@ -43,8 +43,21 @@ def test_sessions_with_a_subprocess_daemon(dproc: DaemonProcess, short_tmp: Path
     d.start()
     _ready(d)
     d.ctl_json("project", "create", "--name", "P", "--dir", str(short_tmp))
-    s: dict[str, Any] = d.ctl_json("session", "spawn", "--project", "P", "--name", "N", "--cwd", str(short_tmp),
-                                   "--", "bash", "--norc", "--noprofile", "-i")
+    s: dict[str, Any] = d.ctl_json(
+        "session",
+        "spawn",
+        "--project",
+        "P",
+        "--name",
+        "N",
+        "--cwd",
+        str(short_tmp),
+        "--",
+        "bash",
+        "--norc",
+        "--noprofile",
+        "-i",
+    )
     sid = s["id"]
     assert s["status"] == "idle" and s["cwd"] == str(short_tmp)
     r = d.ctl("session", "input", "N", "--text", "echo sub-$((2+3))", "--key", "enter")

@@ -55,7 +55,7 @@ def test_screen_model_is_lazy_and_bounded() -> None:
     assert t.text() == "line one\nline two"
     flood = b"".join(b"row %06d\r\n" % i for i in range(100_000))  # ~1 MB
     for i in range(0, len(flood), 4096):
-        t.process(flood[i:i + 4096])
+        t.process(flood[i : i + 4096])
     assert t.pending_bytes <= BACKLOG_MAX
     t.sync_now()  # a large backlog is cut to its tail first, at a line start
     assert t.pending_bytes == 0 and t.model_skipped >= len(flood) - 4 * FLOOD_TAIL
@@ -64,8 +64,11 @@ def test_screen_model_is_lazy_and_bounded() -> None:
 
 def test_render_ansi_repaints_the_same_screen() -> None:
     t = Terminal(6, 30)
-    t.process(b"plain \x1b[1;31mbold red\x1b[0m \x1b[38;5;196mx\x1b[48;2;1;2;3my\x1b[0m\r\n\xe4\xb8\xad\xe6\x96\x87 wide"
-              b"\x1b[4;7H\x1b[?2004h")
+    t.process(
+        b"plain \x1b[1;31mbold red\x1b[0m \x1b[38;5;196mx\x1b[48;2;1;2;3my\x1b[0m\r\n"
+        b"\xe4\xb8\xad\xe6\x96\x87 wide"
+        b"\x1b[4;7H\x1b[?2004h"
+    )
     t.sync_now()
     paint = t.render_ansi()
     copy = pyte.Screen(30, 6)
@@ -86,9 +89,26 @@ def test_resize() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.sampled_from([b"text ", b"\x1b[c", b"\x1b[6n", b"\x1b[?2004h", b"\x1b[?2004l", b"\x1b[31m",
-                                 b"\x1b]0;title\x07", b"\x1b]11;?\x07", b"\r\n", b"\xe4\xb8\xad"]), max_size=30),
-       st.lists(st.integers(1, 12), min_size=1, max_size=8))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                b"text ",
+                b"\x1b[c",
+                b"\x1b[6n",
+                b"\x1b[?2004h",
+                b"\x1b[?2004l",
+                b"\x1b[31m",
+                b"\x1b]0;title\x07",
+                b"\x1b]11;?\x07",
+                b"\r\n",
+                b"\xe4\xb8\xad",
+            ]
+        ),
+        max_size=30,
+    ),
+    st.lists(st.integers(1, 12), min_size=1, max_size=8),
+)
 def test_any_split_gives_the_same_answers(parts: list[bytes], cuts: list[int]) -> None:
     """However the output is cut into reads, the replies, the modes and the viewer bytes agree."""
     data = b"".join(parts)
@@ -98,7 +118,7 @@ def test_any_split_gives_the_same_answers(parts: list[bytes], cuts: list[int]) -
     s_out, s_replies, pos, i = b"", [], 0, 0
     while pos < len(data):
         step = cuts[i % len(cuts)]
-        out, replies = split.process(data[pos:pos + step])
+        out, replies = split.process(data[pos : pos + step])
         s_out += out
         s_replies += replies
         pos += step

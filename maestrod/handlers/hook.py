@@ -17,8 +17,9 @@ from shared.messages.session import HookEvent
 @handler("hook.event")
 async def event(ctx: Context, p: HookEvent) -> dict[str, Any]:
     if ctx.session_id is None:
-        raise errors.forbidden("hook.event reports for a session: call it with that session's "
-                               "MAESTRO_SESSION_TOKEN")
+        raise errors.forbidden(
+            "hook.event reports for a session: call it with that session's MAESTRO_SESSION_TOKEN"
+        )
     if not p.event or len(p.event) > 64:
         raise errors.invalid_params(["event: a hook event name such as Stop"])
     return await ctx.app.sessions.hook(ctx.session_id, p.event, p.payload)

@@ -12,8 +12,18 @@ from typing import Any
 
 from maestrod.dispatch import Context, handler
 from shared import errors
-from shared.messages.session import (Session, SessionAttach, SessionInput, SessionList, SessionOutput,
-                                     SessionPrompt, SessionRef, SessionResize, SessionSpawn, SessionStop)
+from shared.messages.session import (
+    Session,
+    SessionAttach,
+    SessionInput,
+    SessionList,
+    SessionOutput,
+    SessionPrompt,
+    SessionRef,
+    SessionResize,
+    SessionSpawn,
+    SessionStop,
+)
 
 
 def _sid(ctx: Context, ident: str) -> str:

@@ -25,26 +25,53 @@ from typing import Any
 
 from shared.paths import claude_project_slug
 
-HOOK_EVENTS = ("SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "PostToolUseFailure",
-               "Stop", "Notification", "SessionEnd")
+HOOK_EVENTS = (
+    "SessionStart",
+    "UserPromptSubmit",
+    "PreToolUse",
+    "PostToolUse",
+    "PostToolUseFailure",
+    "Stop",
+    "Notification",
+    "SessionEnd",
+)
 #: Events whose hook configuration takes a tool matcher.
 TOOL_EVENTS = frozenset({"PreToolUse", "PostToolUse", "PostToolUseFailure"})
 
 #: Variables a running Claude Code exports to its children (seen in 2.1.328 hooks and Bash tool
 #: calls) that break a nested ``claude``; never inherited by a session.
-NESTING_VARS = frozenset({
-    "CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT", "CLAUDE_CODE_EXPERIMENTAL_AGENT_TEAMS",
-    "CLAUDE_CODE_SESSION_ID", "CLAUDE_CODE_CHILD_SESSION", "CLAUDE_CODE_CHILD_NOTES_DIR",
-    "CLAUDE_CODE_MESSAGING_SOCKET", "CLAUDE_CODE_MESSAGING_TOKEN", "CLAUDE_CODE_SESSION_ATTENDED",
-    "CLAUDE_CODE_EXECPATH", "CLAUDE_CODE_SSE_PORT", "CLAUDE_ENV_FILE", "CLAUDE_PID", "CLAUDE_PROJECT_DIR",
-    "CLAUDE_EFFORT", "AI_AGENT",
-})
+NESTING_VARS = frozenset(
+    {
+        "CLAUDECODE",
+        "CLAUDE_CODE_ENTRYPOINT",
+        "CLAUDE_CODE_EXPERIMENTAL_AGENT_TEAMS",
+        "CLAUDE_CODE_SESSION_ID",
+        "CLAUDE_CODE_CHILD_SESSION",
+        "CLAUDE_CODE_CHILD_NOTES_DIR",
+        "CLAUDE_CODE_MESSAGING_SOCKET",
+        "CLAUDE_CODE_MESSAGING_TOKEN",
+        "CLAUDE_CODE_SESSION_ATTENDED",
+        "CLAUDE_CODE_EXECPATH",
+        "CLAUDE_CODE_SSE_PORT",
+        "CLAUDE_ENV_FILE",
+        "CLAUDE_PID",
+        "CLAUDE_PROJECT_DIR",
+        "CLAUDE_EFFORT",
+        "AI_AGENT",
+    }
+)
 #: The daemon's own identity variables: a daemon started from inside an agent must not pass
 #: that agent's identity on.
-MAESTRO_VARS = frozenset({
-    "MAESTRO_SESSION_ID", "MAESTRO_SESSION_TOKEN", "MAESTRO_PROJECT_ID", "MAESTRO_TASK_IDS",
-    "MAESTRO_COORDINATOR_SESSION_ID", "MAESTRO_ROOT_SESSION_ID",
-})
+MAESTRO_VARS = frozenset(
+    {
+        "MAESTRO_SESSION_ID",
+        "MAESTRO_SESSION_TOKEN",
+        "MAESTRO_PROJECT_ID",
+        "MAESTRO_TASK_IDS",
+        "MAESTRO_COORDINATOR_SESSION_ID",
+        "MAESTRO_ROOT_SESSION_ID",
+    }
+)
 
 
 def maestroctl_command() -> list[str]:
@@ -63,8 +90,9 @@ def hook_settings(ctl: list[str] | None = None) -> dict[str, Any]:
     base = " ".join(shlex.quote(a) for a in (ctl or maestroctl_command()))
     hooks: dict[str, Any] = {}
     for event in HOOK_EVENTS:
-        entry: dict[str, Any] = {"hooks": [{"type": "command", "command": f"{base} hook {event}",
-                                            "timeout": 10}]}
+        entry: dict[str, Any] = {
+            "hooks": [{"type": "command", "command": f"{base} hook {event}", "timeout": 10}]
+        }
         if event in TOOL_EVENTS:
             entry["matcher"] = "*"
         hooks[event] = [entry]
@@ -82,8 +110,15 @@ def find_claude(configured: str | None, env: Mapping[str, str]) -> str | None:
     return shutil.which("claude", path=env.get("PATH"))
 
 
-def claude_argv(binary: str, claude_session_id: str, settings_path: str, *, allowed_tools: str | None,
-                permission_mode: str | None, extra_args: list[str]) -> list[str]:
+def claude_argv(
+    binary: str,
+    claude_session_id: str,
+    settings_path: str,
+    *,
+    allowed_tools: str | None,
+    permission_mode: str | None,
+    extra_args: list[str],
+) -> list[str]:
     argv = [binary, "--session-id", claude_session_id, "--settings", settings_path]
     if allowed_tools:
         argv += ["--allowedTools", allowed_tools]
@@ -98,7 +133,9 @@ def scrub_env(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def transcript_path(env: Mapping[str, str], cwd: str, claude_session_id: str) -> str:
-    config_dir = env.get("CLAUDE_CONFIG_DIR") or os.path.join(env.get("HOME") or os.path.expanduser("~"),
-                                                              ".claude")
-    return os.path.join(config_dir, "projects", claude_project_slug(os.path.abspath(cwd)),
-                        f"{claude_session_id}.jsonl")
+    config_dir = env.get("CLAUDE_CONFIG_DIR") or os.path.join(
+        env.get("HOME") or os.path.expanduser("~"), ".claude"
+    )
+    return os.path.join(
+        config_dir, "projects", claude_project_slug(os.path.abspath(cwd)), f"{claude_session_id}.jsonl"
+    )

@@ -63,7 +63,9 @@ class HookExtensions:
                 texts.append(str(text).rstrip("\n"))
         return "\n\n".join(texts)
 
-    async def stop_decision(self, app: App, session_id: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+    async def stop_decision(
+        self, app: App, session_id: str, payload: dict[str, Any]
+    ) -> dict[str, Any] | None:
         for fn in self.stop_deciders:
             decision = await _call(fn, app, session_id, payload)
             if decision:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import trio
+import trio.lowlevel
 
 from maestrod.sessions import claude
 from maestrod.sessions.pty import PtyProcess
@@ -126,7 +127,9 @@ class Viewer:
 class LiveSession:
     """The in-memory side of a session this daemon started."""
 
-    def __init__(self, sid: str, agent: str, status: str, rows: int, cols: int, scrollback_bytes: int) -> None:
+    def __init__(
+        self, sid: str, agent: str, status: str, rows: int, cols: int, scrollback_bytes: int
+    ) -> None:
         self.id = sid
         self.agent = agent
         self.status = status
@@ -195,13 +198,25 @@ class SessionManager:
                 continue
             alive = _pid_alive(r["pid"])
             if alive:
-                log.warning("session %s: pid %s still exists but its terminal was lost with the previous "
-                            "daemon; it is recorded as lost", r["id"], r["pid"])
+                log.warning(
+                    "session %s: pid %s still exists but its terminal was lost with the previous "
+                    "daemon; it is recorded as lost",
+                    r["id"],
+                    r["pid"],
+                )
             with self.db.transaction() as c:
-                self._write_status(c, r["id"], r["status"], "exited", SYSTEM,
-                                   {"exit_reason": "lost", "exit_code": None, "pid_alive": alive})
-                c.execute("UPDATE session_prompts SET state='failed' WHERE session_id=? AND state='queued'",
-                          (r["id"],))
+                self._write_status(
+                    c,
+                    r["id"],
+                    r["status"],
+                    "exited",
+                    SYSTEM,
+                    {"exit_reason": "lost", "exit_code": None, "pid_alive": alive},
+                )
+                c.execute(
+                    "UPDATE session_prompts SET state='failed' WHERE session_id=? AND state='queued'",
+                    (r["id"],),
+                )
             lost.append(r["id"])
         return lost
 
@@ -230,7 +245,9 @@ class SessionManager:
     # -- identity ---------------------------------------------------------------------------------
 
     def token_lookup(self, token: str) -> str | None:
-        row = self.db.conn.execute("SELECT id FROM sessions WHERE token_hash=?", (token_hash(token),)).fetchone()
+        row = self.db.conn.execute(
+            "SELECT id FROM sessions WHERE token_hash=?", (token_hash(token),)
+        ).fetchone()
         return str(row[0]) if row else None
 
     def resolve(self, ident: str) -> str:
@@ -251,8 +268,12 @@ class SessionManager:
         return self.row(sid)["root_id"]  # type: ignore[no-any-return]
 
     def children_of(self, sid: str) -> list[str]:
-        return [r[0] for r in self.db.conn.execute(
-            "SELECT id FROM sessions WHERE parent_id=? ORDER BY created_at, id", (sid,))]
+        return [
+            r[0]
+            for r in self.db.conn.execute(
+                "SELECT id FROM sessions WHERE parent_id=? ORDER BY created_at, id", (sid,)
+            )
+        ]
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -261,30 +282,52 @@ class SessionManager:
         tasks: dict[str, list[str]] = {i: [] for i in ids}
         queued: dict[str, int] = {}
         for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
+            chunk = ids[start : start + 500]
             q = ",".join("?" * len(chunk))
             for t in self.db.conn.execute(
-                    f"SELECT session_id, task_id FROM session_tasks WHERE session_id IN ({q}) "
-                    "ORDER BY updated_at, task_id",
-                    chunk):
+                f"SELECT session_id, task_id FROM session_tasks WHERE session_id IN ({q}) "
+                "ORDER BY updated_at, task_id",
+                chunk,
+            ):
                 tasks[t[0]].append(t[1])
             for t in self.db.conn.execute(
-                    f"SELECT session_id, COUNT(*) FROM session_prompts WHERE state='queued' AND session_id "
-                    f"IN ({q}) GROUP BY session_id", chunk):
+                f"SELECT session_id, COUNT(*) FROM session_prompts WHERE state='queued' AND session_id "
+                f"IN ({q}) GROUP BY session_id",
+                chunk,
+            ):
                 queued[t[0]] = t[1]
         out = []
         for r in rows:
             live = self.sessions.get(r["id"])
-            out.append(Session(
-                id=r["id"], project_id=r["project_id"], name=r["name"], role=r["role"], parent_id=r["parent_id"],
-                root_id=r["root_id"], agent=r["agent"], argv=json.loads(r["argv"]), cwd=r["cwd"],
-                status=r["status"], exit_reason=r["exit_reason"], exit_code=r["exit_code"], pid=r["pid"],
-                rows=r["rows"], cols=r["cols"], needs_attention=r["needs_attention"],
-                claude_session_id=r["claude_session_id"], transcript_path=r["transcript_path"],
-                task_ids=tasks[r["id"]], created_at=r["created_at"], updated_at=r["updated_at"],
-                exited_at=r["exited_at"], queued_prompts=queued.get(r["id"], 0),
-                viewers=len(live.viewers) if live else 0,
-                bracketed_paste=bool(live and live.terminal.bracketed_paste)))
+            out.append(
+                Session(
+                    id=r["id"],
+                    project_id=r["project_id"],
+                    name=r["name"],
+                    role=r["role"],
+                    parent_id=r["parent_id"],
+                    root_id=r["root_id"],
+                    agent=r["agent"],
+                    argv=json.loads(r["argv"]),
+                    cwd=r["cwd"],
+                    status=r["status"],
+                    exit_reason=r["exit_reason"],
+                    exit_code=r["exit_code"],
+                    pid=r["pid"],
+                    rows=r["rows"],
+                    cols=r["cols"],
+                    needs_attention=r["needs_attention"],
+                    claude_session_id=r["claude_session_id"],
+                    transcript_path=r["transcript_path"],
+                    task_ids=tasks[r["id"]],
+                    created_at=r["created_at"],
+                    updated_at=r["updated_at"],
+                    exited_at=r["exited_at"],
+                    queued_prompts=queued.get(r["id"], 0),
+                    viewers=len(live.viewers) if live else 0,
+                    bracketed_paste=bool(live and live.terminal.bracketed_paste),
+                )
+            )
         return out
 
     def get(self, sid: str) -> Session:
@@ -306,8 +349,12 @@ class SessionManager:
         if p.my_workers or p.siblings:
             if caller is None:
                 flag = "--my-workers" if p.my_workers else "--siblings"
-                raise errors.invalid_params([f"{flag} is relative to the calling session: call it from inside "
-                                             "a session (with MAESTRO_SESSION_TOKEN)"])
+                raise errors.invalid_params(
+                    [
+                        f"{flag} is relative to the calling session: call it from inside "
+                        "a session (with MAESTRO_SESSION_TOKEN)"
+                    ]
+                )
             if p.my_workers:
                 where.append("parent_id=?")
                 args.append(caller)
@@ -328,29 +375,51 @@ class SessionManager:
         s = self.sessions.get(sid)
         if s is None:
             self.row(sid)  # not found -> NOT_FOUND
-            raise errors.conflict(f"session {sid} has no terminal in this daemon (it exited before the daemon "
-                                  f"started); cannot {what}", {"session": sid})
+            raise errors.conflict(
+                f"session {sid} has no terminal in this daemon (it exited before the daemon "
+                f"started); cannot {what}",
+                {"session": sid},
+            )
         return s
 
     def _running(self, sid: str, what: str) -> LiveSession:
         s = self._live(sid, what)
         if s.is_exited or s.pty is None:
-            raise errors.conflict(f"session {sid} has exited; cannot {what}", {"session": sid, "status": "exited"})
+            raise errors.conflict(
+                f"session {sid} has exited; cannot {what}", {"session": sid, "status": "exited"}
+            )
         return s
 
     async def screen(self, sid: str) -> dict[str, Any]:
         s = self.sessions.get(sid)
         if s is None:
             r = self.row(sid)
-            return {"id": sid, "status": r["status"], "rows": r["rows"], "cols": r["cols"], "lines": [], "text": "",
-                    "cursor": {"row": 0, "col": 0}, "bracketed_paste": False, "offset": 0,
-                    "note": "no screen: the session exited before this daemon started"}
+            return {
+                "id": sid,
+                "status": r["status"],
+                "rows": r["rows"],
+                "cols": r["cols"],
+                "lines": [],
+                "text": "",
+                "cursor": {"row": 0, "col": 0},
+                "bracketed_paste": False,
+                "offset": 0,
+                "note": "no screen: the session exited before this daemon started",
+            }
         await self._sync_screen(s)
         term = s.terminal
         y, x = term.cursor
-        return {"id": sid, "status": s.status, "rows": term.rows, "cols": term.cols, "lines": term.lines(),
-                "text": term.text(), "cursor": {"row": y, "col": x}, "bracketed_paste": term.bracketed_paste,
-                "offset": s.scrollback.total}
+        return {
+            "id": sid,
+            "status": s.status,
+            "rows": term.rows,
+            "cols": term.cols,
+            "lines": term.lines(),
+            "text": term.text(),
+            "cursor": {"row": y, "col": x},
+            "bracketed_paste": term.bracketed_paste,
+            "offset": s.scrollback.total,
+        }
 
     def output(self, sid: str, offset: int, limit: int) -> dict[str, Any]:
         if offset < 0:
@@ -359,8 +428,15 @@ class SessionManager:
             raise errors.invalid_params([f"limit: must be between 1 and 1048576, got {limit}"])
         s = self._live(sid, "read its output")
         got, data = s.scrollback.read(offset, limit)
-        return {"id": sid, "offset": got, "next_offset": got + len(data), "total": s.scrollback.total,
-                "start": s.scrollback.start, "truncated": got > offset, "data": base64.b64encode(data).decode()}
+        return {
+            "id": sid,
+            "offset": got,
+            "next_offset": got + len(data),
+            "total": s.scrollback.total,
+            "start": s.scrollback.start,
+            "truncated": got > offset,
+            "data": base64.b64encode(data).decode(),
+        }
 
     # -- spawning ---------------------------------------------------------------------------------
 
@@ -393,65 +469,125 @@ class SessionManager:
         path = env.get("PATH", os.defpath)
         if bindir not in path.split(os.pathsep):  # last: maestroctl found, the project's tools still win
             env["PATH"] = path + os.pathsep + bindir if path else bindir
-        env.update({"MAESTRO_SESSION_ID": sid, "MAESTRO_SESSION_TOKEN": token,
-                    "MAESTRO_SOCKET": str(app.socket_path), "MAESTRO_PROJECT_ID": project_id,
-                    "MAESTRO_TASK_IDS": ",".join(task_ids), "MAESTRO_COORDINATOR_SESSION_ID": parent_id or "",
-                    "MAESTRO_ROOT_SESSION_ID": root_id})
+        env.update(
+            {
+                "MAESTRO_SESSION_ID": sid,
+                "MAESTRO_SESSION_TOKEN": token,
+                "MAESTRO_SOCKET": str(app.socket_path),
+                "MAESTRO_PROJECT_ID": project_id,
+                "MAESTRO_TASK_IDS": ",".join(task_ids),
+                "MAESTRO_COORDINATOR_SESSION_ID": parent_id or "",
+                "MAESTRO_ROOT_SESSION_ID": root_id,
+            }
+        )
 
         claude_sid = transcript = None
         if p.agent == "claude":
             ccfg = app.config.claude
             binary = claude.find_claude(ccfg.bin, env)
             if binary is None:
-                raise errors.RpcError(errors.UNAVAILABLE, "Claude Code not found: set `bin` in the [claude] section "
-                                      "of the config, or MAESTRO_CLAUDE_BIN, or put `claude` on the daemon's PATH")
+                raise errors.RpcError(
+                    errors.UNAVAILABLE,
+                    "Claude Code not found: set `bin` in the [claude] section "
+                    "of the config, or MAESTRO_CLAUDE_BIN, or put `claude` on the daemon's PATH",
+                )
             claude_sid = str(uuid.uuid4())
             session_dir = app.data_dir / "sessions" / sid
             session_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             settings = session_dir / "settings.json"
             settings.write_text(json.dumps(claude.hook_settings(), indent=2))
-            argv = claude.claude_argv(binary, claude_sid, str(settings),
-                                      allowed_tools=p.allowed_tools or ccfg.allowed_tools,
-                                      permission_mode=p.permission_mode or ccfg.permission_mode,
-                                      extra_args=[*ccfg.extra_args, *p.argv])
+            argv = claude.claude_argv(
+                binary,
+                claude_sid,
+                str(settings),
+                allowed_tools=p.allowed_tools or ccfg.allowed_tools,
+                permission_mode=p.permission_mode or ccfg.permission_mode,
+                extra_args=[*ccfg.extra_args, *p.argv],
+            )
             transcript = claude.transcript_path(env, cwd, claude_sid)
         else:
             if not p.argv:
-                raise errors.invalid_params(["argv: a command is needed (e.g. `session spawn ... -- bash -i`)"])
+                raise errors.invalid_params(
+                    ["argv: a command is needed (e.g. `session spawn ... -- bash -i`)"]
+                )
             argv = list(p.argv)
             prog = argv[0]
-            found = shutil.which(prog, path=env.get("PATH")) if os.sep not in prog else (
-                prog if os.access(os.path.join(cwd, prog), os.X_OK) else None)
+            found = (
+                shutil.which(prog, path=env.get("PATH"))
+                if os.sep not in prog
+                else (prog if os.access(os.path.join(cwd, prog), os.X_OK) else None)
+            )
             if found is None:
                 raise errors.invalid_params([f"argv: no such program: {prog}"])
 
         now = utcnow()
-        stored_env = {k: ("<redacted>" if any(h in k.upper() for h in _SECRET_HINTS) else v)
-                      for k, v in p.env.items()}
+        stored_env = {
+            k: ("<redacted>" if any(h in k.upper() for h in _SECRET_HINTS) else v) for k, v in p.env.items()
+        }
         live = LiveSession(sid, p.agent, "spawning", p.rows, p.cols, self.config.scrollback_bytes)
         with self.db.transaction() as c:
-            c.execute("INSERT INTO sessions(id, project_id, name, role, parent_id, root_id, agent, argv, cwd, env, "
-                      "token_hash, claude_session_id, transcript_path, status, rows, cols, created_at, updated_at) "
-                      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                      (sid, project_id, p.name, p.role, parent_id, root_id, p.agent, json.dumps(argv), cwd,
-                       json.dumps(stored_env), token_hash(token), claude_sid, transcript, "spawning", p.rows, p.cols,
-                       now, now))
+            c.execute(
+                "INSERT INTO sessions(id, project_id, name, role, parent_id, root_id, agent, argv, cwd, env, "
+                "token_hash, claude_session_id, transcript_path, status, rows, cols, created_at, updated_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    sid,
+                    project_id,
+                    p.name,
+                    p.role,
+                    parent_id,
+                    root_id,
+                    p.agent,
+                    json.dumps(argv),
+                    cwd,
+                    json.dumps(stored_env),
+                    token_hash(token),
+                    claude_sid,
+                    transcript,
+                    "spawning",
+                    p.rows,
+                    p.cols,
+                    now,
+                    now,
+                ),
+            )
             for tid in task_ids:
-                c.execute("INSERT INTO session_tasks(session_id, task_id, status, updated_at) VALUES (?,?,?,?)",
-                          (sid, tid, "assigned", now))
-            app.record(actor, "session", sid, "session.spawned",
-                       {"name": p.name, "role": p.role, "agent": p.agent, "cwd": cwd, "parent_id": parent_id,
-                        "root_id": root_id, "project_id": project_id, "task_ids": task_ids,
-                        **({"argv": argv} if p.agent == "command" else {})},
-                       event={"actor": actor, "session": unstructure(self.get(sid))})
+                c.execute(
+                    "INSERT INTO session_tasks(session_id, task_id, status, updated_at) VALUES (?,?,?,?)",
+                    (sid, tid, "assigned", now),
+                )
+            app.record(
+                actor,
+                "session",
+                sid,
+                "session.spawned",
+                {
+                    "name": p.name,
+                    "role": p.role,
+                    "agent": p.agent,
+                    "cwd": cwd,
+                    "parent_id": parent_id,
+                    "root_id": root_id,
+                    "project_id": project_id,
+                    "task_ids": task_ids,
+                    **({"argv": argv} if p.agent == "command" else {}),
+                },
+                event={"actor": actor, "session": unstructure(self.get(sid))},
+            )
             if p.prompt:
                 self._queue_prompt(c, sid, p.prompt, "send", prompt_source(actor), actor, now=False)
         try:
             live.pty = await PtyProcess.spawn(argv, cwd=cwd, env=env, rows=p.rows, cols=p.cols)
         except OSError as exc:
             with self.db.transaction() as c:
-                self._write_status(c, sid, "spawning", "exited", SYSTEM,
-                                   {"exit_reason": "failed", "exit_code": None, "error": str(exc)})
+                self._write_status(
+                    c,
+                    sid,
+                    "spawning",
+                    "exited",
+                    SYSTEM,
+                    {"exit_reason": "failed", "exit_code": None, "error": str(exc)},
+                )
             raise errors.RpcError(errors.UNAVAILABLE, f"could not start {argv[0]}: {exc}") from None
         self.sessions[sid] = live
         with self.db.transaction() as c:
@@ -487,9 +623,17 @@ class SessionManager:
         s.exit_code = rc
         with self.db.transaction() as c:
             cur = c.execute("SELECT status FROM sessions WHERE id=?", (s.id,)).fetchone()["status"]
-            self._write_status(c, s.id, cur, "exited", s.stop_requested or SYSTEM,
-                               {"exit_reason": reason, "exit_code": rc, "source": "process"})
-            c.execute("UPDATE session_prompts SET state='failed' WHERE session_id=? AND state='queued'", (s.id,))
+            self._write_status(
+                c,
+                s.id,
+                cur,
+                "exited",
+                s.stop_requested or SYSTEM,
+                {"exit_reason": reason, "exit_code": rc, "source": "process"},
+            )
+            c.execute(
+                "UPDATE session_prompts SET state='failed' WHERE session_id=? AND state='queued'", (s.id,)
+            )
         s.status = "exited"
         s.exited.set()
         s.kick()
@@ -545,8 +689,10 @@ class SessionManager:
                 except trio.ClosedResourceError:
                     pass
         if scope.cancelled_caught:
-            raise errors.RpcError(errors.UNAVAILABLE, f"session {s.id} is not reading its input "
-                                  f"(gave up after {WRITE_TIMEOUT:g} s)")
+            raise errors.RpcError(
+                errors.UNAVAILABLE,
+                f"session {s.id} is not reading its input (gave up after {WRITE_TIMEOUT:g} s)",
+            )
 
     async def _screen_loop(self, s: LiveSession) -> None:
         term = s.terminal
@@ -570,7 +716,7 @@ class SessionManager:
         budget = s.terminal.pending_bytes
         while budget > 0 and s.terminal.pending_bytes:
             budget -= s.terminal.feed_some(SLICE) or budget
-            await trio.sleep(0)
+            await trio.lowlevel.checkpoint()
 
     async def _sync_screen(self, s: LiveSession) -> None:
         await self._feed(s)
@@ -581,16 +727,29 @@ class SessionManager:
     def _write_status(self, c: Any, sid: str, cur: str, to: str, actor: str, extra: dict[str, Any]) -> None:
         now = utcnow()
         if to == "exited":
-            c.execute("UPDATE sessions SET status='exited', exit_reason=?, exit_code=?, exited_at=?, updated_at=?, "
-                      "needs_attention=NULL WHERE id=?", (extra.get("exit_reason"), extra.get("exit_code"), now, now,
-                                                          sid))
+            c.execute(
+                "UPDATE sessions SET status='exited', exit_reason=?, exit_code=?, exited_at=?, updated_at=?, "
+                "needs_attention=NULL WHERE id=?",
+                (extra.get("exit_reason"), extra.get("exit_code"), now, now, sid),
+            )
         else:
             c.execute("UPDATE sessions SET status=?, updated_at=? WHERE id=?", (to, now, sid))
         r = c.execute("SELECT name, project_id FROM sessions WHERE id=?", (sid,)).fetchone()
         data = {"from": cur, "to": to, **extra}
-        self.app.record(actor, "session", sid, "session.status", data,
-                        event={"actor": actor, "session_id": sid, "name": r["name"], "project_id": r["project_id"],
-                               **data})
+        self.app.record(
+            actor,
+            "session",
+            sid,
+            "session.status",
+            data,
+            event={
+                "actor": actor,
+                "session_id": sid,
+                "name": r["name"],
+                "project_id": r["project_id"],
+                **data,
+            },
+        )
 
     def _set_status(self, s: LiveSession, to: str, actor: str, **extra: Any) -> bool:
         if s.is_exited or s.status == to or s.status == "exited":
@@ -608,7 +767,9 @@ class SessionManager:
         if cur == reason:
             return
         with self.db.transaction() as c:
-            c.execute("UPDATE sessions SET needs_attention=?, updated_at=? WHERE id=?", (reason, utcnow(), s.id))
+            c.execute(
+                "UPDATE sessions SET needs_attention=?, updated_at=? WHERE id=?", (reason, utcnow(), s.id)
+            )
             self.app.record(actor, "session", s.id, "session.needs_attention", {"reason": reason})
 
     # -- input, resize, interrupt -------------------------------------------------------------------
@@ -638,7 +799,9 @@ class SessionManager:
         s.pty.resize(rows, cols)
         term.resize(rows, cols)
         with self.db.transaction() as c:
-            c.execute("UPDATE sessions SET rows=?, cols=?, updated_at=? WHERE id=?", (rows, cols, utcnow(), sid))
+            c.execute(
+                "UPDATE sessions SET rows=?, cols=?, updated_at=? WHERE id=?", (rows, cols, utcnow(), sid)
+            )
             self.app.record(actor, "session", sid, "session.resized", {"rows": rows, "cols": cols})
 
     # -- stop and kill ----------------------------------------------------------------------------
@@ -649,8 +812,13 @@ class SessionManager:
             return self.get(sid)
         if s.stop_requested is None:
             s.stop_requested = actor
-        self.app.record(actor, "session", sid, "session.stop",
-                        {"how": "kill" if kill else "stop", "signals": ["KILL"] if kill else ["HUP", "TERM", "KILL"]})
+        self.app.record(
+            actor,
+            "session",
+            sid,
+            "session.stop",
+            {"how": "kill" if kill else "stop", "signals": ["KILL"] if kill else ["HUP", "TERM", "KILL"]},
+        )
         if kill:
             s.pty.kill()
         elif not s.stopping:
@@ -678,8 +846,11 @@ class SessionManager:
     def _check_prompt_text(self, text: str) -> None:
         cap = self.config.prompt_max_chars
         if len(text) > cap:
-            raise errors.RpcError(errors.TOO_LARGE, f"prompt is {len(text)} characters; the limit is {cap}",
-                                  {"limit": cap, "length": len(text)})
+            raise errors.RpcError(
+                errors.TOO_LARGE,
+                f"prompt is {len(text)} characters; the limit is {cap}",
+                {"limit": cap, "length": len(text)},
+            )
         if not text.strip():
             raise errors.invalid_params(["message: must not be empty"])
 
@@ -691,18 +862,36 @@ class SessionManager:
             times.popleft()
         if len(times) >= limit:
             retry = max(1, int(RATE_WINDOW - (now - times[0]) + 0.999))
-            raise errors.RpcError(errors.RATE_LIMITED,
-                                  f"too many prompts from {source} to {sid}: at most {limit} per minute; "
-                                  f"retry in {retry} s", {"retry_after": retry, "limit": limit, "window_s": 60})
+            raise errors.RpcError(
+                errors.RATE_LIMITED,
+                f"too many prompts from {source} to {sid}: at most {limit} per minute; retry in {retry} s",
+                {"retry_after": retry, "limit": limit, "window_s": 60},
+            )
         times.append(now)
 
-    def _queue_prompt(self, c: Any, sid: str, text: str, mode: str, source: str, actor: str, now: bool) -> int:
-        cur = c.execute("INSERT INTO session_prompts(session_id, sender, text, mode, state, created_at) "
-                        "VALUES (?,?,?,?, 'queued', ?)", (sid, source, text, mode, utcnow()))
+    def _queue_prompt(
+        self, c: Any, sid: str, text: str, mode: str, source: str, actor: str, now: bool
+    ) -> int:
+        cur = c.execute(
+            "INSERT INTO session_prompts(session_id, sender, text, mode, state, created_at) "
+            "VALUES (?,?,?,?, 'queued', ?)",
+            (sid, source, text, mode, utcnow()),
+        )
         pid = int(cur.lastrowid or 0)
-        self.app.record(actor, "session", sid, "session.prompt",
-                        {"prompt_id": pid, "source": source, "mode": mode, "chars": len(text), "now": now,
-                         "text": text[:200]})
+        self.app.record(
+            actor,
+            "session",
+            sid,
+            "session.prompt",
+            {
+                "prompt_id": pid,
+                "source": source,
+                "mode": mode,
+                "chars": len(text),
+                "now": now,
+                "text": text[:200],
+            },
+        )
         return pid
 
     def _deliverable(self, s: LiveSession) -> bool:
@@ -716,19 +905,29 @@ class SessionManager:
         source = prompt_source(actor)
         s = self._live(sid, "prompt it")
         if s.is_exited:
-            raise errors.conflict(f"session {sid} has exited; prompts are refused", {"session": sid, "status": "exited"})
+            raise errors.conflict(
+                f"session {sid} has exited; prompts are refused", {"session": sid, "status": "exited"}
+            )
         self._check_prompt_text(text)
         self._check_rate(source, sid)
         with self.db.transaction() as c:
             pid = self._queue_prompt(c, sid, text, mode, source, actor, now)
-            ahead = c.execute("SELECT COUNT(*) FROM session_prompts WHERE session_id=? AND state='queued' AND id<?",
-                              (sid, pid)).fetchone()[0]
+            ahead = c.execute(
+                "SELECT COUNT(*) FROM session_prompts WHERE session_id=? AND state='queued' AND id<?",
+                (sid, pid),
+            ).fetchone()[0]
         if now or (not ahead and self._deliverable(s)):
             await self._deliver(s, pid, text, mode)
             return {"session_id": sid, "prompt_id": pid, "state": "delivered", "source": source}
         s.kick()
-        return {"session_id": sid, "prompt_id": pid, "state": "queued", "source": source, "ahead": ahead,
-                "status": s.status}
+        return {
+            "session_id": sid,
+            "prompt_id": pid,
+            "state": "queued",
+            "source": source,
+            "ahead": ahead,
+            "status": s.status,
+        }
 
     async def _deliver(self, s: LiveSession, pid: int, text: str, mode: str) -> None:
         """Paste ``text`` (bracketed when the program enabled it), then Enter unless ``mode`` is paste."""
@@ -738,7 +937,9 @@ class SessionManager:
         confirmable = s.agent == "claude" and mode == "send"
         s.awaiting_confirm_until = trio.current_time() + CONFIRM_TIMEOUT if confirmable else 0.0
         with self.db.transaction() as c:  # taken off the queue first: delivered exactly once
-            c.execute("UPDATE session_prompts SET state='delivered', delivered_at=? WHERE id=?", (utcnow(), pid))
+            c.execute(
+                "UPDATE session_prompts SET state='delivered', delivered_at=? WHERE id=?", (utcnow(), pid)
+            )
         problem = None
         with trio.move_on_after(WRITE_TIMEOUT) as scope:
             try:
@@ -750,8 +951,10 @@ class SessionManager:
             except trio.ClosedResourceError:
                 problem = errors.conflict(f"session {s.id} exited while the prompt was being typed")
         if scope.cancelled_caught:
-            problem = errors.RpcError(errors.UNAVAILABLE, f"session {s.id} is not reading its input "
-                                      f"(gave up after {WRITE_TIMEOUT:g} s)")
+            problem = errors.RpcError(
+                errors.UNAVAILABLE,
+                f"session {s.id} is not reading its input (gave up after {WRITE_TIMEOUT:g} s)",
+            )
         if problem is not None:
             s.awaiting_confirm_until = 0.0
             with self.db.transaction() as c:
@@ -762,35 +965,48 @@ class SessionManager:
         while not s.is_exited:
             changed = s.changed
             if s.agent == "claude" and s.status == "spawning" and s.terminal.bracketed_paste:
-                self._set_status(s, "idle", SYSTEM, source="terminal")  # the TUI is up, even if no hook said so
+                self._set_status(
+                    s, "idle", SYSTEM, source="terminal"
+                )  # the TUI is up, even if no hook said so
                 continue
             if self._deliverable(s):
                 row = self.db.conn.execute(
                     "SELECT id, text, mode FROM session_prompts WHERE session_id=? AND state='queued' "
-                    "ORDER BY id LIMIT 1", (s.id,)).fetchone()
+                    "ORDER BY id LIMIT 1",
+                    (s.id,),
+                ).fetchone()
                 if row is not None:
                     try:
                         await self._deliver(s, row["id"], row["text"], row["mode"])
-                    except errors.RpcError:
-                        return
+                    except errors.RpcError as exc:  # marked failed; the next one may fare better
+                        log.warning(
+                            "session %s: queued prompt %s not delivered: %s", s.id, row["id"], exc.message
+                        )
                     continue
             wait = s.awaiting_confirm_until - trio.current_time()
             with trio.move_on_after(wait if wait > 0 else float("inf")):
                 await changed.wait()
 
     def _confirm(self, s: LiveSession, prompt: str) -> dict[str, Any] | None:
-        rows = self.db.conn.execute("SELECT id, sender, text FROM session_prompts WHERE session_id=? "
-                                    "AND state='delivered' ORDER BY id", (s.id,)).fetchall()
+        rows = self.db.conn.execute(
+            "SELECT id, sender, text FROM session_prompts WHERE session_id=? "
+            "AND state='delivered' ORDER BY id",
+            (s.id,),
+        ).fetchall()
         want = _norm(prompt)
         match = next((r for r in rows if _norm(r["text"]) == want), None)
         if match is None:
-            match = next((r for r in rows if want and (_norm(r["text"]) in want or want in _norm(r["text"]))), None)
+            match = next(
+                (r for r in rows if want and (_norm(r["text"]) in want or want in _norm(r["text"]))), None
+            )
         if match is None:
             return None
         data = {"prompt_id": match["id"], "source": match["sender"]}
         with self.db.transaction() as c:
-            c.execute("UPDATE session_prompts SET state='confirmed', confirmed_at=? WHERE id=?",
-                      (utcnow(), match["id"]))
+            c.execute(
+                "UPDATE session_prompts SET state='confirmed', confirmed_at=? WHERE id=?",
+                (utcnow(), match["id"]),
+            )
             self.app.record(s.id, "session", s.id, "session.prompt_delivered", data)
         return data
 
@@ -809,7 +1025,10 @@ class SessionManager:
         if event == "SessionStart":
             # The hook knows best where the transcript is (e.g. after a resume).
             with self.db.transaction() as c:
-                for key, column in (("session_id", "claude_session_id"), ("transcript_path", "transcript_path")):
+                for key, column in (
+                    ("session_id", "claude_session_id"),
+                    ("transcript_path", "transcript_path"),
+                ):
                     if isinstance(payload.get(key), str):
                         c.execute(f"UPDATE sessions SET {column}=? WHERE id=?", (payload[key], sid))
             if s is not None and s.status == "spawning":
@@ -848,8 +1067,13 @@ class SessionManager:
             with trio.move_on_after(1.5):
                 text = await app.hook_extensions.context(app, sid, event, payload)
                 if text:
-                    stdout = text if event == "UserPromptSubmit" else json.dumps(
-                        {"hookSpecificOutput": {"hookEventName": event, "additionalContext": text}})
+                    stdout = (
+                        text
+                        if event == "UserPromptSubmit"
+                        else json.dumps(
+                            {"hookSpecificOutput": {"hookEventName": event, "additionalContext": text}}
+                        )
+                    )
         with trio.move_on_after(1.5):
             await app.hook_extensions.notify(app, sid, event, payload)
         return {"stdout": stdout}
@@ -868,11 +1092,15 @@ class SessionManager:
         offset = s.scrollback.total
         s.viewers.append(viewer)  # no checkpoint since the snapshot: nothing is missed or doubled
         conn.extras.setdefault("attach", {}).setdefault(sid, []).append(viewer)
-        self.app.record(actor, "session", sid, "session.attach", {"attached": True, "viewers": len(s.viewers)})
+        self.app.record(
+            actor, "session", sid, "session.attach", {"attached": True, "viewers": len(s.viewers)}
+        )
         reason = "detached"
         try:
-            await conn.notify("session.output", {"id": sid, "repaint": True, "offset": offset,
-                                                 "data": base64.b64encode(repaint).decode()})
+            await conn.notify(
+                "session.output",
+                {"id": sid, "repaint": True, "offset": offset, "data": base64.b64encode(repaint).decode()},
+            )
             while True:
                 if viewer.detached:
                     break
@@ -885,13 +1113,21 @@ class SessionManager:
                 else:
                     data, repaint_flag = viewer.take(), False
                 if data:
-                    await conn.notify("session.output", {"id": sid, "repaint": repaint_flag,
-                                                         "offset": s.scrollback.total,
-                                                         "data": base64.b64encode(data).decode()})
+                    await conn.notify(
+                        "session.output",
+                        {
+                            "id": sid,
+                            "repaint": repaint_flag,
+                            "offset": s.scrollback.total,
+                            "data": base64.b64encode(data).decode(),
+                        },
+                    )
                     continue
                 if s.is_exited:
-                    await conn.notify("session.exited", {"id": sid, "exit_code": s.exit_code,
-                                                         "exit_reason": self.row(sid)["exit_reason"]})
+                    await conn.notify(
+                        "session.exited",
+                        {"id": sid, "exit_code": s.exit_code, "exit_reason": self.row(sid)["exit_reason"]},
+                    )
                     reason = "exited"
                     break
                 with trio.move_on_after(HEARTBEAT) as idle:
@@ -907,8 +1143,13 @@ class SessionManager:
             if viewer in mine:
                 mine.remove(viewer)
             try:
-                self.app.record(actor, "session", sid, "session.attach", {"attached": False, "reason": reason,
-                                                                          "viewers": len(s.viewers)})
+                self.app.record(
+                    actor,
+                    "session",
+                    sid,
+                    "session.attach",
+                    {"attached": False, "reason": reason, "viewers": len(s.viewers)},
+                )
             except Exception:
                 log.debug("detach of %s not recorded", sid, exc_info=True)
         return reason

@@ -45,8 +45,9 @@ class PtyProcess:
         self._closed = False
 
     @classmethod
-    async def spawn(cls, argv: Sequence[str], *, cwd: str, env: Mapping[str, str],
-                    rows: int = 40, cols: int = 120) -> PtyProcess:
+    async def spawn(
+        cls, argv: Sequence[str], *, cwd: str, env: Mapping[str, str], rows: int = 40, cols: int = 120
+    ) -> PtyProcess:
         """Start ``argv`` on a new PTY (its own session and process group, the PTY its controlling tty).
 
         Raises OSError (e.g. FileNotFoundError) if the program cannot be executed.
@@ -56,8 +57,15 @@ class PtyProcess:
             set_winsize(master, rows, cols)
             os.set_blocking(master, False)
             proc = await trio.lowlevel.open_process(
-                list(argv), stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=dict(env),
-                start_new_session=True, preexec_fn=_make_controlling_tty)
+                list(argv),
+                stdin=slave,
+                stdout=slave,
+                stderr=slave,
+                cwd=cwd,
+                env=dict(env),
+                start_new_session=True,
+                preexec_fn=_make_controlling_tty,
+            )
         except BaseException:
             os.close(master)
             raise
@@ -95,7 +103,7 @@ class PtyProcess:
             if self._closed:
                 raise trio.ClosedResourceError("the session's terminal is closed")
             try:
-                view = view[os.write(self.master, view):]
+                view = view[os.write(self.master, view) :]
             except BlockingIOError:
                 await trio.lowlevel.wait_writable(self.master)
             except OSError as exc:

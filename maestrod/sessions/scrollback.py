@@ -44,7 +44,7 @@ class Scrollback:
         held_from = max(self._start, self.total - self.capacity)
         offset = min(max(offset, held_from), self.total)
         i = offset - self._start
-        return offset, bytes(self._buf[i:i + max(0, limit)])
+        return offset, bytes(self._buf[i : i + max(0, limit)])
 
     def tail(self, n: int) -> bytes:
         return bytes(self._buf[-n:]) if n > 0 else b""

@@ -43,7 +43,8 @@ FLOOD_TAIL = 16 * 1024
 SLICE = 4096
 _MAX_CARRY = 512
 
-_SCAN = re.compile(rb"""
+_SCAN = re.compile(
+    rb"""
     \x1b(?:
         \[(?:
             (?P<da1>0?c)
@@ -55,7 +56,9 @@ _SCAN = re.compile(rb"""
         )
       | \](?P<osc>[0-9]+(?:;[^\x07\x1b]*)?;\?(?:\x07|\x1b\\))
     )
-""", re.X)
+""",
+    re.X,
+)
 
 #: An escape sequence the read cut off (it may still become a query).
 _INCOMPLETE = re.compile(rb"\x1b(?:\[[0-9;?>=$]*|\][^\x07\x1b]*\x1b?)?\Z")
@@ -118,7 +121,7 @@ class Terminal:
                     if part:
                         (self.private_modes.add if on else self.private_modes.discard)(int(part))
                 continue  # viewers need mode changes
-            pieces.append(buf[pos:m.start()])
+            pieces.append(buf[pos : m.start()])
             pos = m.end()
             if m.group("da1") is not None:
                 replies.append(DA1_REPLY)
@@ -189,7 +192,7 @@ class Terminal:
                 self._resync = False
                 self._pending_bytes -= nl + 1
                 self.model_skipped += nl + 1
-                chunk = chunk[nl + 1:]
+                chunk = chunk[nl + 1 :]
             take = limit - fed
             if len(chunk) > take:
                 self._pending.appendleft(chunk[take:])

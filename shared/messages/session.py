@@ -1,4 +1,5 @@
 """session.* (agents in PTYs the daemon owns) and hook.* (Claude Code hooks reporting in)."""
+
 from typing import Any, Literal, Optional
 
 import attrs
@@ -56,23 +57,29 @@ class Session:
 class SessionSpawn:
     project: str = attrs.field(metadata=doc("project id, prefix or name"))
     name: str = attrs.field(metadata=doc("a name for people and `session list`"))
-    cwd: Optional[str] = attrs.field(default=None, metadata=doc("working directory (must exist; "
-                                                                 "default: the project's dir)"))
+    cwd: Optional[str] = attrs.field(
+        default=None, metadata=doc("working directory (must exist; default: the project's dir)")
+    )
     role: Role = "worker"
-    parent: Optional[str] = attrs.field(default=None, metadata=doc(
-        "parent (coordinator) session; default: the calling session, if any"))
+    parent: Optional[str] = attrs.field(
+        default=None, metadata=doc("parent (coordinator) session; default: the calling session, if any")
+    )
     task_ids: list[str] = attrs.field(factory=list, metadata=doc("tasks this session works on"))
-    prompt: Optional[str] = attrs.field(default=None, metadata=doc(
-        "first prompt, delivered (and confirmed) as soon as the agent is ready"))
+    prompt: Optional[str] = attrs.field(
+        default=None, metadata=doc("first prompt, delivered (and confirmed) as soon as the agent is ready")
+    )
     rows: int = attrs.field(default=40, validator=_positive)
     cols: int = attrs.field(default=120, validator=_positive)
     env: dict[str, str] = attrs.field(factory=dict, metadata=doc("extra environment for the process"))
-    agent: Literal["claude", "command"] = attrs.field(default="claude", metadata=doc(
-        "claude: Claude Code with hooks; command: run `argv` as is"))
-    argv: list[str] = attrs.field(factory=list, metadata=doc(
-        "command: the program and its args; claude: extra args for claude"))
-    allowed_tools: Optional[str] = attrs.field(default=None, metadata=doc('claude --allowedTools, e.g. '
-                                                                          '"Bash Read Edit"'))
+    agent: Literal["claude", "command"] = attrs.field(
+        default="claude", metadata=doc("claude: Claude Code with hooks; command: run `argv` as is")
+    )
+    argv: list[str] = attrs.field(
+        factory=list, metadata=doc("command: the program and its args; claude: extra args for claude")
+    )
+    allowed_tools: Optional[str] = attrs.field(
+        default=None, metadata=doc('claude --allowedTools, e.g. "Bash Read Edit"')
+    )
     permission_mode: Optional[str] = attrs.field(default=None, metadata=doc("claude --permission-mode"))
 
     @name.validator
@@ -88,8 +95,9 @@ class SessionList:
     active: bool = attrs.field(default=False, metadata=doc("leave out exited sessions"))
     parent: Optional[str] = attrs.field(default=None, metadata=doc("sessions spawned by this one"))
     my_workers: bool = attrs.field(default=False, metadata=doc("sessions the calling session spawned"))
-    siblings: bool = attrs.field(default=False, metadata=doc(
-        "sessions spawned by the calling session's coordinator (not itself)"))
+    siblings: bool = attrs.field(
+        default=False, metadata=doc("sessions spawned by the calling session's coordinator (not itself)")
+    )
 
 
 @attrs.define
@@ -135,8 +143,9 @@ class SessionStop:
 @attrs.define
 class SessionAttach:
     id: str
-    rows: Optional[int] = attrs.field(default=None, metadata=doc("the viewer's terminal size: the session "
-                                                                 "follows the most recent attacher"))
+    rows: Optional[int] = attrs.field(
+        default=None, metadata=doc("the viewer's terminal size: the session follows the most recent attacher")
+    )
     cols: Optional[int] = None
 
 
@@ -147,8 +156,11 @@ class HookEvent:
 
 
 METHODS = [
-    MethodSpec("session.spawn", SessionSpawn,
-               "Start Claude Code (or any argv) in a PTY the daemon owns; answers the new session."),
+    MethodSpec(
+        "session.spawn",
+        SessionSpawn,
+        "Start Claude Code (or any argv) in a PTY the daemon owns; answers the new session.",
+    ),
     MethodSpec("session.list", SessionList, "List sessions (by project, status, family)."),
     MethodSpec("session.get", SessionRef, "Get one session."),
     MethodSpec("session.screen", SessionRef, "The session's visible screen as text, with the cursor."),
@@ -156,14 +168,24 @@ METHODS = [
     MethodSpec("session.input", SessionInput, "Type raw keys into the session's terminal."),
     MethodSpec("session.resize", SessionResize, "Change the session's terminal size."),
     MethodSpec("session.interrupt", SessionRef, "Interrupt the agent: Escape for Claude, Ctrl-C otherwise."),
-    MethodSpec("session.prompt", SessionPrompt,
-               "Send a prompt (bracketed paste + Enter); queued while the agent is working unless `now`."),
+    MethodSpec(
+        "session.prompt",
+        SessionPrompt,
+        "Send a prompt (bracketed paste + Enter); queued while the agent is working unless `now`.",
+    ),
     MethodSpec("session.stop", SessionStop, "Stop: SIGHUP, then SIGTERM, then SIGKILL.", concurrent=True),
     MethodSpec("session.kill", SessionStop, "Kill at once (SIGKILL).", concurrent=True),
-    MethodSpec("session.attach", SessionAttach,
-               "Stream the terminal: a repaint, then `session.output` notifications until detached or "
-               "exited; the answer comes at the end.", concurrent=True),
+    MethodSpec(
+        "session.attach",
+        SessionAttach,
+        "Stream the terminal: a repaint, then `session.output` notifications until detached or "
+        "exited; the answer comes at the end.",
+        concurrent=True,
+    ),
     MethodSpec("session.detach", SessionRef, "End this connection's attach streams for the session."),
-    MethodSpec("hook.event", HookEvent,
-               "A Claude Code hook reporting (needs the session token); answers what the hook prints."),
+    MethodSpec(
+        "hook.event",
+        HookEvent,
+        "A Claude Code hook reporting (needs the session token); answers what the hook prints.",
+    ),
 ]
