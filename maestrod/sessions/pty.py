@@ -23,9 +23,17 @@ from collections.abc import Mapping, Sequence
 import trio
 
 
+_RESET_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGHUP)
+
+
 def _make_controlling_tty() -> None:  # pragma: no cover - runs in the child
     # After setsid() (start_new_session) and dup2(slave -> 0, 1, 2): make the slave our tty.
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    # An agent gets a normal terminal whatever the daemon inherited: a daemon started as a
+    # background job of a non-interactive shell (`maestrod &`) has SIGINT/SIGQUIT ignored, which
+    # exec would pass on, and a shell cannot even trap a signal ignored at its start.
+    for sig in _RESET_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def set_winsize(fd: int, rows: int, cols: int) -> None:
