@@ -12,6 +12,8 @@ import trio
 
 from maestrod.config import Config
 from maestrod.events import EventBus
+from maestrod.mail import Mail, install_hooks
+from maestrod.mail.nudge import IdleNudger
 from maestrod.sessions.hooks import HookExtensions
 from maestrod.sessions.manager import SessionManager
 from maestrod.store.db import Database
@@ -51,6 +53,12 @@ class App:
         #: Transcripts: per-session digests, escalation, coordinator context (after `sessions`: it
         #: follows their events and plugs into `hook_extensions`).
         self.transcripts = TranscriptService(self)
+        #: Mail: the mailbox service; its Stop-hook wake-up (block while urgent mail is unread, capped)
+        #: and the turn-start reset are plugged into `hook_extensions`.
+        self.mail = Mail(self)
+        install_hooks(self)
+        #: Urgent mail for an agent that is already idle: a short `system` prompt (one per burst).
+        self.mail_nudger = IdleNudger(self)
 
     def record(self, actor: str, subject_kind: str, subject_id: str, type_: str,
                data: dict[str, Any] | None = None, *, topic: str | None = None,

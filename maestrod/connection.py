@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import select
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -40,8 +43,12 @@ class Connection:
         self._cancel = trio.CancelScope()
         self._pusher_done = trio.Event()
         self.closed = False
-        #: Per-connection extras that handler groups attach (e.g. attach streams).
+        #: Per-connection extras that handler groups attach (e.g. attach streams). Two lists of
+        #: callbacks are run here: ``on_eof`` when the read loop sees EOF (the client half-closed or
+        #: went away; see :meth:`add_eof_callback`) and ``on_close`` when the connection ends.
         self.extras: dict[str, Any] = {}
+        #: The read loop has seen EOF: the client will send nothing more.
+        self.eof = False
 
     def context(self) -> Context:
         return Context(self.app, self, self.session_id)
@@ -65,6 +72,68 @@ class Connection:
         """Drop the connection (used when a subscriber overflows)."""
         self.closed = True
         self._cancel.cancel()
+
+    def add_eof_callback(self, fn: Callable[[], None]) -> Callable[[], None]:
+        """Call ``fn()`` when the read loop sees EOF (at once if it already has); returns a remover.
+
+        Long requests (attach, waits) use it to end promptly when their client goes away, instead
+        of noticing only at their next write or heartbeat.
+        """
+        if self.eof:
+            fn()
+            return lambda: None
+        callbacks: list[Callable[[], None]] = self.extras.setdefault("on_eof", [])
+        callbacks.append(fn)
+
+        def remove() -> None:
+            if fn in callbacks:
+                callbacks.remove(fn)
+
+        return remove
+
+    def peer_gone(self) -> bool:
+        """True once the client has closed its end for good (or died), not merely half-closed.
+
+        After EOF a client that only shut down its sending side (``socat -t``) still reads the
+        answers; one that closed the socket reports POLLHUP on our side.
+        """
+        if self.closed:
+            return True
+        sock = getattr(self.stream, "socket", None)
+        if sock is None:
+            return self.eof
+        try:
+            poller = select.poll()
+            poller.register(sock.fileno(), select.POLLIN | select.POLLHUP)
+            ready = poller.poll(0)
+        except (OSError, ValueError, AttributeError):
+            return self.eof
+        return any(mask & (select.POLLHUP | select.POLLERR | select.POLLNVAL) for _fd, mask in ready)
+
+    @contextlib.contextmanager
+    def cancel_when_gone(self) -> Iterator[trio.CancelScope]:
+        """A cancel scope for a long request, cancelled as soon as its client is gone (EOF and
+        :meth:`peer_gone`); a client that only half-closed still gets its answer."""
+        scope = trio.CancelScope()
+
+        def check() -> None:
+            if self.peer_gone():
+                scope.cancel()
+
+        remove = self.add_eof_callback(check)
+        try:
+            with scope:
+                yield scope
+        finally:
+            remove()
+
+    def _run_eof_callbacks(self) -> None:
+        self.eof = True
+        for fn in list(self.extras.get("on_eof", [])):
+            try:
+                fn()
+            except Exception:
+                log.exception("connection EOF hook failed")
 
     @property
     def nursery(self) -> trio.Nursery:
@@ -108,6 +177,7 @@ class Connection:
                 proto.receive_data(data)
                 continue
             if isinstance(event, jsonrpc.Closed):
+                self._run_eof_callbacks()
                 return
             if isinstance(event, jsonrpc.Fatal):
                 log.warning("closing connection: %s", event.response["error"]["message"])

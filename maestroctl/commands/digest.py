@@ -54,5 +54,5 @@ def run(rt: Any, a: argparse.Namespace) -> int:
         return 0
     import datetime
 
-    sys.stdout.write(render_text(window, tz=datetime.timezone.utc if a.utc else None))
+    sys.stdout.write(render_text(window, tz=datetime.UTC if a.utc else None))
     return 0

@@ -1,7 +1,8 @@
-"""``maestroctl session spawn|list|get|screen|output|prompt|input|interrupt|resize|stop|kill|attach``
+"""``maestroctl session spawn|list|get|screen|output|prompt|input|interrupt|resize|stop|kill|attach|wait``
+(and ``log|digests|usage`` from :mod:`maestroctl.commands.session_log`)
 
 Inside an agent the caller is its session (MAESTRO_SESSION_TOKEN): a session it spawns gets it
-as parent, and ``list --my-workers`` / ``--siblings`` are relative to it.
+as parent (only coordinators may spawn), and ``list --my-workers`` / ``--siblings`` are relative to it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 STATUSES = ["spawning", "working", "waiting_input", "idle", "exited"]
+#: Extra seconds the socket waits beyond `session wait --timeout`, so the daemon always answers first.
+WAIT_GRACE = 30.0
 COLUMNS = [
     ("id", "ID"),
     ("name", "NAME"),
@@ -75,6 +78,19 @@ def register(sub: Any, name: str, help_: str) -> None:
     )
     sp.add_argument(
         "--env", action="append", default=[], metavar="KEY=VALUE", help="extra environment (repeatable)"
+    )
+    sp.add_argument(
+        "--template",
+        metavar="NAME",
+        help="workflow template for the agent's system prompt (default: execute-simple for a worker, "
+        "coordinate-default for a coordinator; none: no workflow; see `maestroctl template list`)",
+    )
+    sp.add_argument(
+        "--subject", help="directive subject: shown as <coordinator_directive> and sent as its first mail"
+    )
+    sp.add_argument(
+        "--message",
+        help="directive text (- reads stdin); a Claude agent without --prompt is told to start on it",
     )
     sp.add_argument("--rows", type=int, help="terminal rows (default 40)")
     sp.add_argument("--cols", type=int, help="terminal columns (default 120)")
@@ -159,6 +175,22 @@ def register(sub: Any, name: str, help_: str) -> None:
     a.add_argument("id")
     a.set_defaults(func=attach)
 
+    w = s.add_parser(
+        "wait",
+        help="block until sessions are exited (or idle); those already there count at once",
+        description="Wait until every listed session reached the state. --until idle: the agent is not "
+        "working (idle or waiting for input, with no prompt pending) or has exited. On --timeout the "
+        "answer lists the sessions not there yet (done: false); the exit code is 0 either way.",
+    )
+    w.add_argument("ids", nargs="+", metavar="ID", help="id, unique prefix, or name")
+    w.add_argument("--until", choices=["exited", "idle"], default="exited")
+    w.add_argument("--timeout", type=float, dest="wait_timeout", metavar="SECONDS", help="give up after this long")
+    w.set_defaults(func=wait)
+
+    from maestroctl.commands.session_log import register_log
+
+    register_log(s)
+
 
 def _one(r: dict[str, Any]) -> str:
     from maestroctl.output import kv
@@ -219,6 +251,12 @@ def spawn(rt: Any, a: argparse.Namespace) -> int:
             params[key] = value
     if a.prompt is not None:
         params["prompt"] = _text_arg(a.prompt)
+    for key in ("template", "subject"):
+        value = getattr(a, key)
+        if value is not None:
+            params[key] = value
+    if a.message is not None:
+        params["message"] = _text_arg(a.message)
     if a.task:
         params["task_ids"] = a.task
     if a.env:
@@ -386,3 +424,27 @@ def attach(rt: Any, a: argparse.Namespace) -> int:
     from maestroctl.attach import attach as run
 
     return run(rt.socket, a.id)
+
+
+def _waited(r: dict[str, Any]) -> str:
+    def one(x: dict[str, Any]) -> str:
+        return f"{x['id']} ({x['name']}: {x['status']})"
+
+    if r["done"]:
+        return f"all {r['until']}: " + ", ".join(one(x) for x in r["sessions"])
+    pending = [x for x in r["sessions"] if not x["reached"]]
+    return f"timed out; not {r['until']} yet: " + ", ".join(one(x) for x in pending)
+
+
+def wait(rt: Any, a: argparse.Namespace) -> int:
+    # `maestroctl --timeout S session wait` means the same as `session wait --timeout S`.
+    timeout = a.wait_timeout if a.wait_timeout is not None else rt.timeout
+    if timeout is not None and timeout < 0:
+        raise SystemExit("maestroctl session wait: --timeout must be >= 0")
+    # The socket must outlive the daemon's wait, or a slow answer would be cut off.
+    rt.timeout = None if timeout is None else timeout + WAIT_GRACE
+    params: dict[str, Any] = {"ids": a.ids, "until": a.until}
+    if timeout is not None:
+        params["timeout"] = timeout
+    rt.show("session.wait", params, _waited)
+    return 0

@@ -196,8 +196,8 @@ def usage(rt: Any, a: argparse.Namespace) -> int:
         u = r["usage"]
         lines = [f"{r['name']} ({r['id']}): ≈${r['cost_usd']:.4f}"
                  + (f" (Claude Code reports ${r['reported_cost_usd']:.4f})" if r.get("reported_cost_usd") else ""),
-                 f"  input {u['input_tokens']}  output {u['output_tokens']}  cache read {u['cache_read_tokens']}"
-                 f"  cache write {u['cache_creation_tokens']}"]
+                 (f"  input {u['input_tokens']}  output {u['output_tokens']}  cache read {u['cache_read_tokens']}"
+                  f"  cache write {u['cache_creation_tokens']}")]
         for model, m in r.get("by_model", {}).items():
             lines.append(f"  {model}: in {m['input_tokens']} out {m['output_tokens']} ≈${m['cost_usd']:.4f}")
         if r.get("unpriced_models"):

@@ -15,8 +15,12 @@ from maestrod.policy import check_act, resolve_session
 from maestrod.transcripts.context import render
 from shared import errors
 from shared.digest import SessionDigest
-from shared.messages.digest import (ContextCoordinatorParams, SessionDigestParams, SessionDigestsParams,
-                                    SessionUsageParams)
+from shared.messages.digest import (
+    ContextCoordinatorParams,
+    SessionDigestParams,
+    SessionDigestsParams,
+    SessionUsageParams,
+)
 
 
 def _row(ctx: Context, sid: str) -> Any:
@@ -69,8 +73,8 @@ async def session_digests(ctx: Context, p: SessionDigestsParams) -> dict[str, An
     ids = [resolve_session(db, ident) for ident in p.ids]
     if p.my_workers:
         if ctx.session_id is None:
-            raise errors.invalid_params(["my_workers is relative to the calling session: call it from inside a "
-                                         "session (with MAESTRO_SESSION_TOKEN)"])
+            raise errors.invalid_params([("my_workers is relative to the calling session: call it from inside "
+                                          "a session (with MAESTRO_SESSION_TOKEN)")])
         ids.extend(r[0] for r in db.conn.execute(
             "SELECT id FROM sessions WHERE parent_id=? ORDER BY created_at, id", (ctx.session_id,)))
     if not ids and not p.my_workers:

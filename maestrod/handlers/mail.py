@@ -161,7 +161,12 @@ async def wait(ctx: Context, p: MailWait) -> list[dict[str, Any]]:
         raise errors.invalid_params([f"timeout: must be a number of seconds >= 0, got {p.timeout}"])
     mail = get_mail(ctx.app)
     mailbox = ctx.actor
-    found = await wait_for_mail(mail.store, mail.waiters, mailbox, p.timeout, p.type)
+    found: list[dict[str, Any]] = []
+    if ctx.conn is None:
+        found = await wait_for_mail(mail.store, mail.waiters, mailbox, p.timeout, p.type)
+    else:
+        with ctx.conn.cancel_when_gone():  # the client went away: stop waiting now, consume nothing
+            found = await wait_for_mail(mail.store, mail.waiters, mailbox, p.timeout, p.type)
     # Never consume mail for a client that is gone: it would be marked read and lost.
     if found and not p.peek and not peer_gone(ctx.conn):
         changed = mail.mark_read(mailbox, [m["id"] for m in found])

@@ -160,6 +160,12 @@ class MailStore:
             "SELECT COUNT(*) FROM mail_recipients WHERE recipient=? AND unread=1 AND prio<=?",
             (mailbox, max_rank)).fetchone()[0])
 
+    def unread_max_seq(self, mailbox: str, max_rank: int = 3) -> int:
+        """The newest unread message of rank <= ``max_rank`` (its store sequence; 0 if none)."""
+        return int(self.db.conn.execute(
+            "SELECT MAX(seq) FROM mail_recipients WHERE recipient=? AND unread=1 AND prio<=?",
+            (mailbox, max_rank)).fetchone()[0] or 0)
+
     def unread_heads(self, mailbox: str, max_rank: int, limit: int = 3) -> list[dict[str, Any]]:
         """The first unread messages of rank <= ``max_rank`` (no bodies): for summaries."""
         rows = self.db.conn.execute(

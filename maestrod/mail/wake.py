@@ -13,6 +13,12 @@ starts afresh -- a Stop with ``stop_hook_active`` false (the turn was not a
 continuation forced by this hook), :func:`note_turn_start` (wire it to
 UserPromptSubmit), or the session reading any of its mail -- and whenever a
 Stop finds no urgent mail.
+
+The Stop hook only helps an agent that is working. For one that is already idle,
+:mod:`maestrod.mail.nudge` delivers a short ``system`` prompt (:func:`nudge_text`).
+Both remember, per session, the newest urgent message they have announced
+(:meth:`StopHookState.announce`), so mail is announced once: a capped agent is
+not prompted again about the mail it was told about three times.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ class StopHookState:
 
     def __init__(self) -> None:
         self._blocks: dict[str, int] = {}
+        self._announced: dict[str, int] = {}
 
     def blocks(self, session_id: str) -> int:
         return self._blocks.get(session_id, 0)
@@ -45,20 +52,38 @@ class StopHookState:
     def reset(self, session_id: str) -> None:
         self._blocks.pop(session_id, None)
 
+    def announced(self, session_id: str) -> int:
+        """The store sequence of the newest urgent message the agent was told about (0: none)."""
+        return self._announced.get(session_id, 0)
+
+    def announce(self, session_id: str, seq: int) -> None:
+        if seq > self._announced.get(session_id, 0):
+            self._announced[session_id] = seq
+
 
 def _subject(s: str) -> str:
     s = " ".join(s.split())
     return s if len(s) <= SUBJECT_CHARS else s[:SUBJECT_CHARS - 1] + "…"
 
 
-def summarise(total: int, heads: list[dict[str, Any]]) -> str:
-    """``2 unread: query from worker-3 'schema question', blocked from worker-1 'db down'; read ...``"""
+def _listed(total: int, heads: list[dict[str, Any]]) -> str:
     items = [f"{h['type']} from {h['from_name']} '{_subject(h['subject'])}'"
              + (f" [{h['priority']}]" if h["priority"] == "critical" else "") for h in heads]
     more = total - len(heads)
-    listed = ", ".join(items) + (f" and {more} more" if more > 0 else "")
-    return (f"{total} unread: {listed}; read them now with `maestroctl mail wait --timeout 0` "
+    return ", ".join(items) + (f" and {more} more" if more > 0 else "")
+
+
+def summarise(total: int, heads: list[dict[str, Any]]) -> str:
+    """``2 unread: query from worker-3 'schema question', blocked from worker-1 'db down'; read ...``"""
+    return (f"{total} unread: {_listed(total, heads)}; read them now with `maestroctl mail wait --timeout 0` "
             "(or list them with `maestroctl mail inbox --unread`), act on them, then continue")
+
+
+def nudge_text(total: int, heads: list[dict[str, Any]]) -> str:
+    """The prompt that tells an idle agent about urgent mail (one line)."""
+    return (f"You have {total} unread message(s): {_listed(total, heads)}. Read them with "
+            "`maestroctl mail wait --timeout 0` (or list them with `maestroctl mail inbox --unread`) "
+            "and act on them.")
 
 
 def stop_hook_decision(app: App, session_id: str, stop_hook_active: bool) -> dict[str, str] | None:
@@ -80,6 +105,8 @@ def stop_hook_decision(app: App, session_id: str, stop_hook_active: bool) -> dic
     if total == 0:
         state.reset(session_id)
         return None
+    # Told now, or told often enough (the cap): either way this mail is not announced again.
+    state.announce(session_id, mail.store.unread_max_seq(session_id, max_rank))
     if state.blocks(session_id) >= cfg.wake_max_blocks:
         return None
     state.count_block(session_id)
@@ -107,6 +134,9 @@ def on_user_prompt(app: App, session_id: str, event: str, payload: dict[str, Any
 
 
 def install_hooks(app: App) -> None:
-    """Plug the wake-up into the session hooks (both adapters above)."""
-    app.hook_extensions.add_stop_decider(stop_decider)  # type: ignore[attr-defined]
-    app.hook_extensions.add_listener("UserPromptSubmit", on_user_prompt)  # type: ignore[attr-defined]
+    """Plug the wake-up into the session hooks (both adapters above); a second call changes nothing."""
+    ext = app.hook_extensions  # type: ignore[attr-defined]
+    if stop_decider not in ext.stop_deciders:
+        ext.add_stop_decider(stop_decider)
+    if ("UserPromptSubmit", on_user_prompt) not in ext.listeners:
+        ext.add_listener("UserPromptSubmit", on_user_prompt)

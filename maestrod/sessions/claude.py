@@ -118,8 +118,11 @@ def claude_argv(
     allowed_tools: str | None,
     permission_mode: str | None,
     extra_args: list[str],
+    append_system_prompt: str | None = None,
 ) -> list[str]:
     argv = [binary, "--session-id", claude_session_id, "--settings", settings_path]
+    if append_system_prompt is not None:
+        argv += ["--append-system-prompt", append_system_prompt]
     if allowed_tools:
         argv += ["--allowedTools", allowed_tools]
     if permission_mode:

@@ -18,6 +18,7 @@ import base64
 import hashlib
 import json
 import logging
+import math
 import os
 import secrets
 import shutil
@@ -25,13 +26,14 @@ import signal
 import sys
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import trio
 import trio.lowlevel
 
-from maestrod.sessions import claude
+from maestrod.sessions import briefing, claude
 from maestrod.sessions.pty import PtyProcess
 from maestrod.sessions.scrollback import Scrollback
 from maestrod.sessions.terminal import FLOOD_TAIL, SLICE, Terminal
@@ -70,6 +72,8 @@ KEEP_EXITED = 64
 #: Notification types that mean "a person must answer" (a dialog is open: no prompt is pasted).
 ATTENTION_TYPES = frozenset({"permission_prompt", "agent_needs_input", "elicitation_dialog"})
 RATE_WINDOW = 60.0
+#: Events that may change what ``session.wait`` is waiting for.
+WAIT_TOPICS = frozenset({"session.status", "session.prompt", "session.prompt_delivered"})
 _SECRET_HINTS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL")
 
 
@@ -97,6 +101,8 @@ class Viewer:
         self.size = 0
         self.needs_repaint = False
         self.detached = False
+        #: The attaching client went away (its connection hit EOF and hung up).
+        self.gone = False
         self._wake = trio.Event()
 
     def push(self, data: bytes) -> None:
@@ -167,6 +173,9 @@ class SessionManager:
         self._exited_order: deque[str] = deque()
         self._nursery: trio.Nursery | None = None
         self._rates: dict[tuple[str, str], deque[float]] = {}
+        #: ``session.wait`` calls parked on a session, woken by its status and prompt events.
+        self._waiters: dict[str, set[trio.Event]] = {}
+        app.bus.add_listener(self._on_event)
         app.token_lookup = self.token_lookup
         app.services.append(self.run)
         app.shutdown_hooks.append(self.shutdown)
@@ -441,6 +450,11 @@ class SessionManager:
     # -- spawning ---------------------------------------------------------------------------------
 
     async def spawn(self, p: SessionSpawn, actor: str, caller: str | None) -> Session:
+        """Start a session. ``caller`` is the session bound to the request's token (None: the human):
+        it becomes the parent unless ``p.parent`` names one, and only a coordinator may spawn."""
+        from maestrod.mail.service import get_mail
+        from maestrod.policy import check_spawn
+
         if self._nursery is None:
             raise errors.RpcError(errors.UNAVAILABLE, "the session service is not running")
         app = self.app
@@ -453,10 +467,15 @@ class SessionManager:
             raise errors.invalid_params([f"cwd: no such directory: {cwd}"])
         cwd = os.path.normpath(cwd)
         parent_id = self.resolve(p.parent) if p.parent else caller
+        check_spawn(self.db, caller, parent_id)
         root_parent = self.row(parent_id)["root_id"] if parent_id else None
         task_ids = list(dict.fromkeys(app.tasks.resolve(t) for t in p.task_ids))
         if p.prompt is not None:
             self._check_prompt_text(p.prompt)
+        template = briefing.resolve_template(p.template, p.role)
+        directive = briefing.directive_from(p.subject, p.message)
+        if directive is not None:
+            get_mail(app).check_content(directive.subject, directive.message)
 
         sid = self.db.new_id("sessions", "s")
         token = secrets.token_urlsafe(32)
@@ -469,6 +488,8 @@ class SessionManager:
         path = env.get("PATH", os.defpath)
         if bindir not in path.split(os.pathsep):  # last: maestroctl found, the project's tools still win
             env["PATH"] = path + os.pathsep + bindir if path else bindir
+        session_dir = app.data_dir / "sessions" / sid
+        prompt_file = session_dir / briefing.SYSTEM_PROMPT_FILE
         env.update(
             {
                 "MAESTRO_SESSION_ID": sid,
@@ -478,10 +499,12 @@ class SessionManager:
                 "MAESTRO_TASK_IDS": ",".join(task_ids),
                 "MAESTRO_COORDINATOR_SESSION_ID": parent_id or "",
                 "MAESTRO_ROOT_SESSION_ID": root_id,
+                "MAESTRO_SYSTEM_PROMPT_FILE": str(prompt_file),
             }
         )
 
         claude_sid = transcript = None
+        placeholder = briefing.ARGV_PLACEHOLDER.format(path=prompt_file)
         if p.agent == "claude":
             ccfg = app.config.claude
             binary = claude.find_claude(ccfg.bin, env)
@@ -492,10 +515,10 @@ class SessionManager:
                     "of the config, or MAESTRO_CLAUDE_BIN, or put `claude` on the daemon's PATH",
                 )
             claude_sid = str(uuid.uuid4())
-            session_dir = app.data_dir / "sessions" / sid
             session_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             settings = session_dir / "settings.json"
             settings.write_text(json.dumps(claude.hook_settings(), indent=2))
+            # Stored (and shown) with a placeholder; the real text replaces it just before exec.
             argv = claude.claude_argv(
                 binary,
                 claude_sid,
@@ -503,6 +526,7 @@ class SessionManager:
                 allowed_tools=p.allowed_tools or ccfg.allowed_tools,
                 permission_mode=p.permission_mode or ccfg.permission_mode,
                 extra_args=[*ccfg.extra_args, *p.argv],
+                append_system_prompt=placeholder,
             )
             transcript = claude.transcript_path(env, cwd, claude_sid)
         else:
@@ -519,6 +543,7 @@ class SessionManager:
             )
             if found is None:
                 raise errors.invalid_params([f"argv: no such program: {prog}"])
+            session_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
 
         now = utcnow()
         stored_env = {
@@ -570,14 +595,44 @@ class SessionManager:
                     "root_id": root_id,
                     "project_id": project_id,
                     "task_ids": task_ids,
+                    "template": template.name if template else None,
                     **({"argv": argv} if p.agent == "command" else {}),
                 },
                 event={"actor": actor, "session": unstructure(self.get(sid))},
             )
-            if p.prompt:
-                self._queue_prompt(c, sid, p.prompt, "send", prompt_source(actor), actor, now=False)
+            mail_id = None
+            if directive is not None:
+                # The directive is the first mail of the new session (a thread of its own).
+                mail_id = get_mail(app).send_directive(
+                    actor, sid, directive.subject, directive.message,
+                    task_id=task_ids[0] if len(task_ids) == 1 else None,
+                )["id"]
+            text = briefing.compose(
+                session={"id": sid, "name": p.name, "parent_id": parent_id},
+                project=project,
+                tasks=[app.tasks.get(t) for t in task_ids],
+                role=p.role,
+                directive=directive,
+                sender=actor,
+                mail_id=mail_id,
+                template=template,
+            )
+            first = p.prompt
+            if not first and directive is not None and p.agent == "claude":
+                first = briefing.kickoff_prompt(directive, mail_id)
+            if first:
+                self._queue_prompt(c, sid, first, "send", prompt_source(actor), actor, now=False)
         try:
-            live.pty = await PtyProcess.spawn(argv, cwd=cwd, env=env, rows=p.rows, cols=p.cols)
+            prompt_file.write_text(text)
+        except OSError as exc:
+            log.warning("session %s: could not write %s: %s", sid, prompt_file, exc)
+        if p.agent == "claude":
+            real_argv = [text if a is placeholder else a for a in argv]
+        else:
+            real_argv = argv
+            env["MAESTRO_SYSTEM_PROMPT"] = text
+        try:
+            live.pty = await PtyProcess.spawn(real_argv, cwd=cwd, env=env, rows=p.rows, cols=p.cols)
         except OSError as exc:
             with self.db.transaction() as c:
                 self._write_status(
@@ -940,6 +995,7 @@ class SessionManager:
             c.execute(
                 "UPDATE session_prompts SET state='delivered', delivered_at=? WHERE id=?", (utcnow(), pid)
             )
+        self._wake_waiters(s.id)  # the queue changed (no event says so)
         problem = None
         with trio.move_on_after(WRITE_TIMEOUT) as scope:
             try:
@@ -959,6 +1015,7 @@ class SessionManager:
             s.awaiting_confirm_until = 0.0
             with self.db.transaction() as c:
                 c.execute("UPDATE session_prompts SET state='failed' WHERE id=?", (pid,))
+            self._wake_waiters(s.id)
             raise problem
 
     async def _delivery_loop(self, s: LiveSession) -> None:
@@ -1078,6 +1135,102 @@ class SessionManager:
             await app.hook_extensions.notify(app, sid, event, payload)
         return {"stdout": stdout}
 
+    # -- waiting for sessions -----------------------------------------------------------------------
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        if event["topic"] in WAIT_TOPICS:
+            self._wake_waiters(event["data"].get("session_id"))
+
+    def _wake_waiters(self, sid: str | None) -> None:
+        for ev in self._waiters.get(sid or "", ()):
+            ev.set()
+
+    def reached(self, sid: str, until: str) -> tuple[bool, float | None]:
+        """Whether ``sid`` is ``until`` now; when it might become so without an event, the time to look again.
+
+        ``exited`` is final. ``idle`` means the agent will not go on by itself: status ``idle`` or
+        ``waiting_input`` with no prompt queued and none delivered but unconfirmed (a just-spawned
+        agent is briefly idle before its first prompt lands), or a dialog waiting for a person;
+        an exited session is idle too.
+        """
+        row = self.row(sid)
+        status = row["status"]
+        if status == "exited":
+            return True, None
+        if until == "exited" or status not in ("idle", "waiting_input"):
+            return False, None
+        if status == "waiting_input" and row["needs_attention"]:
+            return True, None  # a dialog is open: nothing happens until someone answers it
+        queued = self.db.conn.execute(
+            "SELECT COUNT(*) FROM session_prompts WHERE session_id=? AND state='queued'", (sid,)
+        ).fetchone()[0]
+        if queued:
+            return False, None
+        live = self.sessions.get(sid)
+        if live is not None and live.awaiting_confirm_until > trio.current_time():
+            return False, live.awaiting_confirm_until
+        return True, None
+
+    def wait_state(self, sids: Sequence[str], until: str, done: bool) -> dict[str, Any]:
+        sessions: list[dict[str, Any]] = []
+        reached: list[str] = []
+        pending: list[str] = []
+        for sid in sids:
+            row = self.row(sid)
+            ok = self.reached(sid, until)[0]
+            (reached if ok else pending).append(sid)
+            sessions.append(
+                {
+                    "id": sid,
+                    "name": row["name"],
+                    "status": row["status"],
+                    "reached": ok,
+                    "exit_reason": row["exit_reason"],
+                    "exit_code": row["exit_code"],
+                    "needs_attention": row["needs_attention"],
+                }
+            )
+        return {"until": until, "done": done, "reached": reached, "pending": pending, "sessions": sessions}
+
+    async def wait(self, sids: Sequence[str], until: str, timeout: float | None) -> dict[str, Any]:
+        """Until every session in ``sids`` is ``until`` (see :meth:`reached`) or ``timeout`` passes.
+
+        Woken by the sessions' ``session.status`` / prompt events through the bus listener, never
+        by polling; the only timer is the end of an unconfirmed prompt's confirmation window.
+        """
+        deadline = math.inf if timeout is None else trio.current_time() + timeout
+        while True:
+            wake = trio.Event()
+            for sid in sids:  # registered before looking: no event can slip in between
+                self._waiters.setdefault(sid, set()).add(wake)
+            try:
+                recheck = math.inf
+                pending = False
+                for sid in sids:
+                    ok, again = self.reached(sid, until)
+                    if not ok:
+                        pending = True
+                        if again is not None:
+                            recheck = min(recheck, again)
+                if not pending:
+                    await trio.lowlevel.checkpoint()
+                    return self.wait_state(sids, until, True)
+                if trio.current_time() >= deadline:
+                    await trio.lowlevel.checkpoint()
+                    return self.wait_state(sids, until, False)
+                with trio.move_on_at(min(deadline, recheck)):
+                    await wake.wait()
+            finally:
+                for sid in sids:
+                    waiting = self._waiters.get(sid)
+                    if waiting is not None:
+                        waiting.discard(wake)
+                        if not waiting:
+                            del self._waiters[sid]
+
+    def waiter_count(self) -> int:
+        return sum(len(v) for v in self._waiters.values())
+
     # -- attach -----------------------------------------------------------------------------------
 
     async def attach(self, conn: Connection, sid: str, rows: int | None, cols: int | None, actor: str) -> str:
@@ -1096,12 +1249,22 @@ class SessionManager:
             actor, "session", sid, "session.attach", {"attached": True, "viewers": len(s.viewers)}
         )
         reason = "detached"
+
+        def on_eof() -> None:  # the attacher went away: end now, not at the next heartbeat
+            if conn.peer_gone():
+                viewer.gone = True
+                viewer.poke()
+
+        remove_eof = conn.add_eof_callback(on_eof)
         try:
             await conn.notify(
                 "session.output",
                 {"id": sid, "repaint": True, "offset": offset, "data": base64.b64encode(repaint).decode()},
             )
             while True:
+                if viewer.gone:
+                    reason = "disconnected"
+                    break
                 if viewer.detached:
                     break
                 if viewer.needs_repaint:
@@ -1137,6 +1300,7 @@ class SessionManager:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             reason = "disconnected"
         finally:
+            remove_eof()
             if viewer in s.viewers:
                 s.viewers.remove(viewer)
             mine = conn.extras.get("attach", {}).get(sid, [])

@@ -42,8 +42,7 @@ log = logging.getLogger("maestrod.transcripts.context")
 CHARS_PER_TOKEN = 4
 #: The task board gets at most this share of the budget while worker entries compete for the rest.
 BOARD_SHARE = 0.35
-#: Entries considered per running worker, and per exited worker.
-WORKER_ENTRIES = 20
+#: Entries considered per exited worker (a running one gets ``[digest] window``).
 EXITED_ENTRIES = 2
 #: Exited workers shown at all (newest first).
 MAX_EXITED = 6
@@ -154,7 +153,7 @@ def _worker(app: App, row: Any, now: float, tz: tzinfo | None) -> _Worker:
     window: DigestWindow | None = None
     attention = row["needs_attention"]
     if digest is not None:
-        window = digest.window("tools", EXITED_ENTRIES if exited else WORKER_ENTRIES, now)
+        window = digest.window("tools", EXITED_ENTRIES if exited else app.config.digest.window, now)
         if not exited and window.state != row["status"]:
             parts.append(f"transcript: {window.state}")
         if window.needs_attention:

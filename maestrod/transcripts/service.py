@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 import trio
+import trio.lowlevel
 
 from maestrod.store.db import utcnow
 from maestrod.transcripts.tailer import TranscriptTailer
@@ -87,7 +88,7 @@ def subagent_dir(transcript_path: str) -> tuple[str, str]:
 class _Sink:
     """Feeds one file's bytes into the session digest and collects the updates (see TailSink)."""
 
-    __slots__ = ("session", "label")
+    __slots__ = ("label", "session")
 
     def __init__(self, session: _Session, label: str | None) -> None:
         self.session = session
@@ -130,6 +131,10 @@ class _Session:
         self.running = False
         self.wake = trio.Event()
         self.polled = trio.Event()
+        #: polls started / finished, and an event kicked after each (see TranscriptService.sync)
+        self.generation = 0
+        self.done_generation = 0
+        self.done = trio.Event()
         self.last_saved = 0.0
         self.last_state: TurnState | None = None
         self.attention = digest.attention()
@@ -155,6 +160,10 @@ class _Session:
             sub_kwargs = TranscriptTailer.restore_kwargs(info)
             sub_kwargs["offset"] = parser.offset
             self.subs[label] = TranscriptTailer(info["path"], _Sink(self, label), **sub_kwargs)
+
+    def kick_done(self) -> None:
+        done, self.done = self.done, trio.Event()
+        done.set()
 
     def set_path(self, path: str) -> None:
         """Follow another main transcript (``/clear`` started a new file): same digest, new file from 0."""
@@ -240,6 +249,9 @@ class TranscriptService:
             s.set_path(transcript_path)
         s.closing = s.closed = s.caught_up = False
         s.name = self._name(session_id)
+        row = self.app.db.conn.execute("SELECT needs_attention FROM sessions WHERE id=?", (session_id,)).fetchone()
+        if row is not None and row[0] is not None and row[0] == s.attention.reason:
+            s.attention_written = row[0]  # ours, from before a restart: ours to clear
         self._sessions[session_id] = s
         self._start(s)
 
@@ -274,6 +286,20 @@ class TranscriptService:
         s = self._sessions.get(session_id) or self._closed.get(session_id)
         return s.tail_stats() if s is not None else None
 
+    async def sync(self, session_id: str, timeout: float = 5.0) -> bool:
+        """Wait until everything written to the session's files before this call has been read (a poll
+        that starts after the call has finished).  False if the session is not being tailed or the time
+        ran out.  For tests and read-your-writes callers; live readers do not need it."""
+        s = self._sessions.get(session_id)
+        if s is None or not s.running:
+            return False
+        target = s.generation + 1
+        s.wake.set()
+        with trio.move_on_after(timeout):
+            while s.done_generation < target and s.running:
+                await s.done.wait()
+        return s.done_generation >= target
+
     async def ensure(self, session_id: str) -> SessionDigest | None:
         """A fresh digest for a handler.  A live session not watched yet (e.g. its row was written by
         something else than the session manager) starts being watched; an exited one is brought up to
@@ -290,7 +316,7 @@ class TranscriptService:
                 return self.digest(session_id)
             self.watch(session_id, row["transcript_path"])
             s = self._sessions[session_id]
-        if not s.polled.is_set():
+        if s.running and not s.polled.is_set():
             with trio.move_on_after(FIRST_POLL_WAIT):
                 await s.polled.wait()
         return s.digest
@@ -373,6 +399,8 @@ class TranscriptService:
         try:
             while not s.closing:
                 s.wake = trio.Event()  # set by hints that arrive while we read: no change is missed
+                s.generation += 1
+                generation = s.generation
                 try:
                     await self._poll(s)
                 except sqlite3.ProgrammingError:
@@ -381,6 +409,8 @@ class TranscriptService:
                     log.exception("session %s: reading the transcript failed; retrying", s.id)
                     await trio.sleep(interval)
                 s.polled.set()
+                s.done_generation = generation
+                s.kick_done()
                 if s.closing:
                     break
                 self._arm(s)
@@ -389,6 +419,7 @@ class TranscriptService:
             self._close_session(s)
         finally:
             s.running = False
+            s.kick_done()
 
     def _close_session(self, s: _Session) -> None:
         try:
@@ -427,11 +458,11 @@ class TranscriptService:
         """Read everything new (yielding between big batches), publish, re-check the time rules, and save
         a checkpoint when due."""
         while self._poll_once(s):
-            await trio.sleep(0)
+            await trio.lowlevel.checkpoint()
 
     async def _drain(self, s: _Session) -> None:
         while self._poll_once(s, publish=False):
-            await trio.sleep(0)
+            await trio.lowlevel.checkpoint()
         s.updates.clear()
 
     def _poll_once(self, s: _Session, *, publish: bool = True) -> bool:

@@ -105,13 +105,14 @@ class TranscriptTailer:
         if self.fd is not None:
             fst = os.fstat(self.fd)
             if st is None or (st.st_dev, st.st_ino) != (fst.st_dev, fst.st_ino):
-                # Renamed, replaced or deleted: what the writer appended to the old file before it moved
-                # on still counts.  Then follow the path to the new file (if any) from 0.
+                # Renamed, replaced or deleted: what the writer appends to the old file still counts.
+                # While nothing is at the path the old fd stays open (late writes keep coming in);
+                # once a new file is there, the old one is drained a last time and the new one read from 0.
                 self._read(self.fd, fst.st_size, limit=None)
-                self._close()
                 if st is None:
                     self.stats.missing += 1
                     return False
+                self._close()
                 self.stats.rotations += 1
                 self._start_over()
         if self.fd is None:

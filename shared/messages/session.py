@@ -81,6 +81,19 @@ class SessionSpawn:
         default=None, metadata=doc('claude --allowedTools, e.g. "Bash Read Edit"')
     )
     permission_mode: Optional[str] = attrs.field(default=None, metadata=doc("claude --permission-mode"))
+    template: Optional[str] = attrs.field(
+        default=None,
+        metadata=doc(
+            "the workflow template in the agent's system prompt (default: execute-simple for a worker, "
+            "coordinate-default for a coordinator; `none`: no workflow)"
+        ),
+    )
+    subject: Optional[str] = attrs.field(
+        default=None, metadata=doc("directive subject: <coordinator_directive>, and the first mail")
+    )
+    message: Optional[str] = attrs.field(
+        default=None, metadata=doc("directive text (without subject: its first line is the subject)")
+    )
 
     @name.validator
     def _name(self, _a: object, v: str) -> None:
@@ -149,6 +162,24 @@ class SessionAttach:
     cols: Optional[int] = None
 
 
+WaitUntil = Literal["exited", "idle"]
+
+
+@attrs.define
+class SessionWait:
+    ids: list[str] = attrs.field(metadata=doc("sessions (ids, unique prefixes or names): all must get there"))
+    until: WaitUntil = attrs.field(
+        default="exited",
+        metadata=doc(
+            "exited; or idle: not working any more (idle, or waiting for input, with no prompt queued or "
+            "unconfirmed) -- an exited session counts as idle too"
+        ),
+    )
+    timeout: Optional[float] = attrs.field(
+        default=None, metadata=doc("seconds; then the answer lists the sessions not there yet (no limit: wait)")
+    )
+
+
 @attrs.define
 class HookEvent:
     event: str = attrs.field(metadata=doc("the hook event name, e.g. Stop"))
@@ -183,6 +214,13 @@ METHODS = [
         concurrent=True,
     ),
     MethodSpec("session.detach", SessionRef, "End this connection's attach streams for the session."),
+    MethodSpec(
+        "session.wait",
+        SessionWait,
+        "Block until every listed session is exited (or idle); those already there count at once. "
+        "Answers {until, done, reached, pending, sessions}; done is false when the timeout passed.",
+        concurrent=True,
+    ),
     MethodSpec(
         "hook.event",
         HookEvent,

@@ -97,7 +97,7 @@ def compose_system_prompt(session_row: Any, project: Any, tasks: Sequence[Any], 
     ``session_row`` (a ``sessions`` row or mapping: id, name, parent_id), ``project``
     (id, name, dir), ``tasks`` (id, title, optionally status): mappings, sqlite rows
     or attrs objects. ``directive`` is None or has ``subject`` and ``message``
-    (and optionally ``from``). ``template_text`` is the role's workflow
+    (and optionally ``from`` and ``id``, the directive's mail id). ``template_text`` is the role's workflow
     (None or empty leaves it out).
     """
     sid = _get(session_row, "id")
@@ -135,6 +135,9 @@ def compose_system_prompt(session_row: Any, project: Any, tasks: Sequence[Any], 
         sender = _get(directive, "from")
         if sender:
             out.append(f"  <from>{_esc(sender)}</from>")
+        mail_id = _get(directive, "id")
+        if mail_id:
+            out.append(f"  <mail_id>{_esc(mail_id)}</mail_id>")
         out += [f"  <subject>{_esc(_get(directive, 'subject', ''))}</subject>",
                 f"  <message>{_esc(_get(directive, 'message', ''))}</message>",
                 "</coordinator_directive>"]

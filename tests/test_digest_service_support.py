@@ -1,0 +1,134 @@
+"""Helpers for the live-digest tests: apps with short intervals, sessions inserted straight into the
+store, synthetic transcript records, and an event log with waits."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import orjson
+import trio
+
+from maestrod.app import App
+from maestrod.config import Config, DigestSettings
+from maestrod.store.db import utcnow
+
+HERE = Path(__file__).parent
+TRANSCRIPTS = HERE / "data" / "transcripts"
+FAILING = TRANSCRIPTS / "claude-2.1.328" / "print-mode-tools-and-errors.jsonl"
+
+_seq = itertools.count(1)
+
+
+def make_app(tmp: Path, **digest: Any) -> App:
+    """An app whose tailers poll fast (tests that exercise the stat fallback) unless told otherwise."""
+    import maestrod.handlers
+
+    config = Config()
+    config.digest = DigestSettings(**{"poll_interval": 0.05, "checkpoint_interval": 0.0, **digest})
+    return App(tmp / "data", tmp / "d.sock", config)
+
+
+def add_project(app: App, name: str = "proj", dir_: str = "/tmp") -> str:
+    row = app.db.conn.execute("SELECT id FROM projects WHERE name=?", (name,)).fetchone()
+    if row is not None:
+        return str(row[0])
+    return app.projects.create(name, dir_, "").id
+
+
+def add_session(app: App, sid: str, transcript: Path | None = None, *, name: str | None = None,
+                role: str = "worker", parent: str | None = None, status: str = "working",
+                agent: str = "claude", token_hash: str | None = None) -> str:
+    pid = add_project(app)
+    root = sid
+    if parent is not None:
+        root = app.db.conn.execute("SELECT root_id FROM sessions WHERE id=?", (parent,)).fetchone()[0]
+    now = utcnow()
+    with app.db.transaction() as c:
+        c.execute("INSERT INTO sessions(id, project_id, name, role, parent_id, root_id, agent, cwd, status, "
+                  "transcript_path, token_hash, created_at, updated_at, exited_at) "
+                  "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                  (sid, pid, name or sid, role, parent, root, agent, "/tmp", status,
+                   str(transcript) if transcript else None, token_hash, now, now,
+                   now if status == "exited" else None))
+    return sid
+
+
+def ts(second: float) -> str:
+    whole = int(second)
+    return f"2026-01-01T14:{whole // 60:02d}:{whole % 60:02d}.{int((second - whole) * 1000):03d}Z"
+
+
+def record(kind: str, second: float, **fields: Any) -> bytes:
+    body = {"type": kind, "uuid": f"u-{next(_seq)}", "isSidechain": False, "timestamp": ts(second),
+            "sessionId": "c-1", **fields}
+    return orjson.dumps(body) + b"\n"
+
+
+def prompt(text: str, second: float = 0) -> bytes:
+    return record("user", second, message={"role": "user", "content": text})
+
+
+def say(text: str, second: float = 1) -> bytes:
+    mid = f"m-{next(_seq)}"
+    return record("assistant", second, requestId=f"r-{mid}", message={
+        "id": mid, "model": "claude-sonnet-4-5", "role": "assistant", "content": [{"type": "text", "text": text}],
+        "usage": {"input_tokens": 10, "output_tokens": 5}})
+
+
+def bash(tool_id: str, command: str, output: str, failed: bool, second: float = 1) -> bytes:
+    mid = f"m-{next(_seq)}"
+    call = record("assistant", second, requestId=f"r-{mid}", message={
+        "id": mid, "model": "claude-sonnet-4-5", "role": "assistant",
+        "content": [{"type": "tool_use", "id": tool_id, "name": "Bash", "input": {"command": command}}],
+        "usage": {"input_tokens": 10, "output_tokens": 5}})
+    result = record("user", second + 0.5, message={"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": tool_id, "content": output, "is_error": failed}]})
+    return call + result
+
+
+def failing_bash(n: int, start: float = 1) -> bytes:
+    return b"".join(bash(f"tf{next(_seq)}", "npm test", "Exit code 1\nFAIL src/api.test.ts", True, start + i)
+                    for i in range(n))
+
+
+def append(path: Path, data: bytes) -> None:
+    with path.open("ab") as f:
+        f.write(data)
+
+
+class Events:
+    """Every event the app publishes, with waits (an in-process listener: nothing is missed)."""
+
+    def __init__(self, app: App) -> None:
+        self.items: list[dict[str, Any]] = []
+        self._changed = trio.Event()
+        app.bus.add_listener(self._on_event)
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        self.items.append(event)
+        changed, self._changed = self._changed, trio.Event()
+        changed.set()
+
+    def of(self, topic: str, sid: str | None = None) -> list[dict[str, Any]]:
+        return [e["data"] for e in self.items
+                if e["topic"] == topic and (sid is None or e["data"].get("session_id") == sid)]
+
+    async def wait_for(self, topic: str, pred: Any = lambda d: True, *, sid: str | None = None,
+                       timeout: float = 10.0, start: int = 0) -> dict[str, Any]:
+        with trio.fail_after(timeout):
+            i = start
+            while True:
+                changed = self._changed
+                while i < len(self.items):
+                    e = self.items[i]
+                    i += 1
+                    if e["topic"] == topic and (sid is None or e["data"].get("session_id") == sid) and pred(e["data"]):
+                        return e["data"]  # type: ignore[no-any-return]
+                await changed.wait()
+
+
+def appended(events: Events, sid: str, mode: str = "tools") -> list[dict[str, Any]]:
+    """Every entry announced as new for ``sid``, in order."""
+    return [e for d in events.of("session.digest", sid) for e in d["appended"][mode]]
