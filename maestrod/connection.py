@@ -14,6 +14,9 @@ from maestrod.dispatch import Context, call
 from shared import errors, jsonrpc
 from shared.methods import CATALOGUE
 
+#: Long polls (waits, attach) run beside later requests; looked up once per message.
+_CONCURRENT = frozenset(name for name, spec in CATALOGUE.items() if spec.concurrent)
+
 if TYPE_CHECKING:
     from maestrod.app import App
     from maestrod.events import Subscription
@@ -186,7 +189,7 @@ class Connection:
                 self.nursery.cancel_scope.cancel()
                 return
             assert isinstance(event, jsonrpc.Message)
-            if any(isinstance(i, jsonrpc.Request) and getattr(CATALOGUE.get(i.method), "concurrent", False)
+            if any(isinstance(i, jsonrpc.Request) and i.method in _CONCURRENT
                    for i in event.items):
                 self.nursery.start_soon(self._answer, event)
             else:
