@@ -16,7 +16,8 @@ from typing import Any, Literal, TypeVar
 import attrs
 import cattrs
 from cattrs.cols import is_sequence, list_structure_factory
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from cattrs.errors import (ClassValidationError, ForbiddenExtraKeysError, IterableValidationError,
+                           IterableValidationNote)
 
 from shared.errors import invalid_params
 
@@ -51,7 +52,8 @@ def _show(v: Any) -> str:
     return repr(v).lower() if isinstance(v, bool) or v is None else repr(v)
 
 
-def _strict(name: str, ok: typing.Callable[[Any], bool], conv: typing.Callable[[Any], Any] = lambda v: v):
+def _strict(name: str, ok: typing.Callable[[Any], bool],
+            conv: typing.Callable[[Any], Any] = lambda v: v) -> typing.Callable[[Any, Any], Any]:
     def hook(v: Any, _t: Any) -> Any:
         if not ok(v):
             raise WrongType(f"expected {name}, got {_json_type(v)}")
@@ -89,7 +91,7 @@ def make_converter() -> cattrs.Converter:
 
         return hook
 
-    c.register_structure_hook_factory(lambda t: typing.get_origin(t) is Literal, literal_hook)
+    c.register_structure_hook_factory(lambda t: typing.get_origin(t) is Literal, literal_hook)  # type: ignore[comparison-overlap]
 
     def dict_guard(t: Any) -> Any:
         args = typing.get_args(t)
@@ -107,7 +109,7 @@ def make_converter() -> cattrs.Converter:
         return hook
 
     c.register_structure_hook_factory(
-        lambda t: t is dict or typing.get_origin(t) is dict, dict_guard)
+        lambda t: t is dict or typing.get_origin(t) is dict, dict_guard)  # type: ignore[comparison-overlap]
     c.register_structure_hook(typing.Any, lambda v, _t: v)
     return c
 
@@ -131,10 +133,10 @@ def _flatten(exc: BaseException, path: str, out: list[str]) -> None:
     if isinstance(exc, (ClassValidationError, IterableValidationError)):
         with_notes, without = exc.group_exceptions()
         for sub, note in with_notes:
-            if isinstance(exc, IterableValidationError):
-                p = f"{path}[{note.index!r}]"  # type: ignore[attr-defined]
+            if isinstance(note, IterableValidationNote):
+                p = f"{path}[{note.index!r}]"
             else:
-                p = f"{path}.{note.name}" if path else note.name  # type: ignore[attr-defined]
+                p = f"{path}.{note.name}" if path else note.name
             _flatten(sub, p, out)
         for sub in without:
             _flatten(sub, path, out)

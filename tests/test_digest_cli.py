@@ -89,24 +89,6 @@ def test_the_fast_path_parses_it_and_the_digest_code_loads_lazily() -> None:
 # `maestroctl session log|digests|usage` against an in-process daemon (maestroctl/commands/session_log.py)
 
 
-def _session_log_registered() -> bool:
-    import contextlib
-    import io
-
-    from maestroctl.main import build_parser
-
-    try:
-        with contextlib.redirect_stderr(io.StringIO()):
-            build_parser("session").parse_args(["session", "log", "x"])
-    except SystemExit:
-        return False
-    return True
-
-
-needs_log = pytest.mark.skipif(not _session_log_registered(),
-                               reason="`session log` is not registered in maestroctl/commands/session.py yet")
-
-
 async def _ctl(daemon: Any, *args: str, token: str | None = None) -> Any:
     import trio
 
@@ -117,7 +99,6 @@ async def _ctl(daemon: Any, *args: str, token: str | None = None) -> Any:
                                   check=False)
 
 
-@needs_log
 async def test_session_log_digests_and_usage(daemon: Any, tmp_path: Path) -> None:
     import hashlib
 
@@ -155,7 +136,6 @@ async def test_session_log_digests_and_usage(daemon: Any, tmp_path: Path) -> Non
     assert r.returncode == 1 and b"not found" in r.stderr
 
 
-@needs_log
 async def test_session_log_follow_streams_until_the_session_exits(daemon: Any, tmp_path: Path) -> None:
     import subprocess as sp
 

@@ -23,7 +23,7 @@ _seq = itertools.count(1)
 
 def make_app(tmp: Path, **digest: Any) -> App:
     """An app whose tailers poll fast (tests that exercise the stat fallback) unless told otherwise."""
-    import maestrod.handlers
+    import maestrod.handlers  # noqa: F401  (registers every handler)
 
     config = Config()
     config.digest = DigestSettings(**{"poll_interval": 0.05, "checkpoint_interval": 0.0, **digest})

@@ -32,8 +32,8 @@ API_KEY = "sk-ant-test-0123456789abcdefghij"
 def find_claude() -> str | None:
     candidates = [
         os.environ.get("MAESTRO_TEST_CLAUDE_BIN"),
-        "/work/claude-npm/node_modules/.bin/claude",
         str(REPO / ".ci" / "cache" / "claude" / "node_modules" / ".bin" / "claude"),
+        shutil.which("claude"),
     ]
     for c in candidates:
         if c and os.path.isfile(c) and os.access(c, os.X_OK):

@@ -20,7 +20,7 @@ import trio
 
 from tests.conftest import Daemon, EventLog, RawClient, maestroctl_env
 from tests.fake_anthropic import Block, FakeAnthropic, tool_results
-from tests.test_e2e_claude import API_KEY, claude_bin, claude_home
+from tests.test_e2e_claude import API_KEY, claude_bin, claude_home  # noqa: F401  (claude_bin: a fixture)
 
 pytestmark = pytest.mark.e2e
 
@@ -42,7 +42,7 @@ def failing_bash_then_text(n: int, final: str) -> Any:
 
 
 async def test_failing_worker_is_escalated_and_shown_to_its_coordinator(
-    daemon: Daemon, client: RawClient, short_tmp: Path, events: EventLog, claude_bin: str
+    daemon: Daemon, client: RawClient, short_tmp: Path, events: EventLog, claude_bin: str  # noqa: F811
 ) -> None:
     work, home = short_tmp / "work", short_tmp / "home"
     work.mkdir()

@@ -233,7 +233,7 @@ class WatchfilesWatcher(DirWatcher):
 
     def __init__(self, on_change: OnChange, *, debounce_ms: int = 30, step_ms: int = 10) -> None:
         super().__init__(on_change)
-        import watchfiles
+        import watchfiles  # noqa: F401  (fail here, at construction, if it is missing)
 
         self.debounce_ms = debounce_ms
         self.step_ms = step_ms
