@@ -312,7 +312,7 @@ def _compile_command(parser: argparse.ArgumentParser) -> dict[str, Any]:
     return node
 
 
-def _subparsers(parser: argparse.ArgumentParser) -> Any:
+def subparsers_of(parser: argparse.ArgumentParser) -> Any:
     import argparse
 
     for action in parser._actions:
@@ -324,9 +324,9 @@ def _subparsers(parser: argparse.ArgumentParser) -> Any:
 def compile_spec(parser: argparse.ArgumentParser) -> dict[str, Any]:
     """Snapshot ``parser`` (maestroctl's full parser) as plain data for :func:`parse`."""
     groups: dict[str, Any] = {}
-    top = _subparsers(parser)
+    top = subparsers_of(parser)
     for gname, gparser in top.choices.items():
-        sub = _subparsers(gparser)
+        sub = subparsers_of(gparser)
         if sub is None:
             groups[gname] = _compile_command(gparser)
             continue

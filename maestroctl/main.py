@@ -38,9 +38,6 @@ GROUPS: dict[str, tuple[str, str]] = {
     "completion": ("completion", "print a shell completion script (bash|zsh)"),
 }
 
-#: Global options that take a value (so the group peek can skip them).
-_VALUE_OPTS = {"--socket", "--timeout"}
-
 
 class Runtime:
     """What every command needs: where the daemon is, how to print, how to call."""
@@ -99,10 +96,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def _peek_group(argv: list[str]) -> str | None:
+    from maestroctl.fastargs import GLOBAL_DESTS  # the global options that take a value
+
     i = 0
     while i < len(argv):
         a = argv[i]
-        if a in _VALUE_OPTS:
+        if a in GLOBAL_DESTS:
             i += 2
             continue
         if a.startswith("-"):

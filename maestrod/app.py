@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,9 @@ class App:
         self.services: list[Callable[..., Awaitable[None]]] = []
         #: Awaited (bounded in time) on SIGTERM before the nursery is cancelled.
         self.shutdown_hooks: list[Callable[[], Awaitable[None]]] = []
-        self.started_at = trio.current_time() if _in_trio() else 0.0
-        self.shutting_down = trio.Event() if _in_trio() else None
+        self.started_at = time.monotonic()
+        #: Set on SIGTERM/SIGINT: new requests get -32006 while services stop their children.
+        self.shutting_down = trio.Event()
         #: What later modules plug into Claude Code hooks (context providers, stop deciders).
         self.hook_extensions = HookExtensions()
         #: Sessions: agents in PTYs the daemon owns (sets token_lookup, adds a service + shutdown hook).
@@ -71,11 +73,3 @@ class App:
 
     def close(self) -> None:
         self.db.close()
-
-
-def _in_trio() -> bool:
-    try:
-        trio.lowlevel.current_task()
-    except RuntimeError:
-        return False
-    return True

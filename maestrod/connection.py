@@ -46,10 +46,10 @@ class Connection:
         self._cancel = trio.CancelScope()
         self._pusher_done = trio.Event()
         self.closed = False
-        #: Per-connection extras that handler groups attach (e.g. attach streams). Two lists of
-        #: callbacks are run here: ``on_eof`` when the read loop sees EOF (the client half-closed or
-        #: went away; see :meth:`add_eof_callback`) and ``on_close`` when the connection ends.
+        #: Per-connection state that handler groups attach (e.g. attach streams).
         self.extras: dict[str, Any] = {}
+        #: Run when the read loop sees EOF (see :meth:`add_eof_callback`).
+        self._eof_callbacks: list[Callable[[], None]] = []
         #: The read loop has seen EOF: the client will send nothing more.
         self.eof = False
 
@@ -85,12 +85,11 @@ class Connection:
         if self.eof:
             fn()
             return lambda: None
-        callbacks: list[Callable[[], None]] = self.extras.setdefault("on_eof", [])
-        callbacks.append(fn)
+        self._eof_callbacks.append(fn)
 
         def remove() -> None:
-            if fn in callbacks:
-                callbacks.remove(fn)
+            if fn in self._eof_callbacks:
+                self._eof_callbacks.remove(fn)
 
         return remove
 
@@ -132,7 +131,7 @@ class Connection:
 
     def _run_eof_callbacks(self) -> None:
         self.eof = True
-        for fn in list(self.extras.get("on_eof", [])):
+        for fn in list(self._eof_callbacks):
             try:
                 fn()
             except Exception:
@@ -158,11 +157,6 @@ class Connection:
         self.closed = True
         if self.subscription is not None:
             self.app.bus.unsubscribe(self.subscription)
-        for closer in list(self.extras.get("on_close", [])):
-            try:
-                closer()
-            except Exception:
-                log.exception("connection close hook failed")
         try:
             await self.stream.aclose()
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):

@@ -74,8 +74,7 @@ async def call(ctx: Context, req: Request) -> dict[str, Any] | None:
                 raise errors.invalid_params(["params: expected an object of named params, got array"])
             raw = {}
         params = structure_params(raw, spec.params)
-        if ctx.app.shutting_down is not None and ctx.app.shutting_down.is_set() and \
-                not req.method.startswith("system."):
+        if ctx.app.shutting_down.is_set() and not req.method.startswith("system."):
             raise errors.RpcError(errors.UNAVAILABLE, "maestrod is shutting down; retry once it is back")
         if ctx.conn is not None and ctx.conn.auth_error and req.method != "system.auth":
             raise errors.forbidden(ctx.conn.auth_error)

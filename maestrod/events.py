@@ -3,7 +3,7 @@
 Events are rows in the store's ``events`` table, written in the same
 transaction as the change they describe, so ``seq`` is monotonic across
 daemon restarts and a change that rolled back was never announced.
-Retention is bounded (default: the newest 10,000 events), see README.
+Retention is bounded (``[events] retention``, default the newest 10,000), see README.
 
 Subscribers get events through a bounded buffer each. Publishing never
 blocks: a subscriber whose buffer is full is dropped (its connection is
@@ -24,9 +24,6 @@ from maestrod.store.db import Database, utcnow
 
 log = logging.getLogger("maestrod.events")
 
-DEFAULT_RETENTION = 10_000
-SUBSCRIBER_BUFFER = 1024
-
 
 @attrs.define(eq=False)
 class Subscription:
@@ -40,7 +37,7 @@ class Subscription:
 
 
 class EventBus:
-    def __init__(self, db: Database, retention: int = DEFAULT_RETENTION) -> None:
+    def __init__(self, db: Database, retention: int) -> None:
         self.db = db
         self.retention = retention
         self._subs: list[Subscription] = []
@@ -85,7 +82,7 @@ class EventBus:
                 self._subs.remove(sub)
 
     def subscribe(self, topics: list[str], on_overflow: Callable[[], None],
-                  buffer: int = SUBSCRIBER_BUFFER) -> tuple[Subscription, trio.MemoryReceiveChannel[dict[str, Any]]]:
+                  buffer: int) -> tuple[Subscription, trio.MemoryReceiveChannel[dict[str, Any]]]:
         send, recv = trio.open_memory_channel[dict[str, Any]](buffer)
         sub = Subscription(tuple(topics), send, on_overflow)
         self._subs.append(sub)

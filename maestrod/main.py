@@ -38,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-async def run(app: App, socks: list[socket.socket], activated: bool) -> None:
+async def run(app: App, socks: list[socket.socket]) -> None:
     async with trio.open_nursery() as nursery:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             await nursery.start(serve, app, socks)
@@ -48,7 +48,6 @@ async def run(app: App, socks: list[socket.socket], activated: bool) -> None:
                 log.info("received %s: shutting down", signal.Signals(signum).name)
                 sd_notify("STOPPING=1")
                 break
-        assert app.shutting_down is not None
         app.shutting_down.set()
         # Services watch `shutting_down` to stop their children gracefully, bounded in time.
         with trio.move_on_after(app.config.sessions.stop_timeout * 3 + 1):
@@ -92,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     async def _main() -> None:
         app = App(data_dir, socket_path, config)
         try:
-            await run(app, socks, bool(activated))
+            await run(app, socks)
         finally:
             app.close()
 

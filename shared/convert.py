@@ -10,6 +10,7 @@ errors are reported all at once as ``field.path: what was wrong``.
 
 from __future__ import annotations
 
+import types
 import typing
 from typing import Any, Literal, TypeVar
 
@@ -117,15 +118,9 @@ def make_converter() -> cattrs.Converter:
 converter = make_converter()
 
 
-def _format(exc: BaseException, _type: Any) -> str:
+def _format(exc: BaseException) -> str:
     if isinstance(exc, KeyError):
         return "required field missing"
-    if isinstance(exc, ForbiddenExtraKeysError):
-        return f"unknown field(s): {', '.join(sorted(exc.extra_fields))}"
-    if isinstance(exc, (WrongType, ValueError)):
-        return str(exc)
-    if isinstance(exc, TypeError):
-        return str(exc)
     return str(exc) or type(exc).__name__
 
 
@@ -145,7 +140,7 @@ def _flatten(exc: BaseException, path: str, out: list[str]) -> None:
         for key in sorted(exc.extra_fields):
             out.append(f"{path + '.' if path else ''}{key}: unknown field")
         return
-    out.append(f"{path or 'params'}: {_format(exc, None)}")
+    out.append(f"{path or 'params'}: {_format(exc)}")
 
 
 class _NoRequired(dict[type, bool]):
@@ -197,7 +192,7 @@ def _type_name(t: Any) -> str:
     origin = typing.get_origin(t)
     if origin is Literal:
         return "|".join(map(str, typing.get_args(t)))
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         return " | ".join(_type_name(a) for a in typing.get_args(t))
     if origin in (list, tuple):
         args = typing.get_args(t)

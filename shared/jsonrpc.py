@@ -215,8 +215,12 @@ class LineBuffer:
         self._scanned = 0
         return line[:-1] if line.endswith(b"\r") else line
 
-    def pending(self) -> int:
-        return len(self._buf)
+    def take_rest(self) -> bytes:
+        """Whatever is buffered after the last newline (the peer's unterminated final line)."""
+        rest = bytes(self._buf)
+        self._buf.clear()
+        self._scanned = 0
+        return rest
 
     def _too_long(self) -> Fatal:
         self._buf.clear()
@@ -255,11 +259,9 @@ class ServerConnection:
             if line is None:
                 if self.state is State.EOF:
                     # An unterminated final line is still a message: `printf '{...}' | nc -U` is common.
-                    if self._lines.pending():
-                        rest = bytes(self._lines._buf)
-                        self._lines._buf.clear()
-                        if rest.strip():
-                            return parse_line(rest)
+                    rest = self._lines.take_rest()
+                    if rest.strip():
+                        return parse_line(rest)
                     return CLOSED
                 return NEED_DATA
             if not line.strip():

@@ -160,7 +160,6 @@ async def test_forbidden_on_bad_token(client: RawClient) -> None:
 
 
 async def test_unavailable_while_shutting_down(daemon: Daemon, client: RawClient) -> None:
-    assert daemon.app.shutting_down is not None
     daemon.app.shutting_down.set()
     resp = await client.request("project.list")
     assert resp["error"]["code"] == errors.UNAVAILABLE

@@ -18,10 +18,10 @@ def register(sub: Any, name: str, help_: str) -> None:
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return dict(action.choices)
-    return {}
+    from maestroctl.fastargs import subparsers_of
+
+    action = subparsers_of(parser)
+    return dict(action.choices) if action is not None else {}
 
 
 def _options(parser: argparse.ArgumentParser) -> list[str]:

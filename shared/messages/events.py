@@ -1,6 +1,7 @@
 import attrs
 
 from shared.messages.spec import MethodSpec, doc
+from shared.messages.system import NoParams
 
 
 @attrs.define
@@ -18,6 +19,6 @@ class Replay:
 METHODS = [
     MethodSpec("events.subscribe", Subscribe,
                "Push every matching change on this connection as `event` notifications with a seq."),
-    MethodSpec("events.unsubscribe", attrs.make_class("Unsubscribe", {}), "Stop pushing events."),
+    MethodSpec("events.unsubscribe", NoParams, "Stop pushing events."),
     MethodSpec("events.replay", Replay, "Events after seq `since` (bounded retention; see README)."),
 ]

@@ -3,6 +3,7 @@ from typing import Optional
 import attrs
 
 from shared.messages.spec import MethodSpec, doc
+from shared.messages.system import NoParams
 
 
 @attrs.define
@@ -43,7 +44,7 @@ class ProjectDelete:
 
 METHODS = [
     MethodSpec("project.create", ProjectCreate, "Create a project."),
-    MethodSpec("project.list", attrs.make_class("ProjectList", {}), "List projects."),
+    MethodSpec("project.list", NoParams, "List projects."),
     MethodSpec("project.get", ProjectRef, "Get one project."),
     MethodSpec("project.update", ProjectUpdate, "Change a project's name, directory or description."),
     MethodSpec("project.delete", ProjectDelete, "Delete a project (refused while it has tasks unless cascade)."),
