@@ -104,17 +104,18 @@ def _rows(rows: list[dict[str, Any]]) -> str:
 def _tree(rows: list[dict[str, Any]]) -> str:
     lines: list[str] = []
 
+    def label(t: dict[str, Any]) -> str:
+        deps = f"  ⟵ {','.join(t['depends_on'])}" if t.get("depends_on") else ""
+        return f"{t['id']}  [{t['status']}] {t['title']} ({t['priority']}){deps}"
+
     def walk(nodes: list[dict[str, Any]], prefix: str) -> None:
         for i, t in enumerate(nodes):
             last = i == len(nodes) - 1
-            branch = "└─ " if last else "├─ "
-            deps = f"  ⟵ {','.join(t['depends_on'])}" if t.get("depends_on") else ""
-            lines.append(f"{prefix}{branch}{t['id']}  [{t['status']}] {t['title']} ({t['priority']}){deps}")
+            lines.append(prefix + ("└─ " if last else "├─ ") + label(t))
             walk(t.get("children") or [], prefix + ("   " if last else "│  "))
 
     for root in rows:
-        lines.append(f"{root['id']}  [{root['status']}] {root['title']} ({root['priority']})"
-                     + (f"  ⟵ {','.join(root['depends_on'])}" if root.get("depends_on") else ""))
+        lines.append(label(root))
         walk(root.get("children") or [], "")
     return "\n".join(lines) or "no tasks"
 
