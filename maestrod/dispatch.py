@@ -12,6 +12,7 @@ import attrs
 from shared import errors
 from shared.convert import structure_params, unstructure
 from shared.jsonrpc import Request, error_response, result_response
+from shared.messages.spec import HUMAN
 from shared.methods import CATALOGUE
 
 if TYPE_CHECKING:
@@ -24,7 +25,6 @@ Handler = Callable[["Context", Any], Awaitable[Any]]
 HANDLERS: dict[str, Handler] = {}
 F = TypeVar("F", bound=Handler)
 
-HUMAN = "human"
 
 
 def handler(name: str) -> Callable[[F], F]:

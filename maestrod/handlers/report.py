@@ -27,10 +27,9 @@ from typing import Any
 
 from maestrod import policy
 from maestrod.dispatch import Context, handler
-from maestrod.mail.service import get_mail
+from maestrod.handlers.task import task_event
 from maestrod.store.db import utcnow
 from shared import errors
-from shared.convert import unstructure
 from shared.messages.mail import HUMAN
 from shared.messages.report import TaskReport
 
@@ -40,24 +39,25 @@ SESSION_TASK_STATUS = {"progress": "in_progress", "blocked": "blocked", "complet
 FINAL = frozenset({"completed", "cancelled", "archived"})
 
 
+def _any_part(ctx: Context, tid: str, where: str) -> bool:
+    """Whether some session's part of task ``tid`` (``session_tasks`` row) matches ``where``."""
+    return ctx.app.db.conn.execute(f"SELECT 1 FROM session_tasks WHERE task_id=? AND {where} LIMIT 1",
+                                   (tid,)).fetchone() is not None
+
+
 def _target_status(ctx: Context, tid: str, current: str, report: str) -> str | None:
-    db = ctx.app.db
     if current in FINAL:
         return None
     if report == "progress":
         if current == "todo":
             return "in_progress"
-        if current == "blocked":
-            still = db.conn.execute("SELECT 1 FROM session_tasks WHERE task_id=? AND status='blocked' LIMIT 1",
-                                    (tid,)).fetchone()
-            return None if still else "in_progress"
+        if current == "blocked" and not _any_part(ctx, tid, "status='blocked'"):
+            return "in_progress"
         return None
     if report == "blocked":
         return "blocked"
-    if report == "complete":
-        pending = db.conn.execute("SELECT 1 FROM session_tasks WHERE task_id=? AND status<>'completed' LIMIT 1",
-                                  (tid,)).fetchone()
-        return None if pending else "completed"
+    if report == "complete" and not _any_part(ctx, tid, "status<>'completed'"):
+        return "completed"
     return None
 
 
@@ -72,7 +72,7 @@ async def report(ctx: Context, p: TaskReport) -> dict[str, Any]:
     assert sid is not None
     if not p.message.strip():
         raise errors.invalid_params(["message: must not be empty: say what happened"])
-    mail = get_mail(app)
+    mail = app.mail
     session = policy.session_row(app.db, sid)
     tid = app.tasks.resolve(p.task)
     task = app.tasks.get(tid)
@@ -99,11 +99,8 @@ async def report(ctx: Context, p: TaskReport) -> dict[str, Any]:
                 note = f"task status left at {task.status}: {exc.message}"
             else:
                 change = {"from": old, "to": target}
-                data = unstructure(moved)
-                data.pop("children", None)
-                app.record(sid, "task", tid, "task.status_changed",
-                           {"from": old, "to": target, "via": "report"},
-                           event={"actor": sid, "task": data, "from": old, "to": target})
+                app.record(sid, "task", tid, "task.status_changed", {**change, "via": "report"},
+                           event=task_event(ctx, moved, **change))
         after = app.tasks.get(tid)
         app.record(sid, "task", tid, "task.report",
                    {"session_id": sid, "status": p.status, "message": p.message,

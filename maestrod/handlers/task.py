@@ -11,7 +11,8 @@ from shared.messages.task import (Task, TaskChildren, TaskCreate, TaskDelete, Ta
                                   TaskRef, TaskUpdate)
 
 
-def _event(ctx: Context, task: Task, **extra: Any) -> dict[str, Any]:
+def task_event(ctx: Context, task: Task, **extra: Any) -> dict[str, Any]:
+    """The data of a task.* event: the actor and the task as a plain dict (no nested children)."""
     data = unstructure(task)
     data.pop("children", None)
     return {"actor": ctx.actor, "task": data, **extra}
@@ -27,7 +28,7 @@ async def create(ctx: Context, p: TaskCreate) -> Task:
         task = app.tasks.create(pid, p.title, p.description, p.priority, p.status, parent, deps)
         app.record(ctx.actor, "task", task.id, "task.created",
                    {"title": task.title, "status": task.status, "parent_id": parent, "depends_on": deps},
-                   event=_event(ctx, task))
+                   event=task_event(ctx, task))
     return task
 
 
@@ -70,15 +71,15 @@ async def update(ctx: Context, p: TaskUpdate) -> Task:
         if fields:
             app.tasks.update_fields(tid, fields)
             app.record(ctx.actor, "task", tid, "task.updated",
-                       {"changes": fields}, event=_event(ctx, app.tasks.get(tid), changes=fields))
+                       {"changes": fields}, event=task_event(ctx, app.tasks.get(tid), changes=fields))
         if add or remove:
             app.tasks.change_deps(tid, add, remove)
             app.record(ctx.actor, "task", tid, "task.deps_changed", {"added": add, "removed": remove},
-                       event=_event(ctx, app.tasks.get(tid), added=add, removed=remove))
+                       event=task_event(ctx, app.tasks.get(tid), added=add, removed=remove))
         if p.status is not None and p.status != before.status:
             old, task = app.tasks.set_status(tid, p.status)
             app.record(ctx.actor, "task", tid, "task.status_changed", {"from": old, "to": p.status},
-                       event=_event(ctx, task, **{"from": old, "to": p.status}))
+                       event=task_event(ctx, task, **{"from": old, "to": p.status}))
     return app.tasks.get(tid)
 
 

@@ -16,7 +16,7 @@ from typing import Literal
 
 import attrs
 
-from shared.messages.spec import MethodSpec, doc
+from shared.messages.spec import HUMAN, MethodSpec, doc  # noqa: F401  (HUMAN re-exported)
 
 MailType = Literal["assignment", "status_update", "query", "response", "directive", "notification", "blocked"]
 MailPriority = Literal["critical", "high", "normal", "low"]
@@ -26,8 +26,6 @@ MAIL_PRIORITIES: tuple[str, ...] = MailPriority.__args__  # type: ignore[attr-de
 SCOPES: tuple[str, ...] = Scope.__args__  # type: ignore[attr-defined]
 #: Sort rank of each priority: lower is more urgent.
 PRIORITY_RANK: dict[str, int] = {p: i for i, p in enumerate(MAIL_PRIORITIES)}
-#: The human's mailbox (and the sender name of everything a human sends).
-HUMAN = "human"
 
 
 @attrs.define

@@ -2,6 +2,9 @@
 
 import attrs
 
+#: Who acts when no session token is bound: the timeline actor, the sender and the mailbox of people.
+HUMAN = "human"
+
 
 @attrs.frozen
 class MethodSpec:
