@@ -34,8 +34,8 @@ from typing import Literal
 
 from maestrod.store.db import Database
 from shared import errors
+from shared.messages.mail import HUMAN
 
-HUMAN = "human"
 #: Session ids look like ``s-4f2a9c``; a unique prefix with or without ``s-`` is accepted.
 SESSION_ID_PREFIX = "s"
 
@@ -186,8 +186,7 @@ def check_act(db: Database, actor: str | None, target: str, action: Action) -> N
     assert actor is not None
     rel = "the human" if target == HUMAN else relation(db, actor, target)
     what = {"sibling": "its sibling", "ancestor": "one of its coordinators", "unrelated":
-            "outside its family (not itself, a descendant, a sibling or a coordinator)",
-            "the human": "the human"}.get(rel, rel)
+            "outside its family (not itself, a descendant, a sibling or a coordinator)"}.get(rel, rel)
     raise errors.RpcError(
         errors.FORBIDDEN,
         f"{describe(db, actor)} may not {_VERBS[action]} {describe(db, target)}: {_RULES[action]}; "

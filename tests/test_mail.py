@@ -5,20 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from maestrod.app import App
 from maestrod.mail import get_mail
 from shared import errors
-from tests.test_mail_support import add_session, call, call_err, family, make_app
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> App:
-    a = make_app(tmp_path)
-    family(a)
-    yield a
-    a.close()
+from tests.test_mail_support import (
+    add_session,
+    call,
+    call_err,
+    family,
+    family_app,  # noqa: F401  (the `app` fixture)
+    make_app,
+)
 
 
 def msg(subject: str = "s", body: str = "b", **kw: object) -> dict[str, object]:

@@ -152,3 +152,11 @@ async def test_task_report_and_templates_from_the_cli(daemon: Daemon) -> None:
         assert [t["name"] for t in listed][:3] == ["execute-simple", "execute-tree", "execute-queue"]
         code, out, _ = await ctl(daemon, "template", "get", "execute-queue")
         assert code == 0 and out.startswith("# Workflow: execute-queue")
+
+
+def test_cli_choices_match_the_daemon() -> None:
+    # maestroctl spells the lists out (importing shared.messages would cost start-up time)
+    from maestroctl.commands import mail as cli
+    from shared.messages.mail import MAIL_PRIORITIES, MAIL_TYPES, SCOPES
+
+    assert (cli.TYPES, cli.PRIORITIES, cli.SCOPES) == (list(MAIL_TYPES), list(MAIL_PRIORITIES), list(SCOPES))

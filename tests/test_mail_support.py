@@ -1,16 +1,21 @@
 """Helpers for the mail, policy, report and template tests: sessions inserted straight into the
-store, and method calls made as a given session through the real dispatcher."""
+store, and method calls made as a given session through the real dispatcher.
+
+A test module gets the ``app`` fixture (an app holding :func:`family`) by importing
+:func:`family_app`."""
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from maestrod import dispatch
 from maestrod.app import App
 from maestrod.store.db import utcnow
-from shared import errors
 from shared.jsonrpc import Request
 
 _ids = itertools.count(1)
@@ -96,4 +101,10 @@ def family(app: App) -> dict[str, str]:
     return {"project": pid, "other": other}
 
 
-ERR = errors
+@pytest.fixture(name="app")
+def family_app(tmp_path: Path) -> Iterator[App]:
+    """An app holding :func:`family` (fixture ``app``)."""
+    a = make_app(tmp_path)
+    family(a)
+    yield a
+    a.close()

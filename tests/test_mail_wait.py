@@ -4,7 +4,6 @@ the socket tests use a real in-process daemon."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,15 +14,12 @@ from maestrod.app import App
 from maestrod.mail import get_mail
 from shared import errors
 from tests.conftest import Daemon
-from tests.test_mail_support import call, call_err, family, make_app
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> App:
-    a = make_app(tmp_path)
-    family(a)
-    yield a
-    a.close()
+from tests.test_mail_support import (
+    call,
+    call_err,
+    family,
+    family_app,  # noqa: F401  (the `app` fixture)
+)
 
 
 def send(app: App, frm: str, to: list[str], subject: str = "s", **kw: Any) -> Any:
@@ -198,7 +194,8 @@ async def test_socket_wait_is_woken_and_does_not_block_the_connection(daemon: Da
     assert resp["result"][0]["from"] == "s-w1" and resp["result"][0]["read_at"]
 
 
-async def test_socket_wait_of_a_vanished_client_consumes_nothing(daemon: Daemon) -> None:
+async def test_socket_wait_of_a_vanished_client_consumes_nothing(daemon: Daemon,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
     tokens(daemon)
     coord = await authed(daemon, "tok-coord")
     worker = await authed(daemon, "tok-w1")
@@ -215,3 +212,4 @@ async def test_socket_wait_of_a_vanished_client_consumes_nothing(daemon: Daemon)
         await trio.testing.wait_all_tasks_blocked()
     unread = await call(daemon.app, "s-coord", "mail.inbox", {"unread": True})
     assert [x["id"] for x in unread] == [m["id"]]  # still unread: the next wait gets it
+    assert not [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]  # the wait ended cleanly

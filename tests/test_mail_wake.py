@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -11,15 +10,10 @@ import pytest
 from maestrod.app import App
 from maestrod.mail import MailConfig, get_mail, note_turn_start, stop_hook_decision
 from maestrod.mail.service import Mail
-from tests.test_mail_support import call, family, make_app
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> App:
-    a = make_app(tmp_path)
-    family(a)
-    yield a
-    a.close()
+from tests.test_mail_support import (
+    call,
+    family_app,  # noqa: F401  (the `app` fixture)
+)
 
 
 def send(app: App, frm: str, to: str, subject: str, priority: str = "high", type_: str = "query") -> Any:
@@ -132,10 +126,8 @@ def test_cap_is_configurable(app: App) -> None:
 
 
 def test_config_section_is_read_from_the_app_config(app: App) -> None:
-    # (maestrod.config.Config gains `mail: MailConfig` when the lead wires the [mail] section)
     app.config = SimpleNamespace(mail=MailConfig(wake_priority="critical"))  # type: ignore[assignment]
-    app.mail = None  # type: ignore[attr-defined]
-    assert get_mail(app).config.wake_priority == "critical"
+    assert Mail(app).config.wake_priority == "critical"
 
 
 async def test_hook_extension_adapters(app: App) -> None:

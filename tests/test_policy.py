@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from maestrod import policy
 from maestrod.app import App
 from shared import errors
-from tests.test_mail_support import add_session, family, make_app
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> App:
-    a = make_app(tmp_path)
-    family(a)
-    yield a
-    a.close()
+from tests.test_mail_support import (
+    add_session,
+    family_app,  # noqa: F401  (the `app` fixture)
+)
 
 
 @pytest.mark.parametrize(("actor", "target", "rel"), [

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from maestrod.app import App
 from shared import errors
 from shared.timeline import TIMELINE_TYPES
-from tests.test_mail_support import add_session, assign, call, call_err, family, make_app
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> App:
-    a = make_app(tmp_path)
-    family(a)
-    yield a
-    a.close()
+from tests.test_mail_support import (
+    add_session,
+    assign,
+    call,
+    call_err,
+    family_app,  # noqa: F401  (the `app` fixture)
+)
 
 
 def task(app: App, title: str = "T", status: str = "todo", deps: list[str] | None = None,

@@ -6,14 +6,14 @@ connection's token, or ``human``. Nobody sends as, or reads as, another session.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any
 
 from maestrod import policy
 from maestrod.dispatch import Context, handler
 from maestrod.mail.scopes import resolve_scope
-from maestrod.mail.service import get_mail
-from maestrod.mail.wait import peer_gone, wait_for_mail
+from maestrod.mail.wait import wait_for_mail
 from shared import errors
 from shared.messages.mail import HUMAN, MailBroadcast, MailInbox, MailRef, MailReply, MailSend, MailWait
 
@@ -50,7 +50,7 @@ def _task_id(ctx: Context, ident: str | None) -> str | None:
 
 
 def _visible(ctx: Context, mid: str) -> tuple[str, set[str]]:
-    sender, recipients = get_mail(ctx.app).store.participants(mid)
+    sender, recipients = ctx.app.mail.store.participants(mid)
     if not ctx.is_human and ctx.actor != sender and ctx.actor not in recipients:
         raise errors.forbidden(f"message {mid} was neither sent to nor by {policy.describe(ctx.app.db, ctx.actor)}")
     return sender, recipients
@@ -58,7 +58,7 @@ def _visible(ctx: Context, mid: str) -> tuple[str, set[str]]:
 
 @handler("mail.send")
 async def send(ctx: Context, p: MailSend) -> dict[str, Any]:
-    mail = get_mail(ctx.app)
+    mail = ctx.app.mail
     mail.check_content(p.subject, p.body)
     recipients: list[str] = []
     unknown: list[str] = []
@@ -85,7 +85,7 @@ async def send(ctx: Context, p: MailSend) -> dict[str, Any]:
 
 @handler("mail.broadcast")
 async def broadcast(ctx: Context, p: MailBroadcast) -> dict[str, Any]:
-    mail = get_mail(ctx.app)
+    mail = ctx.app.mail
     mail.check_content(p.subject, p.body)
     project = ctx.app.projects.resolve(p.project) if p.project else None
     recipients = resolve_scope(ctx.app.db, ctx.session_id, p.scope, project)
@@ -97,7 +97,7 @@ async def broadcast(ctx: Context, p: MailBroadcast) -> dict[str, Any]:
 async def inbox(ctx: Context, p: MailInbox) -> list[dict[str, Any]]:
     if not 1 <= p.limit <= 1000:
         raise errors.invalid_params([f"limit: must be between 1 and 1000, got {p.limit}"])
-    mail = get_mail(ctx.app)
+    mail = ctx.app.mail
     mailbox = ctx.actor
     if p.mailbox is not None:
         mailbox = resolve_recipient(ctx, p.mailbox)
@@ -111,7 +111,7 @@ async def inbox(ctx: Context, p: MailInbox) -> list[dict[str, Any]]:
 
 @handler("mail.read")
 async def read(ctx: Context, p: MailRef) -> dict[str, Any]:
-    mail = get_mail(ctx.app)
+    mail = ctx.app.mail
     mid = mail.store.resolve(p.id)
     _sender, recipients = _visible(ctx, mid)
     if ctx.actor in recipients:
@@ -121,7 +121,7 @@ async def read(ctx: Context, p: MailRef) -> dict[str, Any]:
 
 @handler("mail.reply")
 async def reply(ctx: Context, p: MailReply) -> dict[str, Any]:
-    mail = get_mail(ctx.app)
+    mail = ctx.app.mail
     mail.check_content("reply", p.body)
     mid = mail.store.resolve(p.id)
     sender, recipients = _visible(ctx, mid)
@@ -145,7 +145,7 @@ async def reply(ctx: Context, p: MailReply) -> dict[str, Any]:
 
 @handler("mail.thread")
 async def thread(ctx: Context, p: MailRef) -> list[dict[str, Any]]:
-    mail = get_mail(ctx.app)
+    mail = ctx.app.mail
     mid = mail.store.resolve(p.id)
     thread_id = mail.store.thread_of(mid)
     messages = mail.store.thread(thread_id, None if ctx.is_human else ctx.actor)
@@ -159,16 +159,14 @@ async def thread(ctx: Context, p: MailRef) -> list[dict[str, Any]]:
 async def wait(ctx: Context, p: MailWait) -> list[dict[str, Any]]:
     if p.timeout is not None and (not math.isfinite(p.timeout) or p.timeout < 0):
         raise errors.invalid_params([f"timeout: must be a number of seconds >= 0, got {p.timeout}"])
-    mail = get_mail(ctx.app)
+    mail = ctx.app.mail
     mailbox = ctx.actor
-    found: list[dict[str, Any]] = []
-    if ctx.conn is None:
+    conn = ctx.conn
+    found: list[dict[str, Any]] = []  # stays empty if the client goes away: the wait stops at once
+    with conn.cancel_when_gone() if conn is not None else contextlib.nullcontext():
         found = await wait_for_mail(mail.store, mail.waiters, mailbox, p.timeout, p.type)
-    else:
-        with ctx.conn.cancel_when_gone():  # the client went away: stop waiting now, consume nothing
-            found = await wait_for_mail(mail.store, mail.waiters, mailbox, p.timeout, p.type)
     # Never consume mail for a client that is gone: it would be marked read and lost.
-    if found and not p.peek and not peer_gone(ctx.conn):
+    if found and not p.peek and not (conn is not None and conn.peer_gone()):
         changed = mail.mark_read(mailbox, [m["id"] for m in found])
         for m in found:
             at = changed.get(m["id"])

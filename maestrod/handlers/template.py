@@ -6,12 +6,13 @@ from typing import Any
 
 from maestrod.dispatch import Context, handler
 from shared import errors
-from shared.messages.template import TemplateGet, TemplateList
+from shared.messages.system import NoParams
+from shared.messages.template import TemplateGet
 from shared.templates import BadTemplateName, TemplateError, UnknownTemplate, get_template, list_templates
 
 
 @handler("template.list")
-async def list_(ctx: Context, p: TemplateList) -> list[dict[str, Any]]:
+async def list_(ctx: Context, p: NoParams) -> list[dict[str, Any]]:
     return [t.to_json(with_text=False) for t in list_templates()]
 
 

@@ -6,7 +6,7 @@ broadcast scopes, and the Stop-hook decision that wakes an idle agent for urgent
 * :mod:`maestrod.mail.wait` -- waiters woken by ``mail.received`` events;
 * :mod:`maestrod.mail.wake` -- ``stop_hook_decision`` and its per-session cap;
 * :mod:`maestrod.mail.nudge` -- a ``system`` prompt for an agent that is already idle;
-* :mod:`maestrod.mail.service` -- ``get_mail(app)``: the service tying them to an App.
+* :mod:`maestrod.mail.service` -- ``Mail``, the service tying them to an App (``app.mail``).
 """
 
 from maestrod.mail.config import MailConfig

@@ -1,4 +1,4 @@
-"""The ``[mail]`` section of config.toml (add ``mail: MailConfig`` to ``maestrod.config.Config``)."""
+"""The ``[mail]`` section of config.toml (``maestrod.config.Config.mail``)."""
 
 from __future__ import annotations
 

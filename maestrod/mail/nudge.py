@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from maestrod.mail.wake import SUMMARY_ITEMS, nudge_text
 from shared import errors
 from shared.messages.mail import HUMAN, PRIORITY_RANK
 
@@ -37,7 +38,6 @@ log = logging.getLogger("maestrod.mail.nudge")
 
 #: Arrivals within this many seconds make one prompt.
 DEBOUNCE = 0.1
-SUMMARY_ITEMS = 3
 
 
 class IdleNudger:
@@ -53,22 +53,17 @@ class IdleNudger:
         app.bus.add_listener(self._on_event)
         app.services.append(self.run)
 
-    def _config(self) -> Any:
-        from maestrod.mail.service import get_mail
-
-        return get_mail(self.app).config
-
     def _on_event(self, event: dict[str, Any]) -> None:
         topic, data = event["topic"], event["data"]
         if topic == "mail.received":
-            cfg = self._config()
+            cfg = self.app.mail.config
             if not cfg.prompt_idle or PRIORITY_RANK.get(data.get("priority"), 9) > PRIORITY_RANK[cfg.wake_priority]:
                 return
             for r in data.get("to", ()):
                 if r != HUMAN:
                     self._due.add(r)
         elif topic == "session.status" and data.get("to") in ("idle", "waiting_input"):
-            if self._config().prompt_idle:
+            if self.app.mail.config.prompt_idle:
                 self._due.add(data["session_id"])
         else:
             return
@@ -99,11 +94,8 @@ class IdleNudger:
     async def nudge(self, sid: str) -> dict[str, Any] | None:
         """Prompt ``sid`` about its unannounced urgent mail if it is an idle Claude session; the
         ``session.prompt`` answer, or None when there was nothing to do."""
-        from maestrod.mail.service import get_mail
-        from maestrod.mail.wake import nudge_text
-
         app = self.app
-        mail = get_mail(app)
+        mail = app.mail
         cfg = mail.config
         if not cfg.prompt_idle:
             return None

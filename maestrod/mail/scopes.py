@@ -20,16 +20,17 @@ from maestrod.store.db import Database
 from shared import errors
 
 
-def _live(db: Database, ids: list[str]) -> list[str]:
-    if not ids:
-        return []
+def _live(db: Database, ids: list[str], project_id: str | None) -> list[str]:
+    """``ids`` (once each, in order) that are live sessions (of ``project_id``, if given)."""
+    ids = list(dict.fromkeys(ids))
+    extra = " AND project_id=?" if project_id else ""
     live: set[str] = set()
     for i in range(0, len(ids), 500):
         chunk = ids[i:i + 500]
-        q = ",".join("?" * len(chunk))
         live.update(r[0] for r in db.conn.execute(
-            f"SELECT id FROM sessions WHERE id IN ({q}) AND status<>'exited'", chunk))
-    return [s for s in dict.fromkeys(ids) if s in live]
+            f"SELECT id FROM sessions WHERE id IN ({','.join('?' * len(chunk))}) AND status<>'exited'{extra}",
+            [*chunk, project_id] if project_id else chunk))
+    return [s for s in ids if s in live]
 
 
 def resolve_scope(db: Database, sender: str | None, scope: str, project_id: str | None = None) -> list[str]:
@@ -51,18 +52,12 @@ def resolve_scope(db: Database, sender: str | None, scope: str, project_id: str 
     else:
         assert sender is not None
         if scope == "my-workers":
-            ids = policy.children(db, sender, live_only=True)
+            ids = policy.children(db, sender)
         elif scope == "team":
-            ids = policy.siblings(db, sender, live_only=True)
-        elif scope == "all":
-            ids = _live(db, policy.ancestors(db, sender) + policy.siblings(db, sender)
-                        + policy.descendants(db, sender))
-        else:  # pragma: no cover - the params type admits nothing else
-            raise errors.invalid_params([f"scope: unknown scope {scope!r}"])
-        if project_id:
-            ids = [r[0] for r in db.conn.execute(
-                f"SELECT id FROM sessions WHERE project_id=? AND id IN ({','.join('?' * len(ids))})",
-                [project_id, *ids])] if ids else []
+            ids = policy.siblings(db, sender)
+        else:  # all
+            ids = policy.ancestors(db, sender) + policy.siblings(db, sender) + policy.descendants(db, sender)
+        ids = _live(db, ids, project_id)
         who = policy.describe(db, sender)
     ids = [i for i in ids if i != sender]
     if not ids:

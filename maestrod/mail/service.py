@@ -18,15 +18,11 @@ if TYPE_CHECKING:
 class Mail:
     def __init__(self, app: App, config: MailConfig | None = None) -> None:
         self.app = app
-        self.config = config or getattr(app.config, "mail", None) or MailConfig()
+        self.config = config or app.config.mail
         self.store = MailStore(app.db)
         self.waiters = MailWaiters()
         self.wake = StopHookState()
         app.bus.add_listener(self._on_event)
-
-    def close(self) -> None:
-        """Stop listening to the bus (a replaced service must not keep resetting state)."""
-        self.app.bus.remove_listener(self._on_event)
 
     def _on_event(self, event: dict[str, Any]) -> None:
         topic = event["topic"]
@@ -92,9 +88,5 @@ class Mail:
 
 
 def get_mail(app: App) -> Mail:
-    """The app's mail service, created on first use (``App`` may also set ``app.mail`` itself)."""
-    mail = getattr(app, "mail", None)
-    if mail is None:
-        mail = Mail(app)
-        app.mail = mail  # type: ignore[attr-defined]
-    return mail  # type: ignore[no-any-return]
+    """The app's mail service (``app.mail``, made by ``App``)."""
+    return app.mail

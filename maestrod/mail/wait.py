@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import socket
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -29,15 +28,10 @@ class MailWaiters:
         self._waiting: dict[str, set[trio.Event]] = {}
 
     def on_event(self, event: dict[str, Any]) -> None:
-        if event["topic"] != "mail.received":
-            return
+        """A ``mail.received`` event: wake every waiter of its recipients."""
         for mailbox in event["data"].get("to", ()):
             for ev in self._waiting.get(mailbox, ()):
                 ev.set()
-
-    def wake(self, mailbox: str) -> None:
-        for ev in self._waiting.get(mailbox, ()):
-            ev.set()
 
     @contextlib.contextmanager
     def watch(self, mailbox: str) -> Iterator[trio.Event]:
@@ -75,28 +69,3 @@ async def wait_for_mail(store: MailStore, waiters: MailWaiters, mailbox: str, ti
                 await ev.wait()
             if not ev.is_set():
                 return []  # every arrival for this mailbox would have set the event
-
-
-def peer_gone(conn: Any) -> bool:
-    """True if the client on ``conn`` has closed its end (its process was killed, or it gave up).
-
-    A waiter checks this before marking what it found as read: mail must never be
-    consumed by an answer nobody will receive. A peek (MSG_PEEK) on a duplicate of
-    the socket never takes bytes away from the connection's reader.
-    """
-    sock = getattr(getattr(conn, "stream", None), "socket", None)
-    if sock is None:
-        return False
-    try:
-        dup = socket.fromfd(sock.fileno(), socket.AF_UNIX, socket.SOCK_STREAM)
-    except (OSError, ValueError):
-        return True
-    try:
-        data = dup.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-    except BlockingIOError:
-        return False
-    except OSError:
-        return True
-    finally:
-        dup.close()
-    return data == b""

@@ -92,9 +92,7 @@ def stop_hook_decision(app: App, session_id: str, stop_hook_active: bool) -> dic
     ``stop_hook_active`` is the field of the same name in the hook's input: true
     when this Stop ends a continuation that a previous block forced.
     """
-    from maestrod.mail.service import get_mail
-
-    mail = get_mail(app)
+    mail = app.mail
     cfg, state = mail.config, mail.wake
     if not stop_hook_active:
         state.reset(session_id)
@@ -116,9 +114,7 @@ def stop_hook_decision(app: App, session_id: str, stop_hook_active: bool) -> dic
 
 def note_turn_start(app: App, session_id: str) -> None:
     """The agent's turn started again (UserPromptSubmit): the block count restarts."""
-    from maestrod.mail.service import get_mail
-
-    get_mail(app).wake.reset(session_id)
+    app.mail.wake.reset(session_id)
 
 
 # -- adapters for app.hook_extensions (maestrod/sessions/hooks.py) ------------------------------
@@ -135,7 +131,7 @@ def on_user_prompt(app: App, session_id: str, event: str, payload: dict[str, Any
 
 def install_hooks(app: App) -> None:
     """Plug the wake-up into the session hooks (both adapters above); a second call changes nothing."""
-    ext = app.hook_extensions  # type: ignore[attr-defined]
+    ext = app.hook_extensions
     if stop_decider not in ext.stop_deciders:
         ext.add_stop_decider(stop_decider)
     if ("UserPromptSubmit", on_user_prompt) not in ext.listeners:

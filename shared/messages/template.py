@@ -3,11 +3,7 @@
 import attrs
 
 from shared.messages.spec import MethodSpec, doc
-
-
-@attrs.define
-class TemplateList:
-    pass
+from shared.messages.system import NoParams
 
 
 @attrs.define
@@ -16,7 +12,7 @@ class TemplateGet:
 
 
 METHODS = [
-    MethodSpec("template.list", TemplateList,
+    MethodSpec("template.list", NoParams,
                "Every workflow template: name, role, description, and whether a user file overrides it."),
     MethodSpec("template.get", TemplateGet, "One workflow template with its text."),
 ]

@@ -18,8 +18,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-HUMAN = "human"
-
 #: Commands every session may use (the caller is identified by its token).
 WORKER_COMMANDS: tuple[str, ...] = (
     "maestroctl task get <TASK_ID>",
