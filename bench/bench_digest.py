@@ -16,6 +16,7 @@ Run: ``python bench/bench_digest.py [DIR]`` (default: ``$MAESTRO_TRANSCRIPTS_DIR
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import sys
@@ -28,8 +29,6 @@ from typing import Any
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import contextlib
 
 from shared.digest import DigestWindow, agent_label_for_path, digest_bytes, render_text
 

@@ -67,37 +67,37 @@ def insert_session(data_dir: Path, transcript: Path) -> None:
 
 
 def measure(watcher: str, samples: int) -> list[float]:
-    work = Path(tempfile.mkdtemp(prefix="mbl-", dir="/tmp"))
-    transcript = work / "proj" / "bench.jsonl"
-    transcript.parent.mkdir()
-    transcript.write_bytes(b"")
-    cfg_home = work / "cfg"
-    (cfg_home / "maestro").mkdir(parents=True)
-    (cfg_home / "maestro" / "config.toml").write_text(f'[digest]\nwatcher = "{watcher}"\n')
-    with running_daemon("--config", str(cfg_home / "maestro" / "config.toml")) as (sock, env):
-        data_dir = Path(env["XDG_DATA_HOME"]) / "maestro"
-        insert_session(data_dir, transcript)
-        client = Client(str(sock), timeout=30)
-        client.connect()
-        client.call("events.subscribe", {"topics": ["session.digest"]})
-        client.call("session.digest", {"id": "s-bench"})  # starts tailing the row's transcript
-        times = []
-        with transcript.open("ab", buffering=0) as f:
-            for n in range(samples + 10):
-                want = f"Step {n} of the benchmark is finished now."
-                data = line(n)
-                start = time.perf_counter()
-                f.write(data)
-                while True:
-                    msg = client.read_message()
-                    params = msg.get("params") or {}
-                    entries = (params.get("data") or {}).get("appended", {}).get("tools", [])
-                    if any(e["summary"] == want for e in entries):
-                        break
-                if n >= 10:  # the first ones warm up caches and the watcher
-                    times.append((time.perf_counter() - start) * 1000)
-        client.close()
-    return times
+    with tempfile.TemporaryDirectory(prefix="mbl-", dir="/tmp") as tmp:
+        work = Path(tmp)
+        transcript = work / "proj" / "bench.jsonl"
+        transcript.parent.mkdir()
+        transcript.write_bytes(b"")
+        config = work / "config.toml"
+        config.write_text(f'[digest]\nwatcher = "{watcher}"\n')
+        with running_daemon("--config", str(config)) as (sock, env):
+            data_dir = Path(env["XDG_DATA_HOME"]) / "maestro"
+            insert_session(data_dir, transcript)
+            client = Client(str(sock), timeout=30)
+            client.connect()
+            client.call("events.subscribe", {"topics": ["session.digest"]})
+            client.call("session.digest", {"id": "s-bench"})  # starts tailing the row's transcript
+            times = []
+            with transcript.open("ab", buffering=0) as f:
+                for n in range(samples + 10):
+                    want = f"Step {n} of the benchmark is finished now."
+                    data = line(n)
+                    start = time.perf_counter()
+                    f.write(data)
+                    while True:
+                        msg = client.read_message()
+                        params = msg.get("params") or {}
+                        entries = (params.get("data") or {}).get("appended", {}).get("tools", [])
+                        if any(e["summary"] == want for e in entries):
+                            break
+                    if n >= 10:  # the first ones warm up caches and the watcher
+                        times.append((time.perf_counter() - start) * 1000)
+            client.close()
+        return times
 
 
 def pct(values: list[float], q: float) -> float:

@@ -48,6 +48,7 @@ from shared.transcript.parser import (
     ToolResultEvent,
     TranscriptParser,
     TurnState,
+    agent_label_for_path,
     estimate_cost_usd,
     parse_timestamp,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "SessionDigest",
     "agent_label_for_path",
     "digest_bytes",
+    "entry_line",
     "render_text",
     "short_path",
     "summarize_tool_call",
@@ -521,6 +523,10 @@ def _duration(seconds: float) -> str:
 # Window and builder
 
 
+#: The :class:`Escalator` fields that are configuration (from :class:`DigestConfig`), not state.
+_THRESHOLDS = ("failure_threshold", "stuck_tool_calls", "stuck_seconds", "waiting_input_seconds")
+
+
 @attrs.frozen(slots=True)
 class DigestConfig:
     """Tunables.  ``retain``: entries kept per mode (``None`` keeps all - offline use only)."""
@@ -536,12 +542,7 @@ class DigestConfig:
     include_subagents: bool = True
 
     def escalator(self) -> Escalator:
-        return Escalator(
-            failure_threshold=self.failure_threshold,
-            stuck_tool_calls=self.stuck_tool_calls,
-            stuck_seconds=self.stuck_seconds,
-            waiting_input_seconds=self.waiting_input_seconds,
-        )
+        return Escalator(**{name: getattr(self, name) for name in _THRESHOLDS})
 
 
 @attrs.frozen(slots=True)
@@ -819,6 +820,12 @@ class SessionDigest:
         """Current escalation verdict (``now`` defaults to the newest record's time)."""
         return self.escalator.evaluate(self._now(now), self.state(now))
 
+    @property
+    def last_attention(self) -> Attention:
+        """The verdict of the last :meth:`feed` / :meth:`apply` / :meth:`poll` (what changes are reported
+        against)."""
+        return self._attention
+
     def poll(self, now: float) -> Attention | None:
         """Re-evaluate time-based rules (stuck, waiting too long) without new bytes; returns the new
         :class:`Attention` if it changed since the last feed/poll."""
@@ -829,6 +836,10 @@ class SessionDigest:
     def entries(self, mode: str = "tools") -> list[DigestEntry]:
         """All retained entries of ``mode``."""
         return list(self._logs[_check_mode(mode)].entries)
+
+    def total_entries(self, mode: str = "tools") -> int:
+        """Entries ever made in ``mode`` (retained or not): the next entry's ``seq``."""
+        return self._logs[_check_mode(mode)].total
 
     def window(self, mode: str = "tools", last: int | None = 20, now: float | None = None) -> DigestWindow:
         """The last ``last`` entries (``None``: all retained) with the session's aggregates."""
@@ -848,9 +859,6 @@ class SessionDigest:
             if agent == parser.own_agent or self.config.include_subagents
         )
         usage_by_model = self.usage_by_model()
-        usage = TokenUsage()
-        for model_usage in usage_by_model.values():
-            usage = usage + model_usage
         return DigestWindow(
             mode=mode,
             entries=entries,
@@ -860,7 +868,7 @@ class SessionDigest:
             needs_attention=attention.needs_attention,
             attention_reason=attention.reason,
             stuck=self.escalator.is_stuck(clock, state),
-            usage=usage,
+            usage=sum(usage_by_model.values(), TokenUsage()),
             cost_usd=estimate_cost_usd(usage_by_model)[0],
             reported_cost_usd=parser.reported_cost_usd,
             running=running if mode == "tools" else (),
@@ -901,13 +909,12 @@ class SessionDigest:
             log = digest._logs[_check_mode(mode)]
             log.total = int(saved.get("total", 0))
             log.entries.extend(DigestEntry.from_dict(e) for e in saved.get("entries", ()))
-        saved_escalator = data.get("escalator") or {}
-        fields = {f.name for f in attrs.fields(Escalator)}
-        state_fields = {k: v for k, v in saved_escalator.items() if k in fields}
         # thresholds come from the (possibly new) config, counters from the checkpoint
-        for name in ("failure_threshold", "stuck_tool_calls", "stuck_seconds", "waiting_input_seconds"):
-            state_fields.pop(name, None)
-        digest.escalator = attrs.evolve(digest.escalator, **state_fields)
+        fields = {f.name for f in attrs.fields(Escalator)}.difference(_THRESHOLDS)
+        saved_escalator = data.get("escalator") or {}
+        digest.escalator = attrs.evolve(
+            digest.escalator, **{k: v for k, v in saved_escalator.items() if k in fields}
+        )
         digest._thinking_since = data.get("thinking_since")
         needs, reason, kind = ([*list(data.get("attention") or ()), False, None, None])[:3]
         digest._attention = Attention(bool(needs), reason, kind)
@@ -941,6 +948,14 @@ def _tokens(value: int) -> str:
     return str(value)
 
 
+def entry_line(entry: DigestEntry, own_agent: str | None, tz: tzinfo | None = None) -> str:
+    """``14:32:05 ↳ Read: src/api.py ×2``: time, ``↳`` for a step of another agent than ``own_agent`` (a
+    subagent), the summary and ``×N`` for repeats."""
+    marker = "↳ " if entry.agent is not None and entry.agent != own_agent else ""
+    repeat = f" ×{entry.count}" if entry.count > 1 else ""
+    return f"{_clock(entry.timestamp, tz)} {marker}{entry.summary}{repeat}"
+
+
 def render_text(window: DigestWindow, *, tz: tzinfo | None = None, header: bool = True) -> str:
     """Human/agent-readable digest: ``14:32:05 Read: src/api.py`` per entry (``✗`` marks failures, ``×N``
     repeats, ``↳`` subagent steps), then running tools and the thinking marker.  ``tz=None`` renders local
@@ -961,10 +976,7 @@ def render_text(window: DigestWindow, *, tz: tzinfo | None = None, header: bool 
             f" ≈${window.cost_usd:.2f}"
         )
         lines.append("# " + " · ".join(parts))
-    for entry in window.entries:
-        marker = "↳ " if entry.agent is not None and entry.agent != window.agent else ""
-        repeat = f" ×{entry.count}" if entry.count > 1 else ""
-        lines.append(f"{_clock(entry.timestamp, tz)} {marker}{entry.summary}{repeat}")
+    lines.extend(entry_line(entry, window.agent, tz) for entry in window.entries)
     if window.last_activity:
         clock = _clock(window.last_activity, tz)
         for summary in window.running:
@@ -972,16 +984,6 @@ def render_text(window: DigestWindow, *, tz: tzinfo | None = None, header: bool 
         if window.thinking_since:
             lines.append(f"{_clock(window.thinking_since, tz)} … [THINKING]")
     return "\n".join(lines) + "\n"
-
-
-_SUBAGENT_FILE_RE = re.compile(r"(?:^|[/\\])agent-([^/\\]+?)\.jsonl$")
-
-
-def agent_label_for_path(path: str) -> str | None:
-    """Attribution label for a transcript path: ``…/subagents/agent-a7be2f0.jsonl`` (and the flat 2.0.x
-    ``agent-<id>.jsonl``) → ``subagent:a7be2f0``; ``None`` for a session's main transcript."""
-    match = _SUBAGENT_FILE_RE.search(path)
-    return f"subagent:{match.group(1)}" if match else None
 
 
 def digest_bytes(

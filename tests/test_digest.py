@@ -89,6 +89,12 @@ def think(second: int = 1) -> bytes:
     return assistant([{"type": "thinking", "thinking": "secret reasoning", "signature": "s"}], second)
 
 
+def api_gave_up(text: str, second: int = 4) -> bytes:
+    """The synthetic ``API Error`` message Claude Code writes when it gives up."""
+    message = {"id": "x", "model": "<synthetic>", "content": [{"type": "text", "text": text}]}
+    return _record("assistant", ts(second), isApiErrorMessage=True, message=message)
+
+
 def summaries(data: bytes, mode: str = "tools") -> list[str]:
     window = digest_bytes(data, mode, None)
     return [e.summary + (f" ×{e.count}" if e.count > 1 else "") for e in window.entries]
@@ -239,16 +245,7 @@ def test_interrupt_api_error_and_compaction_entries() -> None:
             ts(3),
             message={"role": "user", "content": [{"type": "text", "text": "[Request interrupted by user]"}]},
         )
-        + _record(
-            "assistant",
-            ts(4),
-            isApiErrorMessage=True,
-            message={
-                "id": "x",
-                "model": "<synthetic>",
-                "content": [{"type": "text", "text": "API Error: 500 Internal server error"}],
-            },
-        )
+        + api_gave_up("API Error: 500 Internal server error", 4)
         + _record(
             "system",
             ts(5),
@@ -376,16 +373,7 @@ def test_configurable_failure_threshold() -> None:
 
 
 def test_api_error_given_up_needs_attention() -> None:
-    data = prompt("go") + _record(
-        "assistant",
-        ts(4),
-        isApiErrorMessage=True,
-        message={
-            "id": "x",
-            "model": "<synthetic>",
-            "content": [{"type": "text", "text": "API Error: 529 overloaded"}],
-        },
-    )
+    data = prompt("go") + api_gave_up("API Error: 529 overloaded", 4)
     window = digest_bytes(data)
     assert window.state == "api_error" and window.needs_attention
     assert window.attention_reason == "API error: API Error: 529 overloaded"

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
+
+from tests.conftest import maestroctl_env
+from tests.test_digest_service_support import add_session, append, prompt, say
 
 BIN = Path(sys.executable).parent
 MAESTROCTL = str(BIN / "maestroctl")
@@ -24,9 +28,9 @@ SAMPLES = [
 
 
 def ctl(*args: str, input_: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAESTRO_")}
-    env["MAESTRO_SOCKET"] = "/nonexistent/maestrod.sock"  # proves no daemon is involved
-    return subprocess.run([MAESTROCTL, *args], env=env, capture_output=True, input=input_, timeout=60)
+    env = maestroctl_env(Path("/nonexistent/maestrod.sock"))  # proves no daemon is involved
+    return subprocess.run([MAESTROCTL, *args], env=env, capture_output=True, input=input_, timeout=60,
+                          check=False)
 
 
 def golden(sample: Path, mode: str) -> str:
@@ -81,7 +85,7 @@ def test_exit_codes() -> None:
 def test_the_fast_path_parses_it_and_the_digest_code_loads_lazily() -> None:
     code = ("import sys; from maestroctl import fastargs; a = fastargs.parse(['digest', 'f.jsonl', '--last', '5']);"
             "print(a is not None, a.last, 'shared.digest' in sys.modules, 'shared.transcript' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False)
     assert out.stdout.split() == ["True", "5", "False", "False"], out.stderr
 
 
@@ -90,20 +94,12 @@ def test_the_fast_path_parses_it_and_the_digest_code_loads_lazily() -> None:
 
 
 async def _ctl(daemon: Any, *args: str, token: str | None = None) -> Any:
-    import trio
-
-    from tests.conftest import maestroctl_env
-
     env = maestroctl_env(daemon.socket_path, **({"MAESTRO_SESSION_TOKEN": token} if token else {}))
     return await trio.run_process([MAESTROCTL, *args], capture_stdout=True, capture_stderr=True, env=env,
                                   check=False)
 
 
 async def test_session_log_digests_and_usage(daemon: Any, tmp_path: Path) -> None:
-    import hashlib
-
-    from tests.test_digest_service_support import add_session, prompt, say
-
     app = daemon.app
     path = tmp_path / "w.jsonl"
     path.write_bytes(SAMPLES[0].read_bytes())
@@ -137,19 +133,12 @@ async def test_session_log_digests_and_usage(daemon: Any, tmp_path: Path) -> Non
 
 
 async def test_session_log_follow_streams_until_the_session_exits(daemon: Any, tmp_path: Path) -> None:
-    import subprocess as sp
-
-    import trio
-
-    from tests.conftest import maestroctl_env
-    from tests.test_digest_service_support import add_session, append, prompt, say
-
     app = daemon.app
     path = tmp_path / "w.jsonl"
     path.write_bytes(prompt("go", 0) + say("First step is done.", 1))
     add_session(app, "s-w", path, name="api")
     proc = await trio.lowlevel.open_process([MAESTROCTL, "session", "log", "s-w", "--follow"],
-                                            stdout=sp.PIPE, env=maestroctl_env(daemon.socket_path))
+                                            stdout=subprocess.PIPE, env=maestroctl_env(daemon.socket_path))
     assert proc.stdout is not None
     got = b""
 

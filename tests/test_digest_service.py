@@ -29,9 +29,16 @@ from tests.test_digest_service_support import (
 ATTENTION = "session.needs_attention"
 
 
-async def watched(daemon: Daemon, sid: str, path: Path) -> None:
-    daemon.app.transcripts.watch(sid, str(path))
-    assert await daemon.app.transcripts.sync(sid)
+async def watched_worker(daemon: Daemon, tmp_path: Path, data: bytes = b"", **session: Any) -> tuple[Events, Path]:
+    """Session ``s-w`` with the transcript ``w.jsonl`` holding ``data``, watched and read; the events from
+    before the watch on."""
+    events = Events(daemon.app)
+    path = tmp_path / "w.jsonl"
+    path.write_bytes(data)
+    add_session(daemon.app, "s-w", path, **session)
+    daemon.app.transcripts.watch("s-w", str(path))
+    assert await daemon.app.transcripts.sync("s-w")
+    return events, path
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -40,18 +47,14 @@ async def watched(daemon: Daemon, sid: str, path: Path) -> None:
 
 async def test_three_failed_bash_calls_raise_needs_attention_at_once(daemon: Daemon, tmp_path: Path) -> None:
     app = daemon.app
-    events = Events(app)
-    path = tmp_path / "w.jsonl"
-    path.write_bytes(b"")
-    add_session(app, "s-w", path, name="worker")
-    await watched(daemon, "s-w", path)
+    events, path = await watched_worker(daemon, tmp_path, name="worker")
 
     append(path, prompt("run the tests", 0) + failing_bash(2, 1))
     assert await app.transcripts.sync("s-w")
     assert events.of(ATTENTION, "s-w") == []
     mark = len(events.items)
     append(path, failing_bash(1, 10))
-    raised = await events.wait_for(ATTENTION, sid="s-w", start=mark)
+    raised = await events.wait_data(ATTENTION, sid="s-w", start=mark)
     assert raised["needs_attention"] is True and raised["kind"] == "failures"
     assert raised["reason"].startswith("3 consecutive failed tool calls (last: Bash: npm test ✗ exit 1")
     assert raised["name"] == "worker" and raised["source"] == "transcript"
@@ -67,41 +70,32 @@ async def test_three_failed_bash_calls_raise_needs_attention_at_once(daemon: Dae
 
     mark = len(events.items)
     append(path, bash("ok1", "npm test", "all green", False, 20))
-    cleared = await events.wait_for(ATTENTION, sid="s-w", start=mark)
+    cleared = await events.wait_data(ATTENTION, sid="s-w", start=mark)
     assert cleared["needs_attention"] is False and cleared["reason"] is None
     assert app.db.conn.execute("SELECT needs_attention FROM sessions WHERE id='s-w'").fetchone()[0] is None
 
 
 async def test_a_reason_set_by_the_hooks_is_not_cleared_by_the_transcript(daemon: Daemon, tmp_path: Path) -> None:
     app = daemon.app
-    events = Events(app)
-    path = tmp_path / "w.jsonl"
-    add_session(app, "s-w", path)
-    path.write_bytes(prompt("go", 0) + failing_bash(3, 1))
-    await watched(daemon, "s-w", path)
-    await events.wait_for(ATTENTION, lambda d: d["needs_attention"], sid="s-w")
+    events, path = await watched_worker(daemon, tmp_path, prompt("go", 0) + failing_bash(3, 1))
+    await events.wait_data(ATTENTION, lambda d: d["needs_attention"], sid="s-w")
     with app.db.transaction() as c:
         c.execute("UPDATE sessions SET needs_attention='Claude needs your permission' WHERE id='s-w'")
     mark = len(events.items)
     append(path, bash("ok", "ls", "a b", False, 9))
-    await events.wait_for(ATTENTION, lambda d: not d["needs_attention"], sid="s-w", start=mark)
+    await events.wait_data(ATTENTION, lambda d: not d["needs_attention"], sid="s-w", start=mark)
     row = app.db.conn.execute("SELECT needs_attention FROM sessions WHERE id='s-w'").fetchone()
     assert row[0] == "Claude needs your permission"
 
 
 async def test_every_change_is_pushed_with_its_entries(daemon: Daemon, tmp_path: Path) -> None:
-    app = daemon.app
-    events = Events(app)
-    path = tmp_path / "w.jsonl"
-    add_session(app, "s-w", path)
-    path.write_bytes(b"")
-    await watched(daemon, "s-w", path)
+    events, path = await watched_worker(daemon, tmp_path)
     lines = [prompt("hello", 0), say("I found the bug in the parser. Then I fixed it.", 1), bash("b1", "false", "Exit code 1", True, 2),
              bash("b2", "false", "Exit code 1", True, 3)]
     for line in lines:
         mark = len(events.items)
         append(path, line)
-        await events.wait_for("session.digest", sid="s-w", start=mark)
+        await events.wait_data("session.digest", sid="s-w", start=mark)
     got = appended(events, "s-w")
     assert [e["summary"] for e in got] == ["[PROMPT] hello", "I found the bug in the parser.", "Bash: false ✗ exit 1"]
     grown = [e for d in events.of("session.digest", "s-w") for e in d["updated"]["tools"]]
@@ -115,13 +109,9 @@ async def test_every_change_is_pushed_with_its_entries(daemon: Daemon, tmp_path:
 
 async def test_turn_state_reaches_the_session_manager_or_an_event(daemon: Daemon, tmp_path: Path) -> None:
     app = daemon.app
-    events = Events(app)
-    path = tmp_path / "w.jsonl"
-    add_session(app, "s-w", path)
-    path.write_bytes(b"")
-    await watched(daemon, "s-w", path)
+    events, path = await watched_worker(daemon, tmp_path)
     append(path, prompt("go", 0))
-    got = await events.wait_for("session.transcript_state", sid="s-w")
+    got = await events.wait_data("session.transcript_state", sid="s-w")
     assert got["state"] == "working"
 
     states: list[tuple[str, str]] = []
@@ -139,11 +129,9 @@ async def test_turn_state_reaches_the_session_manager_or_an_event(daemon: Daemon
 
 async def test_exit_unwatches_and_keeps_the_digest(daemon: Daemon, tmp_path: Path) -> None:
     app = daemon.app
-    path = tmp_path / "w.jsonl"
-    add_session(app, "s-w", path)
     data = prompt("go", 0) + say("Finished the job.", 1)
-    path.write_bytes(data[:-1])  # the last line lacks its newline, as in many captured files
-    await watched(daemon, "s-w", path)
+    # the last line lacks its newline, as in many captured files
+    _events, path = await watched_worker(daemon, tmp_path, data[:-1])
     assert [e.summary for e in app.transcripts.digest("s-w").entries()] == ["[PROMPT] go"]  # type: ignore[union-attr]
     app.record("system", "session", "s-w", "session.status", {"to": "exited"},
                event={"session_id": "s-w", "to": "exited"})

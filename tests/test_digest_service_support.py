@@ -1,5 +1,5 @@
 """Helpers for the live-digest tests: apps with short intervals, sessions inserted straight into the
-store, synthetic transcript records, and an event log with waits."""
+store, synthetic transcript records, and the conftest event log read by topic."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import trio
 
 from maestrod.app import App
 from maestrod.config import Config, DigestSettings
 from maestrod.store.db import utcnow
+from tests.conftest import EventLog
 
 HERE = Path(__file__).parent
 TRANSCRIPTS = HERE / "data" / "transcripts"
@@ -98,35 +98,22 @@ def append(path: Path, data: bytes) -> None:
         f.write(data)
 
 
-class Events:
-    """Every event the app publishes, with waits (an in-process listener: nothing is missed)."""
+def _about(event: dict[str, Any], topic: str, sid: str | None) -> bool:
+    return event["topic"] == topic and (sid is None or event["data"].get("session_id") == sid)
 
-    def __init__(self, app: App) -> None:
-        self.items: list[dict[str, Any]] = []
-        self._changed = trio.Event()
-        app.bus.add_listener(self._on_event)
 
-    def _on_event(self, event: dict[str, Any]) -> None:
-        self.items.append(event)
-        changed, self._changed = self._changed, trio.Event()
-        changed.set()
+class Events(EventLog):
+    """The conftest event log, read by topic (and session): the events' ``data``."""
 
     def of(self, topic: str, sid: str | None = None) -> list[dict[str, Any]]:
-        return [e["data"] for e in self.items
-                if e["topic"] == topic and (sid is None or e["data"].get("session_id") == sid)]
+        return [e["data"] for e in self.items if _about(e, topic, sid)]
 
-    async def wait_for(self, topic: str, pred: Any = lambda d: True, *, sid: str | None = None,
-                       timeout: float = 10.0, start: int = 0) -> dict[str, Any]:
-        with trio.fail_after(timeout):
-            i = start
-            while True:
-                changed = self._changed
-                while i < len(self.items):
-                    e = self.items[i]
-                    i += 1
-                    if e["topic"] == topic and (sid is None or e["data"].get("session_id") == sid) and pred(e["data"]):
-                        return e["data"]  # type: ignore[no-any-return]
-                await changed.wait()
+    async def wait_data(self, topic: str, pred: Any = lambda d: True, *, sid: str | None = None,
+                        timeout: float = 10.0, start: int = 0) -> dict[str, Any]:
+        """The ``data`` of the first event from ``start`` on about ``topic`` (and ``sid``) that ``pred``
+        accepts."""
+        event = await self.wait_for(lambda e: _about(e, topic, sid) and pred(e["data"]), timeout, start)
+        return event["data"]  # type: ignore[no-any-return]
 
 
 def appended(events: Events, sid: str, mode: str = "tools") -> list[dict[str, Any]]:

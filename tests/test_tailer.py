@@ -75,6 +75,13 @@ def line_boundaries(data: bytes) -> list[int]:
     return [i + 1 for i, b in enumerate(data) if b == 0x0A]
 
 
+def rewritten(data: bytes) -> bytes:
+    """The same records in other bytes: the first record's keys in reverse order (what an in-place
+    rewrite by the writer looks like)."""
+    first, rest = data.split(b"\n", 1)
+    return orjson.dumps(dict(reversed(list(orjson.loads(first).items())))) + b"\n" + rest
+
+
 # --------------------------------------------------------------------------------------------------------
 # The cases, one by one
 
@@ -130,11 +137,10 @@ def test_in_place_rewrite_of_the_same_size_is_noticed(tmp_path: Path) -> None:
     tailer = TranscriptTailer(str(path), sink)
     drain(tailer)
     # Same records, other bytes (keys re-ordered): size grows, but the bytes before the position changed.
-    first = orjson.loads(lines[0])
-    reordered = orjson.dumps(dict(reversed(list(first.items())))) + b"\n"
-    assert reordered != lines[0]
+    again = rewritten(data)
+    assert again != data
     with path.open("r+b") as f:
-        f.write(reordered + b"".join(lines[1:]))
+        f.write(again)
     drain(tailer)
     assert tailer.stats.rewrites == 1 and sink.resets == 1
     assert snapshot(sink.digest) == reference(data)
@@ -194,11 +200,9 @@ def test_restart_notices_a_file_replaced_while_down(tmp_path: Path) -> None:
     assert t.stats.rotations == 1 and snapshot(s.digest) == reference(data)
     t.close()
     # 3. rewritten in place before the checkpoint (same inode, other bytes): start over
-    first = orjson.loads(data.splitlines(keepends=True)[0])
-    rewritten = orjson.dumps(dict(reversed(list(first.items())))) + b"\n" + data[len(data.splitlines(True)[0]):]
     os.remove(path)
     os.rename(tmp_path / "old", path)
-    path.write_bytes(rewritten)
+    path.write_bytes(rewritten(data))
     info["identity"] = [os.stat(path).st_dev, os.stat(path).st_ino]
     s, t = restart()
     drain(t)
@@ -284,9 +288,7 @@ def test_truncate_or_rewrite_at_any_point_loses_and_doubles_nothing(
     tailer = TranscriptTailer(str(target), sink)
     drain(tailer)
     if rewrite:
-        lines = data.splitlines(keepends=True)
-        first = orjson.loads(lines[0])
-        again = orjson.dumps(dict(reversed(list(first.items())))) + b"\n" + b"".join(lines[1:])
+        again = rewritten(data)
         with target.open("r+b") as f:
             f.write(again[: max(cut, len(again) // 3)])
         drain(tailer)

@@ -48,17 +48,20 @@ def mid_line(data: bytes, fraction: float) -> int:
     return cut
 
 
-async def run_until_synced(app: Any, sid: str, *, flush: bool = True) -> None:
-    """Start the service, read everything there is, stop it (cleanly, or like a crash: no final flush)."""
+async def run_until_synced(app: Any, sid: str, *, flush: bool = True) -> dict[str, list[dict[str, Any]]]:
+    """Start the service, read everything there is, stop it (cleanly, or like a crash: no final flush);
+    the session's digest as it was read."""
     async with trio.open_nursery() as nursery:
         await nursery.start(app.transcripts.run)
         assert await app.transcripts.sync(sid)
+        final = snapshot(app.transcripts.digest(sid))
         if flush:
             await app.transcripts.shutdown()
         else:
             app.transcripts.flush = lambda: None  # a crash: whatever was saved last is all there is
         nursery.cancel_scope.cancel()
     app.close()
+    return final
 
 
 async def test_restart_neither_loses_nor_repeats_entries(tmp_path: Path) -> None:
@@ -76,12 +79,7 @@ async def test_restart_neither_loses_nor_repeats_entries(tmp_path: Path) -> None
     append(path, data[cut:])
     app = make_app(tmp_path)
     second = Events(app)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(app.transcripts.run)
-        assert await app.transcripts.sync("s-1")
-        final = snapshot(app.transcripts.digest("s-1"))
-        nursery.cancel_scope.cancel()
-    app.close()
+    final = await run_until_synced(app, "s-1")
 
     expected = reference(data)
     assert final == expected
@@ -111,12 +109,7 @@ async def test_crash_replays_only_after_the_last_checkpoint(tmp_path: Path) -> N
     append(path, data[mid_line(data, 0.7):])
     app = make_app(tmp_path)
     second = Events(app)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(app.transcripts.run)
-        assert await app.transcripts.sync("s-1")
-        final = snapshot(app.transcripts.digest("s-1"))
-        nursery.cancel_scope.cancel()
-    app.close()
+    final = await run_until_synced(app, "s-1")
     expected = reference(data)
     assert final == expected, "the state is exactly the uninterrupted one"
     by_seq = {e["seq"]: e["summary"] for e in appended(first, "s-1") + appended(second, "s-1")}
@@ -197,11 +190,7 @@ async def test_subagent_files_are_attributed_to_their_session(tmp_path: Path) ->
     append(tmp_path / "c" / "subagents" / sub.name, b"")
     app = make_app(tmp_path)
     events = Events(app)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(app.transcripts.run)
-        assert await app.transcripts.sync("s-1")
-        nursery.cancel_scope.cancel()
-    app.close()
+    await run_until_synced(app, "s-1")
     assert appended(events, "s-1") == [], "nothing is announced twice after a restart"
 
 
@@ -217,7 +206,7 @@ async def _latency_with(tmp_path: Path, watcher: str, poll_interval: float) -> f
         assert await app.transcripts.sync("s-1")
         start = trio.current_time()
         append(path, say("A line that must arrive through the change hint.", 2))
-        await events.wait_for("session.digest", lambda d: d["appended"]["tools"], sid="s-1",
+        await events.wait_data("session.digest", lambda d: d["appended"]["tools"], sid="s-1",
                               start=len(events.items))
         took = trio.current_time() - start
         nursery.cancel_scope.cancel()

@@ -34,6 +34,7 @@ from shared.transcript import (
     TranscriptParser,
     TurnEndEvent,
     TurnState,
+    agent_label_for_path,
     classify_tool_result,
     estimate_cost_usd,
     model_price,
@@ -48,11 +49,6 @@ SAMPLE_IDS = [str(p.relative_to(TRANSCRIPTS)) for p in SAMPLES]
 
 def sample(name: str) -> bytes:
     return (TRANSCRIPTS / name).read_bytes()
-
-
-def agent_for(path: Path) -> str | None:
-    name = path.name
-    return f"subagent:{name[len('agent-') : -len('.jsonl')]}" if name.startswith("agent-") else None
 
 
 def parse_all(data: bytes, **kwargs: Any) -> tuple[TranscriptParser, list[Any]]:
@@ -165,7 +161,7 @@ def test_corpus_is_present() -> None:
 @pytest.mark.parametrize("path", SAMPLES, ids=SAMPLE_IDS)
 def test_every_sample_parses_without_loss(path: Path) -> None:
     data = path.read_bytes()
-    parser, events = parse_all(data, agent=agent_for(path))
+    parser, events = parse_all(data, agent=agent_label_for_path(str(path)))
     stats = parser.stats
     assert stats.corrupt_lines == 0 and stats.oversized_lines == 0
     assert stats.lines == data.count(b"\n") + (0 if data.endswith(b"\n") else 1)

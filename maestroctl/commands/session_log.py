@@ -20,7 +20,6 @@ import sys
 TYPE_CHECKING = False  # typing costs ~2 ms of start-up; annotations are never evaluated
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Iterator
     from typing import Any
 
 MODES = ["tools", "text"]
@@ -59,7 +58,7 @@ def _clock(ts: str | None) -> str:
     from datetime import datetime
 
     try:
-        return datetime.fromisoformat(ts.replace("Z", "+00:00")).astimezone().strftime("%H:%M:%S")
+        return datetime.fromisoformat(ts).astimezone().strftime("%H:%M:%S")
     except ValueError:
         return "--:--:--"
 
@@ -123,6 +122,8 @@ def log(rt: Any, a: argparse.Namespace) -> int:
 
 
 def _follow(rt: Any, a: argparse.Namespace, params: dict[str, Any]) -> int:
+    from itertools import chain
+
     from maestroctl.client import RemoteError
 
     client = rt.client()
@@ -156,7 +157,7 @@ def _follow(rt: Any, a: argparse.Namespace, params: dict[str, Any]) -> int:
     own_agent = window.get("agent")
     entries = window.get("entries") or []
     last_seq = entries[-1]["seq"] if entries else window.get("total_entries", 0) - 1
-    for msg in _chain(early, client.notifications()):
+    for msg in chain(early, client.notifications()):
         ev = msg.get("params") or {}
         data = ev.get("data") or {}
         topic = ev.get("topic")
@@ -177,11 +178,6 @@ def _follow(rt: Any, a: argparse.Namespace, params: dict[str, Any]) -> int:
         if new or grown:
             out.flush()
     return 0
-
-
-def _chain(first: list[dict[str, Any]], rest: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    yield from first
-    yield from rest
 
 
 def digests(rt: Any, a: argparse.Namespace) -> int:

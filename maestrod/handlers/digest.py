@@ -21,6 +21,7 @@ from shared.messages.digest import (
     SessionDigestsParams,
     SessionUsageParams,
 )
+from shared.transcript import TokenUsage, estimate_cost_usd
 
 
 def _row(ctx: Context, sid: str) -> Any:
@@ -98,12 +99,8 @@ async def session_usage(ctx: Context, p: SessionUsageParams) -> dict[str, Any]:
     check_act(ctx.app.db, ctx.session_id, sid, "read")
     row = _row(ctx, sid)
     digest = await _digest(ctx, row)
-    from shared.transcript import TokenUsage, estimate_cost_usd
-
     by_model = digest.usage_by_model()
-    total = TokenUsage()
-    for usage in by_model.values():
-        total = total + usage
+    total = sum(by_model.values(), TokenUsage())
     cost, unpriced = estimate_cost_usd(by_model)
     return {**_identity(row), "usage": total.to_dict(), "cost_usd": round(cost, 6),
             "reported_cost_usd": digest.parser.reported_cost_usd, "unpriced_models": unpriced,
@@ -122,7 +119,8 @@ async def context_coordinator(ctx: Context, p: ContextCoordinatorParams) -> dict
         sid = resolve_session(app.db, p.id)
         check_act(app.db, ctx.session_id, sid, "read")
     # Workers watched lazily (rows written by something else than the session manager) are read first.
+    watched = app.transcripts.watched()
     for (wid,) in app.db.conn.execute("SELECT id FROM sessions WHERE parent_id=? AND status<>'exited'", (sid,)):
-        if wid not in app.transcripts.watched():
+        if wid not in watched:
             await app.transcripts.ensure(wid)
     return render(app, sid, p.budget_tokens).to_dict()

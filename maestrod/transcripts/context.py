@@ -26,12 +26,12 @@ workers' headers.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from shared.digest import DigestEntry, DigestWindow
+from shared.digest import DigestWindow, entry_line
 from shared.transcript.parser import parse_timestamp
 
 if TYPE_CHECKING:
@@ -71,19 +71,6 @@ class CoordinatorContext:
         return {"id": self.session_id, "text": self.text, "tokens": self.tokens,
                 "budget_tokens": self.budget_tokens, "tasks": self.tasks, "workers": self.workers,
                 "trimmed_entries": self.trimmed_entries}
-
-
-def _clock(timestamp: str | None, tz: tzinfo | None) -> str:
-    epoch = parse_timestamp(timestamp)
-    if epoch is None:
-        return "--:--:--"
-    return datetime.fromtimestamp(epoch, tz).strftime("%H:%M:%S")
-
-
-def _entry_line(entry: DigestEntry, own_agent: str | None, tz: tzinfo | None) -> str:
-    marker = "↳ " if entry.agent is not None and entry.agent != own_agent else ""
-    repeat = f" ×{entry.count}" if entry.count > 1 else ""
-    return f"{_clock(entry.timestamp, tz)} {marker}{entry.summary}{repeat}"
 
 
 def _one_line(text: str, limit: int = 100) -> str:
@@ -170,7 +157,7 @@ def _worker(app: App, row: Any, now: float, tz: tzinfo | None) -> _Worker:
         total = window.total_entries
         own_agent = window.agent
         for entry in window.entries:
-            lines.append((parse_timestamp(entry.timestamp) or 0.0, _entry_line(entry, own_agent, tz)))
+            lines.append((parse_timestamp(entry.timestamp) or 0.0, entry_line(entry, own_agent, tz)))
         if not exited:
             running = [f"… {summary}" for summary in window.running]
             if window.thinking_since:

@@ -13,7 +13,7 @@ into the digest, and publishes what changed:
 * ``session.digest`` - new entries (both modes), entries whose ``×N`` grew, state, attention, totals;
 * ``session.needs_attention`` - at once, in the same transaction, when the escalation verdict changes
   (also the ``sessions.needs_attention`` column and a timeline row);
-* the transcript turn state, the session's third status source, through :attr:`on_turn_state`.
+* the transcript turn state, the session's third status source, through :func:`route_turn_state`.
 
 Checkpoints (the digest's state, parser offsets and file fingerprints) go to the store's
 ``transcript_checkpoints`` table, debounced (``[digest] checkpoint_interval``), on unwatch and at shutdown,
@@ -34,11 +34,13 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import orjson
 import trio
 import trio.lowlevel
 
 from maestrod.store.db import utcnow
+from maestrod.transcripts.context import register_context_providers
 from maestrod.transcripts.tailer import TranscriptTailer
 from maestrod.transcripts.watch import DirWatcher, make_watcher
 from shared.digest import (
@@ -66,16 +68,10 @@ FIRST_POLL_WAIT = 5.0
 
 
 def digest_config(settings: DigestSettings) -> DigestConfig:
-    """The pure digest's tunables from the ``[digest]`` config section."""
-    return DigestConfig(
-        retain=max(settings.retain, settings.window, 1),
-        failure_threshold=settings.failure_threshold,
-        stuck_tool_calls=settings.stuck_tool_calls,
-        stuck_seconds=settings.stuck_seconds,
-        waiting_input_seconds=settings.waiting_input_seconds,
-        idle_after_seconds=settings.idle_after_seconds,
-        include_subagents=settings.include_subagents,
-    )
+    """The pure digest's tunables from the ``[digest]`` config section: every :class:`DigestConfig` field is
+    the setting of the same name, except that ``retain`` keeps at least a ``window``."""
+    same = {f.name: getattr(settings, f.name) for f in attrs.fields(DigestConfig) if f.name != "retain"}
+    return DigestConfig(retain=max(settings.retain, settings.window, 1), **same)
 
 
 def subagent_dir(transcript_path: str) -> tuple[str, str]:
@@ -197,9 +193,6 @@ class _Session:
             tailer.close()
 
 
-TurnStateSink = Callable[[str, str], None]
-
-
 class TranscriptService:
     """See the module docstring.  Created in ``App.__init__``; registers its service and shutdown hook."""
 
@@ -208,9 +201,6 @@ class TranscriptService:
         self.settings = app.config.digest
         #: Wall clock for the digest's time rules (stuck, waiting, idle); tests may replace it.
         self.clock: Callable[[], float] = time.time
-        #: ``fn(session_id, state)`` on every transcript turn-state change: the session's third status
-        #: source.  See :func:`route_turn_state`; the lead may point it elsewhere.
-        self.on_turn_state: TurnStateSink = lambda sid, state: route_turn_state(app, sid, state)
         self._sessions: dict[str, _Session] = {}
         self._closed: OrderedDict[str, _Session] = OrderedDict()
         self._routes: dict[str, dict[str, str | None]] = {}  # directory -> {session id: name filter}
@@ -328,7 +318,8 @@ class TranscriptService:
                 return None
             s = self._load(session_id, path)
         if not s.caught_up:
-            await self._drain(s)
+            await self._poll(s, publish=False)
+            s.updates.clear()
             s.digest.finish(self.clock())
             s.close_files()
             s.caught_up = True
@@ -454,16 +445,11 @@ class TranscriptService:
 
     # ------------------------------------------------------------------------------------------ reading
 
-    async def _poll(self, s: _Session) -> None:
+    async def _poll(self, s: _Session, *, publish: bool = True) -> None:
         """Read everything new (yielding between big batches), publish, re-check the time rules, and save
-        a checkpoint when due."""
-        while self._poll_once(s):
+        a checkpoint when due; or, ``publish=False``, only read."""
+        while self._poll_once(s, publish=publish):
             await trio.lowlevel.checkpoint()
-
-    async def _drain(self, s: _Session) -> None:
-        while self._poll_once(s, publish=False):
-            await trio.lowlevel.checkpoint()
-        s.updates.clear()
 
     def _poll_once(self, s: _Session, *, publish: bool = True) -> bool:
         more = s.main.poll()
@@ -513,7 +499,7 @@ class TranscriptService:
                     if not any(entry is e for e in appended[mode]) and not any(entry is e for e in updated[mode]):
                         updated[mode].append(entry)
         s.digest.poll(now)  # time rules (stuck, waiting too long) without new bytes
-        attention = s.digest.attention(now)
+        attention = s.digest.last_attention
         attention_changed = not attention.same_verdict(s.attention)
         state = s.digest.state(now)
         # no state from no evidence: a transcript that has no record yet says nothing about the turn
@@ -524,7 +510,6 @@ class TranscriptService:
             return
         app = self.app
         window = s.digest.window("tools", 0, now)
-        text_total = s.digest.window("text", 0, now).total_entries
         with app.db.transaction() as c:
             if attention_changed:
                 self._write_attention(c, s, attention)
@@ -536,7 +521,7 @@ class TranscriptService:
                 "attention_reason": attention.reason,
                 "appended": {mode: [e.to_dict() for e in entries] for mode, entries in appended.items()},
                 "updated": {mode: [e.to_dict() for e in entries] for mode, entries in updated.items()},
-                "total_entries": {"tools": window.total_entries, "text": text_total},
+                "total_entries": {mode: s.digest.total_entries(mode) for mode in MODES},
                 "running": list(window.running),
                 "usage": window.usage.to_dict(),
                 "cost_usd": round(window.cost_usd, 6),
@@ -546,7 +531,7 @@ class TranscriptService:
         if state_changed:
             s.last_state = state
             try:
-                self.on_turn_state(s.id, state.value)
+                route_turn_state(app, s.id, state.value)
             except Exception:
                 log.exception("session %s: turn-state listener failed", s.id)
 
@@ -651,7 +636,7 @@ class TranscriptService:
 def route_turn_state(app: App, session_id: str, state: str) -> None:
     """The transcript's turn state for ``session_id`` changed: tell the session manager if it takes it
     (``app.sessions.transcript_state(session_id, state)``), else publish ``session.transcript_state``."""
-    sink = getattr(getattr(app, "sessions", None), "transcript_state", None)
+    sink = getattr(app.sessions, "transcript_state", None)
     if callable(sink):
         sink(session_id, state)
     else:
@@ -683,9 +668,5 @@ def wire_sessions(app: App, service: TranscriptService) -> None:
         if isinstance(path, str) and path and session_id in service._sessions:
             service.watch(session_id, path)
 
-    extensions = getattr(app, "hook_extensions", None)
-    if extensions is not None:
-        extensions.add_listener("SessionStart", on_session_start)
-        from maestrod.transcripts.context import register_context_providers
-
-        register_context_providers(app)
+    app.hook_extensions.add_listener("SessionStart", on_session_start)
+    register_context_providers(app)

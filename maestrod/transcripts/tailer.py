@@ -98,9 +98,7 @@ class TranscriptTailer:
         self.stats.polls += 1
         try:
             st = os.stat(self.path)
-        except (FileNotFoundError, NotADirectoryError):
-            st = None
-        except PermissionError:
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
             st = None
         if self.fd is not None:
             fst = os.fstat(self.fd)
@@ -112,7 +110,7 @@ class TranscriptTailer:
                 if st is None:
                     self.stats.missing += 1
                     return False
-                self._close()
+                self.close()
                 self.stats.rotations += 1
                 self._start_over()
         if self.fd is None:
@@ -226,7 +224,8 @@ class TranscriptTailer:
         except (TypeError, ValueError, IndexError):
             return {}
 
-    def _close(self) -> None:
+    def close(self) -> None:
+        """Release the fd (the position and fingerprints stay, for a checkpoint)."""
         if self.fd is not None:
             try:
                 os.close(self.fd)
@@ -234,7 +233,3 @@ class TranscriptTailer:
                 pass
         self.fd = None
         self._seen_stat = None
-
-    def close(self) -> None:
-        """Release the fd (the position and fingerprints stay, for a checkpoint)."""
-        self._close()

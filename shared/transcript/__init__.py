@@ -1,54 +1,12 @@
 """Claude Code transcript parsing (sans-I/O): decode JSONL records and turn them into events and state.
 
 Entry points: :class:`TranscriptParser` (incremental, checkpointable) and, for digests, ``shared.digest``.
+The package exports what :mod:`shared.transcript.parser` lists in its ``__all__``, plus ``MAX_LINE_BYTES``.
 """
 
-from shared.transcript.parser import (
-    ApiErrorEvent,
-    AssistantTextEvent,
-    CompactionEvent,
-    Event,
-    FailureKind,
-    InterruptEvent,
-    OtherRecordEvent,
-    ParserStats,
-    PromptEvent,
-    StateChangeEvent,
-    ThinkingEvent,
-    TokenUsage,
-    ToolCallEvent,
-    ToolOutcome,
-    ToolResultEvent,
-    TranscriptParser,
-    TurnEndEvent,
-    TurnState,
-    classify_tool_result,
-    estimate_cost_usd,
-    model_price,
-)
+from shared.transcript import parser
+from shared.transcript.parser import *  # its __all__ is this package's API
 from shared.transcript.records import MAX_LINE_BYTES
 
-__all__ = [
-    "MAX_LINE_BYTES",
-    "ApiErrorEvent",
-    "AssistantTextEvent",
-    "CompactionEvent",
-    "Event",
-    "FailureKind",
-    "InterruptEvent",
-    "OtherRecordEvent",
-    "ParserStats",
-    "PromptEvent",
-    "StateChangeEvent",
-    "ThinkingEvent",
-    "TokenUsage",
-    "ToolCallEvent",
-    "ToolOutcome",
-    "ToolResultEvent",
-    "TranscriptParser",
-    "TurnEndEvent",
-    "TurnState",
-    "classify_tool_result",
-    "estimate_cost_usd",
-    "model_price",
-]
+__all__ = ["MAX_LINE_BYTES"]
+__all__ += parser.__all__

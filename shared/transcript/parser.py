@@ -67,6 +67,7 @@ __all__ = [
     "TranscriptParser",
     "TurnEndEvent",
     "TurnState",
+    "agent_label_for_path",
     "classify_tool_result",
     "estimate_cost_usd",
     "first_error_line",
@@ -457,6 +458,17 @@ def _first_line(text: str, limit: int = 200) -> str:
 # --------------------------------------------------------------------------------------------------------
 # Helpers
 
+_SUBAGENT_FILE_RE = re.compile(r"(?:^|[/\\])agent-([^/\\]+?)\.jsonl$")
+
+
+def agent_label_for_path(path: str) -> str | None:
+    """Attribution label for a transcript path (the ``agent`` of its :class:`TranscriptParser`):
+    ``…/subagents/agent-a7be2f0.jsonl`` (and the flat 2.0.x ``agent-<id>.jsonl``) → ``subagent:a7be2f0``;
+    ``None`` for a session's main transcript."""
+    match = _SUBAGENT_FILE_RE.search(path)
+    return f"subagent:{match.group(1)}" if match else None
+
+
 _TS_CACHE: dict[str, float] = {}
 
 
@@ -775,10 +787,7 @@ class TranscriptParser:
     @property
     def usage(self) -> TokenUsage:
         """Token totals over every API response in this file (subagent responses written inline included)."""
-        total = TokenUsage()
-        for usage in self.usage_by_model.values():
-            total = total + usage
-        return total
+        return sum(self.usage_by_model.values(), TokenUsage())
 
     @property
     def usage_by_model(self) -> dict[str, TokenUsage]:
@@ -1009,10 +1018,8 @@ class TranscriptParser:
                 texts.append("[image]")
         if texts and not record.is_meta:
             text = "\n".join(texts)
-            if has_result:
-                if text.lstrip().startswith(_INTERRUPT_PREFIX):
-                    self._on_user_text(text, timestamp, agent, own, events)
-            else:
+            # next to tool results, only an interrupt marker is something the user said
+            if not has_result or text.lstrip().startswith(_INTERRUPT_PREFIX):
                 self._on_user_text(text, timestamp, agent, own, events)
 
     def _on_user_text(

@@ -162,7 +162,7 @@ class LineStatus(enum.Enum):
     CORRUPT = "corrupt"
 
 
-RECORD_DECODER = _DECODER = msgspec.json.Decoder(Record)
+RECORD_DECODER = msgspec.json.Decoder(Record)
 _ANY_DECODER = msgspec.json.Decoder()
 _JSON_DECODER = json.JSONDecoder()
 _PATH_RE = re.compile(r"`\$((?:\.[^.\[`]+|\[\d+\])*)`")
@@ -177,7 +177,7 @@ def decode_line(line: bytes) -> tuple[list[Record], LineStatus, list[dict[str, A
     the records were salvaged from) so callers that pass unknown record types through can reuse them.
     """
     try:
-        return [_DECODER.decode(line)], LineStatus.OK, []
+        return [RECORD_DECODER.decode(line)], LineStatus.OK, []
     except msgspec.ValidationError:
         # Valid JSON, but some field has a type we did not expect (format drift).
         try:
@@ -186,10 +186,7 @@ def decode_line(line: bytes) -> tuple[list[Record], LineStatus, list[dict[str, A
             return _decode_slow(line)
         if not isinstance(obj, dict):
             return [], LineStatus.CORRUPT, []
-        record = salvage(obj)
-        if record is None:
-            return [], LineStatus.CORRUPT, []
-        return [record], LineStatus.SALVAGED, [obj]
+        return [salvage(obj)], LineStatus.SALVAGED, [obj]
     except (msgspec.DecodeError, ValueError):
         # Malformed JSON, glued objects, invalid UTF-8, lone surrogates.
         return _decode_slow(line)
@@ -215,7 +212,6 @@ def _decode_slow(line: bytes) -> tuple[list[Record], LineStatus, list[dict[str, 
             objects.append(obj)
     if not objects:
         return [], LineStatus.CORRUPT, []
-    records: list[Record] = []
     clean_objects: list[dict[str, Any]] = []
     for obj in objects:
         try:
@@ -224,12 +220,8 @@ def _decode_slow(line: bytes) -> tuple[list[Record], LineStatus, list[dict[str, 
             # stdlib json turns "\ud83d" escapes into lone surrogates: replace them (as CC 2.1.132 does)
             obj = _strip_surrogates(obj)
             repaired = True
-        record = salvage(obj)
-        if record is not None:
-            records.append(record)
-            clean_objects.append(obj)
-    if not records:
-        return [], LineStatus.CORRUPT, []
+        clean_objects.append(obj)
+    records = [salvage(obj) for obj in clean_objects]
     if repaired:
         status = LineStatus.REPAIRED
     elif len(objects) > 1:
@@ -250,17 +242,17 @@ def _strip_surrogates(value: Any) -> Any:
     return value
 
 
-def salvage(obj: dict[str, Any], max_repairs: int = 16) -> Record | None:
+def salvage(obj: dict[str, Any], max_repairs: int = 16) -> Record:
     """Convert a decoded dict to a :class:`Record`, deleting fields whose type does not fit.
 
     msgspec reports the JSON path of the first offending value (``$.message.content[0].text``); we delete
     that value and retry.  This keeps every well-typed field of a record whose shape drifted instead of
-    dropping the whole record.
+    dropping the whole record (at worst only its ``type`` is left).
     """
     data = orjson.dumps(obj)
     for _ in range(max_repairs):
         try:
-            return _DECODER.decode(data)
+            return RECORD_DECODER.decode(data)
         except msgspec.ValidationError as exc:
             if not _delete_path(obj, str(exc)):
                 break
