@@ -49,6 +49,8 @@ class Client:
         self._buf = bytearray()
         self._next_id = 0
         self._pending_out: list[bytes] = []
+        #: Server-pushed notifications that arrived while a call waited for its answer.
+        self._notifications: list[dict[str, Any]] = []
 
     def connect(self) -> None:
         s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
@@ -139,6 +141,9 @@ class Client:
             msg = wire.loads(line)
             if not isinstance(msg, dict):
                 continue
+            if "method" in msg and "id" not in msg:
+                self._notifications.append(msg)  # kept for notifications(), in order
+                continue
             if msg.get("id") == rid or ("id" in msg and msg.get("id") is None and "error" in msg):
                 if "error" in msg:
                     err = msg["error"]
@@ -146,12 +151,14 @@ class Client:
                 return msg.get("result"), None
 
     def call(self, method: str, params: Any | None = None) -> Any:
-        """Send one request and return its result (notifications arriving meanwhile are skipped)."""
+        """Send one request and return its result (notifications arriving meanwhile are queued)."""
         value, raw = self.call_raw(method, params)
         return wire.loads(raw) if raw is not None else value
 
     def notifications(self) -> Iterator[dict[str, Any]]:
-        """Yield server-pushed notifications until the connection ends."""
+        """Yield server-pushed notifications (queued ones first) until the connection ends."""
+        while self._notifications:
+            yield self._notifications.pop(0)
         while True:
             msg = self.read_message()
             if "method" in msg and "id" not in msg:

@@ -122,26 +122,10 @@ def log(rt: Any, a: argparse.Namespace) -> int:
 
 
 def _follow(rt: Any, a: argparse.Namespace, params: dict[str, Any]) -> int:
-    from itertools import chain
-
-    from maestroctl.client import RemoteError
-
     client = rt.client()
     client.call("events.subscribe", {"topics": ["session.digest", "session.status"]})
-    rid = client.send_request("session.digest", params)
-    early: list[dict[str, Any]] = []  # events that arrive before the window: kept, filtered by seq below
-    while True:
-        msg = client.read_message()
-        if "method" in msg and "id" not in msg:
-            early.append(msg)
-            continue
-        if msg.get("id") != rid:
-            continue
-        if "error" in msg:
-            err = msg["error"]
-            raise RemoteError(err.get("code", 0), err.get("message", ""), err.get("data"))
-        window = msg["result"]
-        break
+    # Events arriving before the window stay queued in the client; the seq filter below sorts them.
+    window = client.call("session.digest", params)
     out = sys.stdout
     if rt.json:
         from maestroctl import wire
@@ -157,7 +141,7 @@ def _follow(rt: Any, a: argparse.Namespace, params: dict[str, Any]) -> int:
     own_agent = window.get("agent")
     entries = window.get("entries") or []
     last_seq = entries[-1]["seq"] if entries else window.get("total_entries", 0) - 1
-    for msg in chain(early, client.notifications()):
+    for msg in client.notifications():
         ev = msg.get("params") or {}
         data = ev.get("data") or {}
         topic = ev.get("topic")
