@@ -9,30 +9,17 @@ Run: python bench/bench_idle.py [--sessions 50] [--seconds 10]
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _daemon import BIN, running_daemon  # noqa: E402
+from _daemon import running_daemon  # noqa: E402
+
+from maestroctl.client import Client  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def call(path: Path, method: str, params: dict | None = None) -> dict:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.connect(str(path))
-        s.sendall(
-            json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or {}}).encode() + b"\n"
-        )
-        msg = json.loads(s.makefile("rb").readline())
-    if "error" in msg:
-        raise SystemExit(f"{method}: {msg['error']}")
-    return msg["result"]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -58,36 +45,21 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=10.0)
     args = ap.parse_args()
-    with running_daemon() as (sock, env):
-        pid = call(sock, "system.version")["pid"]
-        subprocess.run(
-            [str(BIN / "maestroctl"), "project", "create", "--name", "P", "--dir", str(sock.parent)],
-            env=env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+    with running_daemon() as (sock, _env), Client(str(sock)) as client:
+        pid = client.call("system.version")["pid"]
+        client.call("project.create", {"name": "P", "dir": str(sock.parent)})
         floor_cpu, floor_rss = window(pid, args.seconds)
         for i in range(args.sessions):
-            call(
-                sock,
-                "session.spawn",
-                {
-                    "project": "P",
-                    "name": f"idle{i}",
-                    "agent": "command",
-                    "argv": ["bash", "--norc", "--noprofile", "-i"],
-                },
-            )
+            client.call("session.spawn", {"project": "P", "name": f"idle{i}", "agent": "command",
+                                          "argv": ["bash", "--norc", "--noprofile", "-i"]})
         # Let every shell print its prompt (and the screen models catch up) before measuring.
         deadline = time.monotonic() + 30
-        while any(
-            call(sock, "session.screen", {"id": f"idle{i}"})["text"] == "" for i in range(args.sessions)
-        ):
+        while any(client.call("session.screen", {"id": f"idle{i}"})["text"] == "" for i in range(args.sessions)):
             if time.monotonic() > deadline:
                 raise SystemExit("the shells did not start")
             time.sleep(0.2)
         time.sleep(1)
-        listed = call(sock, "session.list", {"active": True})
+        listed = client.call("session.list", {"active": True})
         assert len(listed) == args.sessions and all(s["status"] == "idle" for s in listed)
         cpu, rss = window(pid, args.seconds)
     print(f"maestrod, no session (floor): CPU {floor_cpu:.2f} %  RSS {floor_rss:.1f} MB")

@@ -11,10 +11,8 @@ Run: python bench/bench_pty.py [--mb 100] [--runs 3]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pty
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,7 +20,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _daemon import BIN, running_daemon  # noqa: E402
+from _daemon import running_daemon  # noqa: E402
+
+from maestroctl.client import Client  # noqa: E402
 
 
 def make_file(path: Path, mb: int) -> tuple[int, bytes]:
@@ -58,55 +58,23 @@ def bare_loop(path: Path) -> tuple[float, int]:
     return elapsed, n
 
 
-class Rpc:
-    def __init__(self, path: Path) -> None:
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.s.connect(str(path))
-        self.f = self.s.makefile("rb")
-        self.i = 0
-
-    def send(self, method: str, params: dict | None = None) -> int:
-        self.i += 1
-        msg = {"jsonrpc": "2.0", "id": self.i, "method": method, "params": params or {}}
-        self.s.sendall(json.dumps(msg).encode() + b"\n")
-        return self.i
-
-    def result(self, rid: int, events: list[dict] | None = None) -> dict:
-        while True:
-            msg = json.loads(self.f.readline())
-            if msg.get("id") == rid:
-                if "error" in msg:
-                    raise SystemExit(f"error: {msg['error']}")
-                return msg["result"]
-            if events is not None and msg.get("method") == "event":
-                events.append(msg["params"])
-
-    def call(self, method: str, params: dict | None = None) -> dict:
-        return self.result(self.send(method, params))
-
-
-def through_maestrod(rpc: Rpc, path: Path, name: str) -> tuple[float, dict, dict]:
-    events: list[dict] = []
+def through_maestrod(client: Client, path: Path, name: str) -> tuple[float, dict, dict]:
     t0 = time.perf_counter()
-    rid = rpc.send(
+    rid = client.send_request(
         "session.spawn", {"project": "P", "name": name, "agent": "command", "argv": ["cat", str(path)]}
     )
-    sid = rpc.result(rid, events)["id"]
-
-    def exited(ev: dict) -> bool:
-        return (
-            ev["topic"] == "session.status"
-            and ev["data"]["session_id"] == sid
-            and ev["data"]["to"] == "exited"
-        )
-
-    while not any(exited(e) for e in events):
-        msg = json.loads(rpc.f.readline())
-        if msg.get("method") == "event":
-            events.append(msg["params"])
+    sid, exited = None, set()
+    while sid is None or sid not in exited:  # the exit event may come before the spawn's answer
+        msg = client.read_message()
+        if msg.get("id") == rid:
+            if "error" in msg:
+                raise SystemExit(f"error: {msg['error']}")
+            sid = msg["result"]["id"]
+        elif msg.get("method") == "event" and msg["params"]["data"]["to"] == "exited":
+            exited.add(msg["params"]["data"]["session_id"])
     elapsed = time.perf_counter() - t0
-    out = rpc.call("session.output", {"id": sid, "offset": 0, "limit": 1})
-    screen = rpc.call("session.screen", {"id": sid})
+    out = client.call("session.output", {"id": sid, "offset": 0, "limit": 1})
+    screen = client.call("session.screen", {"id": sid})
     return elapsed, out, screen
 
 
@@ -122,16 +90,10 @@ def main() -> None:
     try:
         floor = min(bare_loop(data) for _ in range(args.runs))
         assert floor[1] == expected, (floor[1], expected)
-        with running_daemon() as (sock, env):
-            subprocess.run(
-                [str(BIN / "maestroctl"), "project", "create", "--name", "P", "--dir", str(tmp)],
-                env=env,
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
-            rpc = Rpc(sock)
-            rpc.call("events.subscribe", {"topics": ["session.status"]})
-            runs = [through_maestrod(rpc, data, f"cat{i}") for i in range(args.runs)]
+        with running_daemon() as (sock, _env), Client(str(sock)) as client:
+            client.call("project.create", {"name": "P", "dir": str(tmp)})
+            client.call("events.subscribe", {"topics": ["session.status"]})
+            runs = [through_maestrod(client, data, f"cat{i}") for i in range(args.runs)]
         elapsed = min(r[0] for r in runs)
         lost = [expected - r[1]["total"] for r in runs]
         screen_ok = all(last_line.decode() in r[2]["text"].splitlines()[-1] for r in runs)

@@ -40,10 +40,10 @@ LEAVE = (
 )
 
 
-def _line(obj: Any) -> bytes:
+def _notification(method: str, **params: Any) -> bytes:
     from maestroctl import wire
 
-    return wire.dumps(obj).encode() + b"\n"
+    return wire.dumps({"jsonrpc": "2.0", "method": method, "params": params}).encode() + b"\n"
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -96,15 +96,7 @@ def attach(socket_path: str, ident: str, *, stdin_fd: int = 0, stdout_fd: int = 
             if wake_r in ready:
                 os.read(wake_r, 512)
                 size = os.get_terminal_size(stdout_fd)
-                sock.sendall(
-                    _line(
-                        {
-                            "jsonrpc": "2.0",
-                            "method": "session.resize",
-                            "params": {"id": sid, "rows": size.lines, "cols": size.columns},
-                        }
-                    )
-                )
+                sock.sendall(_notification("session.resize", id=sid, rows=size.lines, cols=size.columns))
             if stdin_fd in ready:
                 keys = os.read(stdin_fd, 4096)
                 if not keys:
@@ -112,17 +104,9 @@ def attach(socket_path: str, ident: str, *, stdin_fd: int = 0, stdout_fd: int = 
                 cut = keys.find(DETACH_KEY)
                 send = keys if cut < 0 else keys[:cut]
                 if send:
-                    sock.sendall(
-                        _line(
-                            {
-                                "jsonrpc": "2.0",
-                                "method": "session.input",
-                                "params": {"id": sid, "data": base64.b64encode(send).decode()},
-                            }
-                        )
-                    )
+                    sock.sendall(_notification("session.input", id=sid, data=base64.b64encode(send).decode()))
                 if cut >= 0:
-                    sock.sendall(_line({"jsonrpc": "2.0", "method": "session.detach", "params": {"id": sid}}))
+                    sock.sendall(_notification("session.detach", id=sid))
                     ending = ending or "detached"
             if sock in ready:
                 chunk = sock.recv(1 << 18)
@@ -139,9 +123,7 @@ def attach(socket_path: str, ident: str, *, stdin_fd: int = 0, stdout_fd: int = 
                         sid = params.get("id", sid)
                         _write_all(stdout_fd, base64.b64decode(params["data"]))
                     elif method == "session.exited":
-                        ending = (
-                            f"session exited ({params.get('exit_reason')}, code {params.get('exit_code')})"
-                        )
+                        ending = f"session exited ({params.get('exit_reason')}, code {params.get('exit_code')})"
                     elif msg.get("id") == rid:
                         if "error" in msg:
                             err = msg["error"]

@@ -28,20 +28,6 @@ Block = dict[str, Any]
 Script = Callable[[dict[str, Any]], list[Block]]
 
 
-def last_user_text(body: dict[str, Any]) -> str:
-    """The text of the newest user message (strings and text blocks joined)."""
-    for msg in reversed(body.get("messages", [])):
-        if msg.get("role") != "user":
-            continue
-        content = msg.get("content")
-        if isinstance(content, str):
-            return content
-        parts = [c.get("text", "") for c in content or [] if c.get("type") == "text"]
-        if parts:
-            return "\n".join(parts)
-    return ""
-
-
 def tool_results(body: dict[str, Any]) -> list[Block]:
     """Every ``tool_result`` block in the conversation so far, oldest first."""
     out = []
@@ -82,7 +68,6 @@ class FakeAnthropic:
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.agent_turns: list[dict[str, Any]] = []
         self.lock = threading.Lock()
-        self.turn_event = threading.Condition(self.lock)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -125,7 +110,6 @@ class FakeAnthropic:
                     blocks = fake.script(body)
                     with fake.lock:
                         fake.agent_turns.append(body)
-                        fake.turn_event.notify_all()
                 else:
                     blocks = [{"type": "text", "text": fake.side_text}]
                 blocks = [
@@ -155,61 +139,23 @@ class FakeAnthropic:
                 self.send_header("Connection", "close")
                 self.end_headers()
                 self.close_connection = True
-                msg = _message(body, [], None)
-                self._event("message_start", {"type": "message_start", "message": msg})
+                self._event({"type": "message_start", "message": _message(body, [], None)})
                 for i, b in enumerate(blocks):
                     if b["type"] == "text":
-                        self._event(
-                            "content_block_start",
-                            {
-                                "type": "content_block_start",
-                                "index": i,
-                                "content_block": {"type": "text", "text": ""},
-                            },
-                        )
-                        self._event(
-                            "content_block_delta",
-                            {
-                                "type": "content_block_delta",
-                                "index": i,
-                                "delta": {"type": "text_delta", "text": b["text"]},
-                            },
-                        )
+                        start, delta = {"type": "text", "text": ""}, {"type": "text_delta", "text": b["text"]}
                     else:
-                        self._event(
-                            "content_block_start",
-                            {
-                                "type": "content_block_start",
-                                "index": i,
-                                "content_block": {
-                                    "type": "tool_use",
-                                    "id": b["id"],
-                                    "name": b["name"],
-                                    "input": {},
-                                },
-                            },
-                        )
-                        self._event(
-                            "content_block_delta",
-                            {
-                                "type": "content_block_delta",
-                                "index": i,
-                                "delta": {"type": "input_json_delta", "partial_json": json.dumps(b["input"])},
-                            },
-                        )
-                    self._event("content_block_stop", {"type": "content_block_stop", "index": i})
-                self._event(
-                    "message_delta",
-                    {
-                        "type": "message_delta",
-                        "delta": {"stop_reason": stop, "stop_sequence": None},
-                        "usage": {"output_tokens": 12},
-                    },
-                )
-                self._event("message_stop", {"type": "message_stop"})
+                        start = {"type": "tool_use", "id": b["id"], "name": b["name"], "input": {}}
+                        delta = {"type": "input_json_delta", "partial_json": json.dumps(b["input"])}
+                    self._event({"type": "content_block_start", "index": i, "content_block": start})
+                    self._event({"type": "content_block_delta", "index": i, "delta": delta})
+                    self._event({"type": "content_block_stop", "index": i})
+                self._event({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
+                             "usage": {"output_tokens": 12}})
+                self._event({"type": "message_stop"})
 
-            def _event(self, name: str, data: Any) -> None:
-                self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+            def _event(self, data: dict[str, Any]) -> None:
+                """One Server-Sent Event, named after its ``type``."""
+                self.wfile.write(f"event: {data['type']}\ndata: {json.dumps(data)}\n\n".encode())
                 self.wfile.flush()
 
         self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
@@ -229,12 +175,6 @@ class FakeAnthropic:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-
-    def __enter__(self) -> FakeAnthropic:
-        return self.start() if self._server is None else self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def _message(body: dict[str, Any], blocks: list[Block], stop: str | None) -> dict[str, Any]:

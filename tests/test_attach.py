@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,24 +12,13 @@ import trio
 
 from maestrod.sessions.pty import PtyProcess
 from tests.conftest import Daemon, EventLog, RawClient, maestroctl_env, wait_screen
+from tests.test_pty import _read_until
+from tests.test_sessions import MAESTROCTL, _project, _spawn
 
-MAESTROCTL = str(Path(sys.executable).parent / "maestroctl")
 
-
-async def _shell(client: RawClient, d: Path, name: str = "sh") -> dict[str, Any]:
-    await client.call("project.create", {"name": "p", "dir": str(d)})
-    return await client.call(
-        "session.spawn",
-        {  # type: ignore[no-any-return]
-            "project": "p",
-            "name": name,
-            "agent": "command",
-            "argv": ["bash", "--norc", "--noprofile", "-i"],
-            "env": {"PS1": "READY$ "},
-            "rows": 24,
-            "cols": 80,
-        },
-    )
+async def _shell(client: RawClient, d: Path) -> dict[str, Any]:
+    await _project(client, d)
+    return await _spawn(client, ["bash", "--norc", "--noprofile", "-i"], env={"PS1": "READY$ "}, rows=24, cols=80)
 
 
 class Stream:
@@ -128,7 +116,7 @@ async def test_viewer_that_falls_behind_gets_a_repaint(
     s = await _shell(client, short_tmp)
     sid = s["id"]
     await wait_screen(daemon.app, sid, lambda t: "READY$" in t)
-    viewer = manager.Viewer(None)
+    viewer = manager.Viewer()
     live = daemon.app.sessions.sessions[sid]
     live.viewers.append(viewer)
     await client.call("session.input", {"id": sid, "text": "seq 1 200\r"})
@@ -146,20 +134,12 @@ async def test_maestroctl_attach_in_a_terminal(daemon: Daemon, client: RawClient
         [MAESTROCTL, "session", "attach", "sh"], cwd=str(short_tmp), env=env, rows=22, cols=77
     )
     out = bytearray()
-
-    async def read_until(marker: bytes) -> None:
-        with trio.fail_after(10):
-            while marker not in out:
-                chunk = await p.read()
-                assert chunk, bytes(out)
-                out.extend(chunk)
-
-    await read_until(b"READY$")
+    await _read_until(p, b"READY$", out)
     assert out.startswith(b"\x1b[?1049h")  # the alternate screen, then the repaint
     got = await client.call("session.get", {"id": sid})
     assert (got["rows"], got["cols"]) == (22, 77)
     await p.write(b"echo attached-$((1+1))\r")
-    await read_until(b"attached-2")
+    await _read_until(p, b"attached-2", out)
     p.resize(26, 88)  # SIGWINCH to the attach client: the session follows
     with trio.fail_after(10):
         while (await client.call("session.get", {"id": sid}))["cols"] != 88:

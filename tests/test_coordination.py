@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,58 +17,13 @@ from maestrod.mail.service import Mail, get_mail
 from maestrod.sessions import briefing
 from shared import errors, templates
 from tests.conftest import Daemon, EventLog, RawClient, maestroctl_env, wait_screen
-
-MAESTROCTL = str(Path(sys.executable).parent / "maestroctl")
-#: A session that prints its token (so the test can act as it), then waits.
-TOKEN_CAT = ["sh", "-c", "echo TOKEN=$MAESTRO_SESSION_TOKEN; exec cat"]
+from tests.test_sessions import _agent, _as, _ctl, _error, _fake_claude, _project, _spawn
 
 
-async def _project(client: RawClient, d: Path) -> str:
-    return (await client.call("project.create", {"name": "p", "dir": str(d)}))["id"]  # type: ignore[no-any-return]
-
-
-async def _spawn(conn: RawClient, argv: list[str], **kw: Any) -> dict[str, Any]:
-    params = {"project": "p", "name": kw.pop("name", "sh"), "agent": "command", "argv": argv, **kw}
-    return await conn.call("session.spawn", params)  # type: ignore[no-any-return]
-
-
-async def _token(daemon: Daemon, sid: str) -> str:
-    text = await wait_screen(daemon.app, sid, lambda t: "TOKEN=" in t)
-    return text.split("TOKEN=", 1)[1].split()[0]
-
-
-async def _as(daemon: Daemon, token: str) -> RawClient:
-    conn = await daemon.connect()
-    await conn.send({"jsonrpc": "2.0", "method": "system.auth", "params": {"token": token}})
-    return conn
-
-
-async def _agent(daemon: Daemon, spawner: RawClient, name: str, **kw: Any) -> tuple[str, RawClient, str]:
-    """A session spawned by ``spawner`` and a connection authenticated as it: (id, conn, token)."""
-    s = await _spawn(spawner, TOKEN_CAT, name=name, **kw)
-    token = await _token(daemon, s["id"])
-    conn = await _as(daemon, token)
-    assert (await conn.call("system.whoami"))["session_id"] == s["id"]
-    return s["id"], conn, token
-
-
-async def _error(conn: RawClient, method: str, params: dict[str, Any]) -> dict[str, Any]:
-    resp = await conn.request(method, params)
-    assert "error" in resp, resp
-    return resp["error"]  # type: ignore[no-any-return]
-
-
-async def _fake_claude(daemon: Daemon, client: RawClient, fake: Path, events: EventLog, **kw: Any) -> dict[str, Any]:
-    daemon.app.config.claude.bin = str(fake)
-    s = await client.call("session.spawn", {"project": "p", "name": kw.pop("name", "agent"), **kw})
-    await events.status(s["id"], "idle")
-    return s  # type: ignore[no-any-return]
-
-
-async def _ctl(env: dict[str, str], *args: str, code: int = 0) -> str:
-    r = await trio.run_process([MAESTROCTL, *args], capture_stdout=True, capture_stderr=True, env=env, check=False)
-    assert r.returncode == code, (args, r.returncode, r.stdout.decode(), r.stderr.decode())
-    return r.stdout.decode() if code == 0 else r.stderr.decode()
+async def _until(pred: Any, timeout: float = 2.0) -> None:
+    with trio.fail_after(timeout):
+        while not pred():
+            await trio.sleep(0.01)
 
 
 def _cmdline(pid: int) -> list[str]:
@@ -271,9 +224,7 @@ async def test_session_wait_counts_sessions_already_there_and_is_woken_by_their_
     # Until exited: woken by the stop itself (no polling), on a connection that keeps serving.
     waiter = await daemon.connect()
     await waiter.send({"jsonrpc": "2.0", "id": 7, "method": "session.wait", "params": {"ids": [a["id"], b["id"]]}})
-    with trio.fail_after(5):
-        while daemon.app.sessions.waiter_count() < 2:
-            await trio.sleep(0.01)
+    await _until(lambda: daemon.app.sessions.waiter_count() >= 2, timeout=5)
     assert (await waiter.call("system.ping")) is not None  # concurrent: later requests are answered
     await other.call("session.stop", {"id": a["id"]})
     with trio.fail_after(2):
@@ -326,9 +277,7 @@ async def test_wait_idle_is_not_fooled_by_a_prompt_still_on_its_way(
     waiter = await daemon.connect()
     await waiter.send({"jsonrpc": "2.0", "id": 1, "method": "session.wait",
                        "params": {"ids": [sid], "until": "idle", "timeout": 20}})
-    with trio.fail_after(5):
-        while daemon.app.sessions.waiter_count() < 1:
-            await trio.sleep(0.01)
+    await _until(lambda: daemon.app.sessions.waiter_count() >= 1, timeout=5)
     await client.call("session.input", {"id": sid, "text": "\x07"})
     with trio.fail_after(5):
         resp = await waiter.recv_response()
@@ -520,20 +469,11 @@ async def test_no_prompt_when_disabled_told_already_or_not_claude(
 # -- 7. long requests end when their client goes away -------------------------------------------------
 
 
-def _raw_socket(path: Path) -> socket.socket:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(str(path))
-    return s
-
-
-def _line(rid: int, method: str, params: dict[str, Any]) -> bytes:
-    return json.dumps({"jsonrpc": "2.0", "id": rid, "method": method, "params": params}).encode() + b"\n"
-
-
-async def _until(pred: Any, timeout: float = 2.0) -> None:
-    with trio.fail_after(timeout):
-        while not pred():
-            await trio.sleep(0.01)
+async def _request(daemon: Daemon, method: str, params: dict[str, Any], rid: int = 1) -> RawClient:
+    """A new connection with one request sent and not answered yet."""
+    conn = await daemon.connect()
+    await conn.send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
+    return conn
 
 
 async def test_waits_and_attach_end_when_the_client_disconnects(
@@ -547,20 +487,18 @@ async def test_waits_and_attach_end_when_the_client_disconnects(
         ("session.wait", {"ids": [a["id"]]}, app.sessions.waiter_count),
         ("mail.wait", {}, mail_waiters.count),
     ):
-        s = _raw_socket(daemon.socket_path)
-        s.sendall(_line(1, method, params))
+        conn = await _request(daemon, method, params)
         await _until(lambda count=count: count() == 1)
-        s.close()
+        await conn.aclose()
         await _until(lambda count=count: count() == 0, timeout=1.0)  # at once
     # Mail arriving after a waiter left is still unread.
     await _mail(client, "human", "to me")  # the human mails itself
     assert len(await client.call("mail.inbox", {"unread": True})) == 1
 
     # attach: the viewer is gone at once (the heartbeat would take 15 s).
-    s = _raw_socket(daemon.socket_path)
-    s.sendall(_line(1, "session.attach", {"id": a["id"]}))
+    conn = await _request(daemon, "session.attach", {"id": a["id"]})
     await _until(lambda: len(app.sessions.sessions[a["id"]].viewers) == 1)
-    s.close()
+    await conn.aclose()
     await _until(lambda: not app.sessions.sessions[a["id"]].viewers, timeout=1.0)
     hist = [h for h in app.timeline.for_subject("session", a["id"]) if h["type"] == "session.attach"]
     assert hist[-1]["data"] == {"attached": False, "reason": "disconnected", "viewers": 0}
@@ -569,20 +507,14 @@ async def test_waits_and_attach_end_when_the_client_disconnects(
 async def test_a_half_closed_client_still_gets_its_answer(daemon: Daemon, client: RawClient, short_tmp: Path) -> None:
     await _project(client, short_tmp)
     a = await _spawn(client, ["cat"], name="a")
-    s = _raw_socket(daemon.socket_path)
-    s.sendall(_line(5, "session.wait", {"ids": [a["id"]], "timeout": 0.5}))
-    s.shutdown(socket.SHUT_WR)  # like `socat -t`: nothing more to say, still listening
+    conn = await _request(daemon, "session.wait", {"ids": [a["id"]], "timeout": 0.5}, rid=5)
+    await conn.stream.send_eof()  # like `socat -t`: nothing more to say, still listening
     await _until(lambda: daemon.app.sessions.waiter_count() == 1)
     await trio.sleep(0.1)
     assert daemon.app.sessions.waiter_count() == 1  # not cut short
-    stream = trio.SocketStream(trio.socket.from_stdlib_socket(s))
-    data = b""
     with trio.fail_after(3):
-        while b"\n" not in data:
-            data += await stream.receive_some(65536)
-    resp = json.loads(data)
+        resp = await conn.recv()
     assert resp["id"] == 5 and resp["result"]["done"] is False and resp["result"]["pending"] == [a["id"]]
-    await stream.aclose()
 
 
 def test_nudge_text_commands_parse() -> None:

@@ -3,9 +3,9 @@ server (tests/fake_anthropic.py), prompted with ``maestroctl session prompt``; t
 answers with a Bash tool call that runs ``maestroctl task update`` from inside the agent, which
 proves the agent -> daemon path with the session's own token.
 
-The binary: ``$MAESTRO_TEST_CLAUDE_BIN``, else ``/work/claude-npm/node_modules/.bin/claude``, else
-``.ci/cache/claude/node_modules/.bin/claude`` (what ``.ci/run`` installs). Without one the test
-skips with the reason -- unless ``MAESTRO_REQUIRE_E2E`` is set (CI), where it fails instead.
+The binary: ``$MAESTRO_TEST_CLAUDE_BIN``, else ``.ci/cache/claude/node_modules/.bin/claude`` (what
+``.ci/run`` installs), else ``claude`` on PATH. Without one the test skips with the reason -- unless
+``MAESTRO_REQUIRE_E2E`` is set (CI), where it fails instead.
 """
 
 from __future__ import annotations
@@ -13,19 +13,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
-import trio
 
 from shared.paths import claude_project_slug
 from tests.conftest import REPO, Daemon, EventLog, RawClient, maestroctl_env, wait_screen
 from tests.fake_anthropic import FakeAnthropic, bash_then_text
+from tests.test_sessions import MAESTROCTL, _ctl
 
 pytestmark = pytest.mark.e2e
 
-MAESTROCTL = str(Path(sys.executable).parent / "maestroctl")
 API_KEY = "sk-ant-test-0123456789abcdefghij"
 
 
@@ -70,6 +68,12 @@ def claude_home(home: Path, work: Path) -> None:
     )
 
 
+def spawn_env(home: Path, url: str) -> list[str]:
+    """``--env`` values for a Claude Code session offline against the scripted model server at ``url``."""
+    return [f"HOME={home}", f"ANTHROPIC_BASE_URL={url}", f"ANTHROPIC_API_KEY={API_KEY}",
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "DISABLE_AUTOUPDATER=1"]
+
+
 async def test_real_claude_prompted_runs_maestroctl_and_stops(
     daemon: Daemon, client: RawClient, short_tmp: Path, events: EventLog, claude_bin: str
 ) -> None:
@@ -84,57 +88,21 @@ async def test_real_claude_prompted_runs_maestroctl_and_stops(
     ).start()
     daemon.app.config.claude.bin = claude_bin
     env = maestroctl_env(daemon.socket_path)
-
-    async def ctl(*args: str) -> str:
-        r = await trio.run_process(
-            [MAESTROCTL, *args], capture_stdout=True, capture_stderr=True, env=env, check=False
-        )
-        assert r.returncode == 0, (args, r.stderr.decode())
-        return r.stdout.decode()
-
     try:
-        spawn_env = [
-            f"HOME={home}",
-            f"ANTHROPIC_BASE_URL={model.url}",
-            f"ANTHROPIC_API_KEY={API_KEY}",
-            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
-            "DISABLE_AUTOUPDATER=1",
-        ]
-        s = json.loads(
-            await ctl(
-                "--json",
-                "session",
-                "spawn",
-                "--project",
-                "demo",
-                "--name",
-                "agent",
-                "--cwd",
-                str(work),
-                "--agent",
-                "claude",
-                "--allowed-tools",
-                "Bash Read Edit",
-                "--permission-mode",
-                "acceptEdits",
-                "--task",
-                task["id"],
-                *[a for e in spawn_env for a in ("--env", e)],
-            )
-        )
+        s = json.loads(await _ctl(env, "--json", "session", "spawn", "--project", "demo", "--name", "agent",
+                                  "--cwd", str(work), "--agent", "claude", "--allowed-tools", "Bash Read Edit",
+                                  "--permission-mode", "acceptEdits", "--task", task["id"],
+                                  *[a for e in spawn_env(home, model.url) for a in ("--env", e)]))
         sid = s["id"]
         assert s["agent"] == "claude" and s["status"] == "spawning" and s["claude_session_id"]
         assert s["transcript_path"] == str(
             home / ".claude" / "projects" / claude_project_slug(str(work)) / f"{s['claude_session_id']}.jsonl"
         )
-        await events.status(
-            sid, "idle", timeout=60
-        )  # SessionStart hook (or the TUI enabling bracketed paste)
+        await events.status(sid, "idle", timeout=60)  # SessionStart hook (or the TUI enabling bracketed paste)
         await wait_screen(daemon.app, sid, lambda t: "Claude Code" in t, timeout=30)
 
-        out = await ctl(
-            "session", "prompt", sid, "--message", f"Please start task {task['id']}.", "--wait", "60"
-        )
+        out = await _ctl(env, "session", "prompt", sid, "--message", f"Please start task {task['id']}.",
+                         "--wait", "60")
         assert "confirmed by the agent" in out
         delivered = await events.wait_for(
             lambda e: e["topic"] == "session.prompt_delivered" and e["data"]["session_id"] == sid
@@ -154,7 +122,7 @@ async def test_real_claude_prompted_runs_maestroctl_and_stops(
         text = await wait_screen(daemon.app, sid, lambda t: final in t, timeout=30)
         assert f"Please start task {task['id']}." in text
         assert "Ran 1 shell command" in text or "Bash" in text
-        screen_cli = await ctl("session", "screen", sid)
+        screen_cli = await _ctl(env, "session", "screen", sid)
         assert final in screen_cli
 
         got = await client.call("task.get", {"id": task["id"]})
@@ -173,7 +141,7 @@ async def test_real_claude_prompted_runs_maestroctl_and_stops(
 
         # A second prompt right away: queued while the turn runs (or typed at once if it already ended);
         # either way the agent confirms it and goes through another turn.
-        second = json.loads(await ctl("--json", "session", "prompt", sid, "--message", "Once more, please."))
+        second = json.loads(await _ctl(env, "--json", "session", "prompt", sid, "--message", "Once more, please."))
         assert second["state"] in ("queued", "delivered")
         ack = await events.wait_for(
             lambda e: (
@@ -185,7 +153,7 @@ async def test_real_claude_prompted_runs_maestroctl_and_stops(
         await events.status(sid, "idle", start=events.items.index(ack), timeout=90)
         assert len(model.agent_turns) >= 4  # two tool calls, two final answers
 
-        stopped = await ctl("--json", "session", "stop", sid)
+        stopped = await _ctl(env, "--json", "session", "stop", sid)
         result = json.loads(stopped)
         assert result["status"] == "exited" and result["exit_reason"] == "stopped"
         assert events.statuses(sid)[-1] == "exited"

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +30,11 @@ import trio
 
 from tests.conftest import Daemon, EventLog, RawClient, maestroctl_env
 from tests.fake_anthropic import Block, FakeAnthropic
-from tests.test_e2e_claude import API_KEY, claude_bin, claude_home  # noqa: F401  (claude_bin: a fixture)
+from tests.test_e2e_claude import claude_bin, claude_home, spawn_env  # noqa: F401  (claude_bin: a fixture)
+from tests.test_sessions import MAESTROCTL, _ctl
 
 pytestmark = pytest.mark.e2e
 
-MAESTROCTL = str(Path(sys.executable).parent / "maestroctl")
 COORDINATOR_PROMPT = "Coordinate: get a worker to choose the server port."
 QUERY_SUBJECT = "Which port?"
 ANSWER = "Use port 8080."
@@ -155,11 +154,6 @@ class Script:
         return text(WORKER_DONE)
 
 
-def _spawn_env(home: Path, url: str) -> list[str]:
-    return [f"HOME={home}", f"ANTHROPIC_BASE_URL={url}", f"ANTHROPIC_API_KEY={API_KEY}",
-            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "DISABLE_AUTOUPDATER=1"]
-
-
 async def test_coordinator_spawns_a_worker_and_they_talk_through_mail(
     daemon: Daemon, client: RawClient, short_tmp: Path, events: EventLog, claude_bin: str  # noqa: F811
 ) -> None:
@@ -170,23 +164,20 @@ async def test_coordinator_spawns_a_worker_and_they_talk_through_mail(
     await client.call("project.create", {"name": "demo", "dir": str(work)})
     model = FakeAnthropic()
     model.start()
-    script = Script(_spawn_env(worker_home, model.url))
+    script = Script(spawn_env(worker_home, model.url))
     model.script = script
     daemon.app.config.claude.bin = claude_bin
     env = maestroctl_env(daemon.socket_path)
 
     async def ctl(*args: str) -> Any:
-        r = await trio.run_process([MAESTROCTL, "--json", *args], capture_stdout=True, capture_stderr=True,
-                                   env=env, check=False)
-        assert r.returncode == 0, (args, r.stderr.decode())
-        return json.loads(r.stdout)
+        return json.loads(await _ctl(env, "--json", *args))
 
     try:
         with trio.fail_after(90):
             spawn = ["session", "spawn", "--project", "demo", "--name", "coord", "--role", "coordinator",
                      "--allowed-tools", "Bash Read Edit", "--permission-mode", "acceptEdits",
                      "--prompt", COORDINATOR_PROMPT]
-            for e in _spawn_env(home, model.url):
+            for e in spawn_env(home, model.url):
                 spawn += ["--env", e]
             coord = (await ctl(*spawn))["id"]
 

@@ -1,10 +1,13 @@
 """Sessions in-process, over the real socket: plain programs and a scripted stand-in for Claude Code
-(``FAKE_CLAUDE`` in conftest) that runs the real hook path (``maestroctl hook EVENT``)."""
+(``FAKE_CLAUDE`` in conftest) that runs the real hook path (``maestroctl hook EVENT``).
+
+The helpers here are shared by the other session test modules."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import re
 import sys
@@ -21,6 +24,8 @@ from shared import errors
 from tests.conftest import Daemon, EventLog, RawClient, maestroctl_env, wait_screen
 
 MAESTROCTL = str(Path(sys.executable).parent / "maestroctl")
+#: A session that prints its token (so the test can act as it), then waits.
+TOKEN_CAT = ["sh", "-c", "echo TOKEN=$MAESTRO_SESSION_TOKEN; exec cat"]
 
 
 async def _project(client: RawClient, d: Path) -> str:
@@ -42,21 +47,34 @@ async def _fake_claude(
     return s  # type: ignore[no-any-return]
 
 
-async def _agent(daemon: Daemon, client: RawClient, name: str, **kw: Any) -> tuple[dict[str, Any], RawClient]:
-    """A session (a `cat` that first prints its token) and a connection authenticated as it."""
-    s = await _spawn(client, ["sh", "-c", "echo TOKEN=$MAESTRO_SESSION_TOKEN; exec cat"], name=name, **kw)
-    text = await wait_screen(daemon.app, s["id"], lambda t: "TOKEN=" in t)
-    token = text.split("TOKEN=", 1)[1].split()[0]
+async def _as(daemon: Daemon, token: str) -> RawClient:
+    """A connection authenticated with a session token."""
     conn = await daemon.connect()
     await conn.send({"jsonrpc": "2.0", "method": "system.auth", "params": {"token": token}})
+    return conn
+
+
+async def _agent(daemon: Daemon, spawner: RawClient, name: str, **kw: Any) -> tuple[str, RawClient, str]:
+    """A session spawned by ``spawner`` (TOKEN_CAT) and a connection authenticated as it: (id, conn, token)."""
+    s = await _spawn(spawner, TOKEN_CAT, name=name, **kw)
+    text = await wait_screen(daemon.app, s["id"], lambda t: "TOKEN=" in t)
+    token = text.split("TOKEN=", 1)[1].split()[0]
+    conn = await _as(daemon, token)
     assert (await conn.call("system.whoami"))["session_id"] == s["id"]
-    return s, conn
+    return s["id"], conn, token
 
 
 async def _error(client: RawClient, method: str, params: dict[str, Any]) -> dict[str, Any]:
     resp = await client.request(method, params)
     assert "error" in resp, resp
     return resp["error"]  # type: ignore[no-any-return]
+
+
+async def _ctl(env: dict[str, str], *args: str, code: int = 0) -> str:
+    """Run the real maestroctl: its stdout, or its stderr when ``code`` (the expected status) is not 0."""
+    r = await trio.run_process([MAESTROCTL, *args], capture_stdout=True, capture_stderr=True, env=env, check=False)
+    assert r.returncode == code, (args, r.returncode, r.stdout.decode(), r.stderr.decode())
+    return r.stdout.decode() if code == 0 else r.stderr.decode()
 
 
 # -- spawning, environment, family -------------------------------------------------------------------
@@ -99,8 +117,7 @@ async def test_spawn_env_and_family(
     assert daemon.app.token_lookup(token) == sid and daemon.app.token_lookup("nope") is None
 
     # An agent authenticated with its token spawns a worker: parent and root follow.
-    agent = await daemon.connect()
-    await agent.send({"jsonrpc": "2.0", "method": "system.auth", "params": {"token": token}})
+    agent = await _as(daemon, token)
     assert (await agent.call("system.whoami"))["session_id"] == sid
     child = await _spawn(agent, ["cat"], name="w1")
     assert child["parent_id"] == sid and child["root_id"] == sid
@@ -112,8 +129,8 @@ async def test_spawn_env_and_family(
     assert await client.call("session.list", {"parent": sid}) == mine
     err = await _error(client, "session.list", {"my_workers": True})
     assert err["code"] == errors.INVALID_PARAMS and "inside" in err["message"]
-    worker, worker_conn = await _agent(daemon, agent, "w4")
-    assert worker["parent_id"] == sid
+    worker, worker_conn, _ = await _agent(daemon, agent, "w4")
+    assert (await client.call("session.get", {"id": worker}))["parent_id"] == sid
     sibs = await worker_conn.call("session.list", {"siblings": True})
     assert [x["id"] for x in sibs] == [child["id"], sibling["id"]]
     spawned = next(
@@ -190,6 +207,24 @@ async def test_interrupt_plain_program_is_ctrl_c(
     ev = await events.status(s["id"], "exited")
     assert ev["data"]["exit_code"] == 4 and ev["data"]["exit_reason"] == "failed"
     assert "got-INT" in (await client.call("session.screen", {"id": s["id"]}))["text"]
+
+
+async def test_a_query_answer_nobody_reads_does_not_break_the_daemon(
+    daemon: Daemon, client: RawClient, short_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A program that asks the terminal (DA1) but does not read its input: the answer is given up on, quietly."""
+    from maestrod.sessions import manager
+
+    monkeypatch.setattr(manager, "WRITE_TIMEOUT", 0.3)
+    await _project(client, short_tmp)
+    script = "stty -icanon -echo; echo up; head -c 1 >/dev/null; printf '\\033[c'; exec sleep 30"
+    s = await _spawn(client, ["sh", "-c", script])
+    await wait_screen(daemon.app, s["id"], lambda t: "up" in t)
+    # The first key makes it ask (DA1) while the rest fills the tty input and holds the write lock.
+    err = await _error(client, "session.input", {"id": s["id"], "text": "x" * 200_000})
+    assert err["code"] == errors.UNAVAILABLE and "not reading its input" in err["message"]
+    await trio.sleep(0.6)  # the DA1 answer waited for the lock, then gave up too
+    assert (await client.call("session.get", {"id": s["id"]}))["status"] == "idle"
 
 
 # -- exit: codes, reasons, stop, kill ------------------------------------------------------------------
@@ -303,23 +338,23 @@ async def test_prompt_queued_while_working_then_delivered_and_confirmed(
     await wait_screen(daemon.app, sid, lambda t: "prompt: line one|line two" in t)
 
     # Busy: the next prompt waits in the queue (an agent sends it: source agent:<id>).
-    worker, agent = await _agent(daemon, client, "sender")
+    worker, agent, _ = await _agent(daemon, client, "sender")
     second = await agent.call("session.prompt", {"id": sid, "message": "second"})
     assert second["state"] == "queued" and second["status"] == "working"
     assert (await client.call("session.get", {"id": sid}))["queued_prompts"] == 1
     mark = len(events.items)
     await client.call("session.input", {"id": sid, "text": "\x07"})  # the fake ends its turn: Stop
     ev = await events.wait_for(lambda e: e["topic"] == "session.prompt_delivered", start=mark)
-    assert ev["data"]["prompt_id"] == second["prompt_id"] and ev["data"]["source"] == f"agent:{worker['id']}"
+    assert ev["data"]["prompt_id"] == second["prompt_id"] and ev["data"]["source"] == f"agent:{worker}"
     await wait_screen(daemon.app, sid, lambda t: "prompt: second" in t)
     assert events.statuses(sid) == ["idle", "working", "idle", "working"]
     rows = daemon.app.db.conn.execute(
         "SELECT sender, state FROM session_prompts WHERE session_id=? ORDER BY id", (sid,)
     ).fetchall()
-    assert [tuple(r) for r in rows] == [("human", "confirmed"), (f"agent:{worker['id']}", "confirmed")]
+    assert [tuple(r) for r in rows] == [("human", "confirmed"), (f"agent:{worker}", "confirmed")]
     hist = daemon.app.timeline.for_subject("session", sid)
     sources = [h["data"]["source"] for h in hist if h["type"] == "session.prompt"]
-    assert sources == ["human", f"agent:{worker['id']}"]
+    assert sources == ["human", f"agent:{worker}"]
 
     # --now skips the queue even while working.
     now = await client.call("session.prompt", {"id": sid, "message": "urgent", "now": True})
@@ -548,49 +583,20 @@ async def test_session_cli_end_to_end(daemon: Daemon, client: RawClient, short_t
     """The exact invocations of the issue, through the real maestroctl."""
     await _project(client, short_tmp)
     env = maestroctl_env(daemon.socket_path)
-
-    async def ctl(*args: str, check: bool = True) -> str:
-        r = await trio.run_process(
-            [MAESTROCTL, *args], capture_stdout=True, capture_stderr=True, env=env, check=False
-        )
-        if check:
-            assert r.returncode == 0, r.stderr.decode()
-        return r.stdout.decode()
-
-    import json
-
-    s = json.loads(
-        await ctl(
-            "--json",
-            "session",
-            "spawn",
-            "--project",
-            "p",
-            "--name",
-            "N",
-            "--cwd",
-            str(short_tmp),
-            "--",
-            "bash",
-            "--norc",
-            "--noprofile",
-            "-i",
-        )
-    )
+    shell = ["bash", "--norc", "--noprofile", "-i"]
+    s = json.loads(await _ctl(env, "--json", "session", "spawn", "--project", "p", "--name", "N", "--cwd",
+                              str(short_tmp), "--", *shell))
     sid = s["id"]
-    assert s["agent"] == "command" and s["argv"] == ["bash", "--norc", "--noprofile", "-i"]
-    listed = json.loads(await ctl("--json", "session", "list", "--project", "p", "--status", "idle"))
+    assert s["agent"] == "command" and s["argv"] == shell
+    listed = json.loads(await _ctl(env, "--json", "session", "list", "--project", "p", "--status", "idle"))
     assert [x["id"] for x in listed] == [sid]
-    assert json.loads(await ctl("--json", "session", "get", sid))["name"] == "N"
-    await ctl("session", "input", sid, "--text", "echo $((40+2))", "--key", "enter")
+    assert json.loads(await _ctl(env, "--json", "session", "get", sid))["name"] == "N"
+    await _ctl(env, "session", "input", sid, "--text", "echo $((40+2))", "--key", "enter")
     await wait_screen(daemon.app, sid, lambda t: "\n42" in t)
-    assert "42" in await ctl("session", "screen", sid)
-    out = await ctl("session", "prompt", sid, "--message", "echo via-prompt")
+    assert "42" in await _ctl(env, "session", "screen", sid)
+    out = await _ctl(env, "session", "prompt", sid, "--message", "echo via-prompt")
     assert out.startswith(f"delivered to {sid}")
     await wait_screen(daemon.app, sid, lambda t: "\nvia-prompt" in t)
-    stopped = await ctl("session", "stop", sid)
+    stopped = await _ctl(env, "session", "stop", sid)
     assert re.match(rf"{sid} exited: stopped \(code -?\d+\)", stopped)
-    r = await trio.run_process(
-        [MAESTROCTL, "session", "prompt", sid, "--message", "x"], capture_stderr=True, env=env, check=False
-    )
-    assert r.returncode == 1 and b"has exited" in r.stderr
+    assert "has exited" in await _ctl(env, "session", "prompt", sid, "--message", "x", code=1)

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from maestrod.sessions.manager import _pid_alive as _alive
 from tests.test_cli import DaemonProcess, dproc  # noqa: F401  (the subprocess daemon fixture)
 
 
@@ -30,34 +31,13 @@ def _ready(d: DaemonProcess) -> None:
         pass
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def test_sessions_with_a_subprocess_daemon(dproc: DaemonProcess, short_tmp: Path) -> None:  # noqa: F811
     d = dproc
     d.start()
     _ready(d)
     d.ctl_json("project", "create", "--name", "P", "--dir", str(short_tmp))
-    s: dict[str, Any] = d.ctl_json(
-        "session",
-        "spawn",
-        "--project",
-        "P",
-        "--name",
-        "N",
-        "--cwd",
-        str(short_tmp),
-        "--",
-        "bash",
-        "--norc",
-        "--noprofile",
-        "-i",
-    )
+    s: dict[str, Any] = d.ctl_json("session", "spawn", "--project", "P", "--name", "N", "--cwd", str(short_tmp),
+                                   "--", "bash", "--norc", "--noprofile", "-i")
     sid = s["id"]
     assert s["status"] == "idle" and s["cwd"] == str(short_tmp)
     r = d.ctl("session", "input", "N", "--text", "echo sub-$((2+3))", "--key", "enter")

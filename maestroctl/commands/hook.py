@@ -75,7 +75,6 @@ def _forward(rt: Any, event: str) -> int:
             payload = wire.loads(raw)
         except ValueError as exc:
             _note(f"the {event} input is not JSON ({exc}); forwarded without it")
-            payload = {}
     if not isinstance(payload, dict):
         payload = {"value": payload}
     if len(raw) > MAX_PAYLOAD and "tool_response" in payload:

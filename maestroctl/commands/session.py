@@ -245,18 +245,14 @@ def spawn(rt: Any, a: argparse.Namespace) -> int:
     }
     if a.cwd:
         params["cwd"] = os.path.abspath(a.cwd)
-    for key in ("parent", "allowed_tools", "permission_mode", "rows", "cols"):
+    for key in ("parent", "allowed_tools", "permission_mode", "rows", "cols", "template", "subject"):
         value = getattr(a, key)
         if value is not None:
             params[key] = value
-    if a.prompt is not None:
-        params["prompt"] = _text_arg(a.prompt)
-    for key in ("template", "subject"):
+    for key in ("prompt", "message"):  # `-` reads stdin
         value = getattr(a, key)
         if value is not None:
-            params[key] = value
-    if a.message is not None:
-        params["message"] = _text_arg(a.message)
+            params[key] = _text_arg(value)
     if a.task:
         params["task_ids"] = a.task
     if a.env:

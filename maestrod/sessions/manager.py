@@ -30,9 +30,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import trio
 import trio.lowlevel
 
+from maestrod import policy
 from maestrod.sessions import briefing, claude
 from maestrod.sessions.pty import PtyProcess
 from maestrod.sessions.scrollback import Scrollback
@@ -75,6 +77,11 @@ RATE_WINDOW = 60.0
 #: Events that may change what ``session.wait`` is waiting for.
 WAIT_TOPICS = frozenset({"session.status", "session.prompt", "session.prompt_delivered"})
 _SECRET_HINTS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL")
+#: Hook extensions (context, stop decision, listeners) get this long each; the hook client gives up at ~2 s.
+EXTENSION_TIMEOUT = 1.5
+#: :class:`Session` fields read as is from the ``sessions`` row (the others are decoded or live facts).
+_ROW_FIELDS = tuple(f.name for f in attrs.fields(Session)
+                    if f.name not in ("argv", "task_ids", "queued_prompts", "viewers", "bracketed_paste"))
 
 
 def token_hash(token: str) -> str:
@@ -95,14 +102,11 @@ def _norm(text: str) -> str:
 class Viewer:
     """One attached terminal: a bounded buffer of output the attach stream has not sent yet."""
 
-    def __init__(self, conn: Connection | None) -> None:
-        self.conn = conn
+    def __init__(self) -> None:
         self.chunks: list[bytes] = []
         self.size = 0
         self.needs_repaint = False
         self.detached = False
-        #: The attaching client went away (its connection hit EOF and hung up).
-        self.gone = False
         self._wake = trio.Event()
 
     def push(self, data: bytes) -> None:
@@ -131,15 +135,13 @@ class Viewer:
 
 
 class LiveSession:
-    """The in-memory side of a session this daemon started."""
+    """The in-memory side of a session this daemon started (its process is running or has exited)."""
 
-    def __init__(
-        self, sid: str, agent: str, status: str, rows: int, cols: int, scrollback_bytes: int
-    ) -> None:
+    def __init__(self, sid: str, agent: str, pty: PtyProcess, rows: int, cols: int, scrollback_bytes: int) -> None:
         self.id = sid
         self.agent = agent
-        self.status = status
-        self.pty: PtyProcess | None = None
+        self.status = "spawning"
+        self.pty = pty
         self.terminal = Terminal(rows, cols)
         self.scrollback = Scrollback(scrollback_bytes)
         self.viewers: list[Viewer] = []
@@ -163,6 +165,11 @@ class LiveSession:
     @property
     def is_exited(self) -> bool:
         return self.exited.is_set()
+
+    @property
+    def at_prompt(self) -> bool:
+        """Status-wise ready for a prompt: idle, or Claude's idle reminder (not a dialog) is showing."""
+        return self.status == "idle" or (self.status == "waiting_input" and self.waiting_kind == "idle_prompt")
 
 
 class SessionManager:
@@ -198,36 +205,18 @@ class SessionManager:
             with trio.CancelScope(shield=True):
                 await self._kill_all()
 
-    def recover(self) -> list[str]:
+    def recover(self) -> None:
         """Sessions left ``spawning/working/...`` by a previous daemon are ``exited`` (``lost``)."""
         rows = self.db.conn.execute("SELECT id, status, pid FROM sessions WHERE status<>'exited'").fetchall()
-        lost = []
         for r in rows:
             if r["id"] in self.sessions:
                 continue
             alive = _pid_alive(r["pid"])
             if alive:
-                log.warning(
-                    "session %s: pid %s still exists but its terminal was lost with the previous "
-                    "daemon; it is recorded as lost",
-                    r["id"],
-                    r["pid"],
-                )
-            with self.db.transaction() as c:
-                self._write_status(
-                    c,
-                    r["id"],
-                    r["status"],
-                    "exited",
-                    SYSTEM,
-                    {"exit_reason": "lost", "exit_code": None, "pid_alive": alive},
-                )
-                c.execute(
-                    "UPDATE session_prompts SET state='failed' WHERE session_id=? AND state='queued'",
-                    (r["id"],),
-                )
-            lost.append(r["id"])
-        return lost
+                log.warning("session %s: pid %s still exists but its terminal was lost with the previous "
+                            "daemon; it is recorded as lost", r["id"], r["pid"])
+            self._write_status(r["id"], r["status"], "exited", SYSTEM,
+                               {"exit_reason": "lost", "exit_code": None, "pid_alive": alive})
 
     async def shutdown(self) -> None:
         """Daemon stopping (SIGTERM): stop every live session (HUP, TERM, KILL), concurrently."""
@@ -239,7 +228,7 @@ class SessionManager:
 
     async def _kill_all(self) -> None:
         for s in list(self.sessions.values()):
-            if s.is_exited or s.pty is None:
+            if s.is_exited:
                 continue
             s.stop_requested = s.stop_requested or SYSTEM
             s.pty.kill()
@@ -260,29 +249,10 @@ class SessionManager:
         return str(row[0]) if row else None
 
     def resolve(self, ident: str) -> str:
-        from maestrod.policy import resolve_session
-
-        return resolve_session(self.db, ident)
+        return policy.resolve_session(self.db, ident)
 
     def row(self, sid: str) -> Any:
-        r = self.db.conn.execute("SELECT * FROM sessions WHERE id=?", (sid,)).fetchone()
-        if r is None:
-            raise errors.not_found("session", sid)
-        return r
-
-    def parent_of(self, sid: str) -> str | None:
-        return self.row(sid)["parent_id"]  # type: ignore[no-any-return]
-
-    def root_of(self, sid: str) -> str:
-        return self.row(sid)["root_id"]  # type: ignore[no-any-return]
-
-    def children_of(self, sid: str) -> list[str]:
-        return [
-            r[0]
-            for r in self.db.conn.execute(
-                "SELECT id FROM sessions WHERE parent_id=? ORDER BY created_at, id", (sid,)
-            )
-        ]
+        return policy.session_row(self.db, sid)
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -308,35 +278,10 @@ class SessionManager:
         out = []
         for r in rows:
             live = self.sessions.get(r["id"])
-            out.append(
-                Session(
-                    id=r["id"],
-                    project_id=r["project_id"],
-                    name=r["name"],
-                    role=r["role"],
-                    parent_id=r["parent_id"],
-                    root_id=r["root_id"],
-                    agent=r["agent"],
-                    argv=json.loads(r["argv"]),
-                    cwd=r["cwd"],
-                    status=r["status"],
-                    exit_reason=r["exit_reason"],
-                    exit_code=r["exit_code"],
-                    pid=r["pid"],
-                    rows=r["rows"],
-                    cols=r["cols"],
-                    needs_attention=r["needs_attention"],
-                    claude_session_id=r["claude_session_id"],
-                    transcript_path=r["transcript_path"],
-                    task_ids=tasks[r["id"]],
-                    created_at=r["created_at"],
-                    updated_at=r["updated_at"],
-                    exited_at=r["exited_at"],
-                    queued_prompts=queued.get(r["id"], 0),
-                    viewers=len(live.viewers) if live else 0,
-                    bracketed_paste=bool(live and live.terminal.bracketed_paste),
-                )
-            )
+            out.append(Session(**{k: r[k] for k in _ROW_FIELDS}, argv=json.loads(r["argv"]),
+                               task_ids=tasks[r["id"]], queued_prompts=queued.get(r["id"], 0),
+                               viewers=len(live.viewers) if live else 0,
+                               bracketed_paste=bool(live and live.terminal.bracketed_paste)))
         return out
 
     def get(self, sid: str) -> Session:
@@ -368,15 +313,9 @@ class SessionManager:
                 where.append("parent_id=?")
                 args.append(caller)
             if p.siblings:
-                me = self.row(caller)
-                if me["parent_id"] is None:
-                    where.append("parent_id IS NULL AND project_id=?")
-                    args.append(me["project_id"])
-                else:
-                    where.append("parent_id=?")
-                    args.append(me["parent_id"])
-                where.append("id<>?")
-                args.append(caller)
+                sibs = policy.siblings(self.db, caller)
+                where.append(f"id IN ({','.join('?' * len(sibs))})")
+                args.extend(sibs)
         sql = "SELECT * FROM sessions" + (" WHERE " + " AND ".join(where) if where else "")
         return self._build(self.db.conn.execute(sql + " ORDER BY created_at, id", args).fetchall())
 
@@ -393,7 +332,7 @@ class SessionManager:
 
     def _running(self, sid: str, what: str) -> LiveSession:
         s = self._live(sid, what)
-        if s.is_exited or s.pty is None:
+        if s.is_exited:
             raise errors.conflict(
                 f"session {sid} has exited; cannot {what}", {"session": sid, "status": "exited"}
             )
@@ -453,7 +392,6 @@ class SessionManager:
         """Start a session. ``caller`` is the session bound to the request's token (None: the human):
         it becomes the parent unless ``p.parent`` names one, and only a coordinator may spawn."""
         from maestrod.mail.service import get_mail
-        from maestrod.policy import check_spawn
 
         if self._nursery is None:
             raise errors.RpcError(errors.UNAVAILABLE, "the session service is not running")
@@ -467,7 +405,7 @@ class SessionManager:
             raise errors.invalid_params([f"cwd: no such directory: {cwd}"])
         cwd = os.path.normpath(cwd)
         parent_id = self.resolve(p.parent) if p.parent else caller
-        check_spawn(self.db, caller, parent_id)
+        policy.check_spawn(self.db, caller, parent_id)
         root_parent = self.row(parent_id)["root_id"] if parent_id else None
         task_ids = list(dict.fromkeys(app.tasks.resolve(t) for t in p.task_ids))
         if p.prompt is not None:
@@ -549,57 +487,22 @@ class SessionManager:
         stored_env = {
             k: ("<redacted>" if any(h in k.upper() for h in _SECRET_HINTS) else v) for k, v in p.env.items()
         }
-        live = LiveSession(sid, p.agent, "spawning", p.rows, p.cols, self.config.scrollback_bytes)
         with self.db.transaction() as c:
             c.execute(
                 "INSERT INTO sessions(id, project_id, name, role, parent_id, root_id, agent, argv, cwd, env, "
                 "token_hash, claude_session_id, transcript_path, status, rows, cols, created_at, updated_at) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    sid,
-                    project_id,
-                    p.name,
-                    p.role,
-                    parent_id,
-                    root_id,
-                    p.agent,
-                    json.dumps(argv),
-                    cwd,
-                    json.dumps(stored_env),
-                    token_hash(token),
-                    claude_sid,
-                    transcript,
-                    "spawning",
-                    p.rows,
-                    p.cols,
-                    now,
-                    now,
-                ),
-            )
-            for tid in task_ids:
-                c.execute(
-                    "INSERT INTO session_tasks(session_id, task_id, status, updated_at) VALUES (?,?,?,?)",
-                    (sid, tid, "assigned", now),
-                )
-            app.record(
-                actor,
-                "session",
-                sid,
-                "session.spawned",
-                {
-                    "name": p.name,
-                    "role": p.role,
-                    "agent": p.agent,
-                    "cwd": cwd,
-                    "parent_id": parent_id,
-                    "root_id": root_id,
-                    "project_id": project_id,
-                    "task_ids": task_ids,
-                    "template": template.name if template else None,
-                    **({"argv": argv} if p.agent == "command" else {}),
-                },
-                event={"actor": actor, "session": unstructure(self.get(sid))},
-            )
+                (sid, project_id, p.name, p.role, parent_id, root_id, p.agent, json.dumps(argv), cwd,
+                 json.dumps(stored_env), token_hash(token), claude_sid, transcript, "spawning", p.rows, p.cols,
+                 now, now))
+            c.executemany("INSERT INTO session_tasks(session_id, task_id, status, updated_at) VALUES (?,?,?,?)",
+                          [(sid, tid, "assigned", now) for tid in task_ids])
+            app.record(actor, "session", sid, "session.spawned",
+                       {"name": p.name, "role": p.role, "agent": p.agent, "cwd": cwd, "parent_id": parent_id,
+                        "root_id": root_id, "project_id": project_id, "task_ids": task_ids,
+                        "template": template.name if template else None,
+                        **({"argv": argv} if p.agent == "command" else {})},
+                       event={"actor": actor, "session": unstructure(self.get(sid))})
             mail_id = None
             if directive is not None:
                 # The directive is the first mail of the new session (a thread of its own).
@@ -632,22 +535,16 @@ class SessionManager:
             real_argv = argv
             env["MAESTRO_SYSTEM_PROMPT"] = text
         try:
-            live.pty = await PtyProcess.spawn(real_argv, cwd=cwd, env=env, rows=p.rows, cols=p.cols)
+            pty = await PtyProcess.spawn(real_argv, cwd=cwd, env=env, rows=p.rows, cols=p.cols)
         except OSError as exc:
-            with self.db.transaction() as c:
-                self._write_status(
-                    c,
-                    sid,
-                    "spawning",
-                    "exited",
-                    SYSTEM,
-                    {"exit_reason": "failed", "exit_code": None, "error": str(exc)},
-                )
+            self._write_status(sid, "spawning", "exited", SYSTEM,
+                               {"exit_reason": "failed", "exit_code": None, "error": str(exc)})
             raise errors.RpcError(errors.UNAVAILABLE, f"could not start {argv[0]}: {exc}") from None
+        live = LiveSession(sid, p.agent, pty, p.rows, p.cols, self.config.scrollback_bytes)
         self.sessions[sid] = live
         with self.db.transaction() as c:
-            c.execute("UPDATE sessions SET pid=? WHERE id=?", (live.pty.pid, sid))
-        log.info("session %s (%s) started: pid %d, %s", sid, p.name, live.pty.pid, argv[0])
+            c.execute("UPDATE sessions SET pid=? WHERE id=?", (pty.pid, sid))
+        log.info("session %s (%s) started: pid %d, %s", sid, p.name, pty.pid, argv[0])
         assert self._nursery is not None
         self._nursery.start_soon(self._run_session, live)
         if p.agent != "claude":
@@ -658,7 +555,6 @@ class SessionManager:
     # -- the per-session tasks --------------------------------------------------------------------
 
     async def _run_session(self, s: LiveSession) -> None:
-        assert s.pty is not None
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._read_loop, s)
             nursery.start_soon(self._screen_loop, s)
@@ -676,22 +572,9 @@ class SessionManager:
             return
         reason = "stopped" if s.stop_requested else ("completed" if rc == 0 else "failed")
         s.exit_code = rc
-        with self.db.transaction() as c:
-            cur = c.execute("SELECT status FROM sessions WHERE id=?", (s.id,)).fetchone()["status"]
-            self._write_status(
-                c,
-                s.id,
-                cur,
-                "exited",
-                s.stop_requested or SYSTEM,
-                {"exit_reason": reason, "exit_code": rc, "source": "process"},
-            )
-            c.execute(
-                "UPDATE session_prompts SET state='failed' WHERE session_id=? AND state='queued'", (s.id,)
-            )
-        s.status = "exited"
+        self._set_status(s, "exited", s.stop_requested or SYSTEM, exit_reason=reason, exit_code=rc,
+                         source="process")
         s.exited.set()
-        s.kick()
         for v in s.viewers:
             v.poke()
         self._exited_order.append(s.id)
@@ -700,7 +583,6 @@ class SessionManager:
         log.info("session %s exited: code %s (%s)", s.id, rc, reason)
 
     async def _read_loop(self, s: LiveSession) -> None:
-        assert s.pty is not None
         pty, term, scrollback = s.pty, s.terminal, s.scrollback
         try:
             while True:
@@ -724,30 +606,41 @@ class SessionManager:
 
     def _reply(self, s: LiveSession, data: bytes) -> None:
         """Answer a terminal query now; never makes the reader wait (a paste may hold the input)."""
-        assert s.pty is not None and self._nursery is not None
+        assert self._nursery is not None
         if not s.write_lock.locked():
             try:
                 n = os.write(s.pty.master, data)
-            except (BlockingIOError, OSError):
+            except OSError:  # BlockingIOError included: the rest goes through the write lock
                 n = 0
             data = data[n:]
             if not data:
                 return
-        self._nursery.start_soon(self._write, s, data)
+        self._nursery.start_soon(self._write_reply, s, data)
 
-    async def _write(self, s: LiveSession, data: bytes) -> None:
-        assert s.pty is not None
+    async def _write_reply(self, s: LiveSession, data: bytes) -> None:
+        try:
+            await self._write(s, data)
+        except errors.RpcError as exc:  # exited, or not reading: nobody is waiting for the answer
+            log.debug("session %s: terminal reply not written: %s", s.id, exc.message)
+
+    async def _write(self, s: LiveSession, *parts: bytes) -> None:
+        """Type ``parts`` into the terminal, :data:`PASTE_SETTLE` apart, holding the write lock.
+
+        CONFLICT if the session exits meanwhile; UNAVAILABLE if it does not read its input.
+        """
         with trio.move_on_after(WRITE_TIMEOUT) as scope:
             async with s.write_lock:
                 try:
-                    await s.pty.write(data)
+                    for i, part in enumerate(parts):
+                        if i:
+                            await trio.sleep(PASTE_SETTLE)
+                        await s.pty.write(part)
                 except trio.ClosedResourceError:
-                    pass
+                    raise errors.conflict(f"session {s.id} exited while its input was being typed",
+                                          {"session": s.id, "status": "exited"}) from None
         if scope.cancelled_caught:
-            raise errors.RpcError(
-                errors.UNAVAILABLE,
-                f"session {s.id} is not reading its input (gave up after {WRITE_TIMEOUT:g} s)",
-            )
+            raise errors.RpcError(errors.UNAVAILABLE,
+                                  f"session {s.id} is not reading its input (gave up after {WRITE_TIMEOUT:g} s)")
 
     async def _screen_loop(self, s: LiveSession) -> None:
         term = s.terminal
@@ -779,43 +672,33 @@ class SessionManager:
 
     # -- status -----------------------------------------------------------------------------------
 
-    def _write_status(self, c: Any, sid: str, cur: str, to: str, actor: str, extra: dict[str, Any]) -> None:
+    def _write_status(self, sid: str, cur: str, to: str, actor: str, extra: dict[str, Any]) -> None:
+        """The status change in the store, its timeline row and its event; an exited session's queued
+        prompts fail with it."""
         now = utcnow()
-        if to == "exited":
-            c.execute(
-                "UPDATE sessions SET status='exited', exit_reason=?, exit_code=?, exited_at=?, updated_at=?, "
-                "needs_attention=NULL WHERE id=?",
-                (extra.get("exit_reason"), extra.get("exit_code"), now, now, sid),
-            )
-        else:
-            c.execute("UPDATE sessions SET status=?, updated_at=? WHERE id=?", (to, now, sid))
-        r = c.execute("SELECT name, project_id FROM sessions WHERE id=?", (sid,)).fetchone()
-        data = {"from": cur, "to": to, **extra}
-        self.app.record(
-            actor,
-            "session",
-            sid,
-            "session.status",
-            data,
-            event={
-                "actor": actor,
-                "session_id": sid,
-                "name": r["name"],
-                "project_id": r["project_id"],
-                **data,
-            },
-        )
-
-    def _set_status(self, s: LiveSession, to: str, actor: str, **extra: Any) -> bool:
-        if s.is_exited or s.status == to or s.status == "exited":
-            return False
         with self.db.transaction() as c:
-            self._write_status(c, s.id, s.status, to, actor, extra)
+            if to == "exited":
+                c.execute("UPDATE sessions SET status='exited', exit_reason=?, exit_code=?, exited_at=?, "
+                          "updated_at=?, needs_attention=NULL WHERE id=?",
+                          (extra.get("exit_reason"), extra.get("exit_code"), now, now, sid))
+                c.execute("UPDATE session_prompts SET state='failed' WHERE session_id=? AND state='queued'",
+                          (sid,))
+            else:
+                c.execute("UPDATE sessions SET status=?, updated_at=? WHERE id=?", (to, now, sid))
+            r = c.execute("SELECT name, project_id FROM sessions WHERE id=?", (sid,)).fetchone()
+            data = {"from": cur, "to": to, **extra}
+            self.app.record(actor, "session", sid, "session.status", data,
+                            event={"actor": actor, "session_id": sid, "name": r["name"],
+                                   "project_id": r["project_id"], **data})
+
+    def _set_status(self, s: LiveSession, to: str, actor: str, **extra: Any) -> None:
+        if s.status == to or s.is_exited:
+            return
+        self._write_status(s.id, s.status, to, actor, extra)
         s.status = to
         if to != "waiting_input":
             s.waiting_kind = None
         s.kick()
-        return True
 
     def _set_attention(self, s: LiveSession, reason: str | None, actor: str) -> None:
         cur = self.db.conn.execute("SELECT needs_attention FROM sessions WHERE id=?", (s.id,)).fetchone()[0]
@@ -849,7 +732,6 @@ class SessionManager:
         term = s.terminal
         if (term.rows, term.cols) == (rows, cols):
             return
-        assert s.pty is not None
         await self._feed(s)  # the output so far was meant for the old size
         s.pty.resize(rows, cols)
         term.resize(rows, cols)
@@ -863,7 +745,7 @@ class SessionManager:
 
     async def stop(self, sid: str, actor: str, *, kill: bool = False, wait: bool = True) -> Session:
         s = self._live(sid, "kill it" if kill else "stop it")
-        if s.is_exited or s.pty is None:
+        if s.is_exited:
             return self.get(sid)
         if s.stop_requested is None:
             s.stop_requested = actor
@@ -885,7 +767,6 @@ class SessionManager:
 
     async def _stop_sequence(self, s: LiveSession) -> None:
         """SIGHUP, then SIGTERM, then SIGKILL, ``stop_timeout`` seconds apart; never blocks the loop."""
-        assert s.pty is not None
         s.stopping = True
         for sig in (signal.SIGHUP, signal.SIGTERM):
             if not s.pty.signal(sig):
@@ -950,19 +831,15 @@ class SessionManager:
         return pid
 
     def _deliverable(self, s: LiveSession) -> bool:
-        if s.is_exited or s.pty is None or trio.current_time() < s.awaiting_confirm_until:
+        if s.is_exited or trio.current_time() < s.awaiting_confirm_until:
             return False
         if s.agent == "claude" and not s.terminal.bracketed_paste:
             return False  # the TUI is not up (or is leaving)
-        return s.status == "idle" or (s.status == "waiting_input" and s.waiting_kind == "idle_prompt")
+        return s.at_prompt
 
     async def prompt(self, sid: str, text: str, mode: str, now: bool, actor: str) -> dict[str, Any]:
         source = prompt_source(actor)
-        s = self._live(sid, "prompt it")
-        if s.is_exited:
-            raise errors.conflict(
-                f"session {sid} has exited; prompts are refused", {"session": sid, "status": "exited"}
-            )
+        s = self._running(sid, "prompt it")
         self._check_prompt_text(text)
         self._check_rate(source, sid)
         with self.db.transaction() as c:
@@ -975,56 +852,33 @@ class SessionManager:
             await self._deliver(s, pid, text, mode)
             return {"session_id": sid, "prompt_id": pid, "state": "delivered", "source": source}
         s.kick()
-        return {
-            "session_id": sid,
-            "prompt_id": pid,
-            "state": "queued",
-            "source": source,
-            "ahead": ahead,
-            "status": s.status,
-        }
+        return {"session_id": sid, "prompt_id": pid, "state": "queued", "source": source, "ahead": ahead,
+                "status": s.status}
 
     async def _deliver(self, s: LiveSession, pid: int, text: str, mode: str) -> None:
         """Paste ``text`` (bracketed when the program enabled it), then Enter unless ``mode`` is paste."""
-        assert s.pty is not None
         body = text.replace("\r\n", "\n").replace("\r", "\n").encode().replace(PASTE_END, b"")
+        paste = PASTE_START + body + PASTE_END if s.terminal.bracketed_paste else body
         # Claude confirms a submitted prompt (UserPromptSubmit); until then the next one waits.
         confirmable = s.agent == "claude" and mode == "send"
         s.awaiting_confirm_until = trio.current_time() + CONFIRM_TIMEOUT if confirmable else 0.0
         with self.db.transaction() as c:  # taken off the queue first: delivered exactly once
-            c.execute(
-                "UPDATE session_prompts SET state='delivered', delivered_at=? WHERE id=?", (utcnow(), pid)
-            )
+            c.execute("UPDATE session_prompts SET state='delivered', delivered_at=? WHERE id=?", (utcnow(), pid))
         self._wake_waiters(s.id)  # the queue changed (no event says so)
-        problem = None
-        with trio.move_on_after(WRITE_TIMEOUT) as scope:
-            try:
-                async with s.write_lock:
-                    await s.pty.write(PASTE_START + body + PASTE_END if s.terminal.bracketed_paste else body)
-                    if mode == "send":
-                        await trio.sleep(PASTE_SETTLE)
-                        await s.pty.write(b"\r")
-            except trio.ClosedResourceError:
-                problem = errors.conflict(f"session {s.id} exited while the prompt was being typed")
-        if scope.cancelled_caught:
-            problem = errors.RpcError(
-                errors.UNAVAILABLE,
-                f"session {s.id} is not reading its input (gave up after {WRITE_TIMEOUT:g} s)",
-            )
-        if problem is not None:
+        try:
+            await self._write(s, *((paste, b"\r") if mode == "send" else (paste,)))
+        except errors.RpcError:
             s.awaiting_confirm_until = 0.0
             with self.db.transaction() as c:
                 c.execute("UPDATE session_prompts SET state='failed' WHERE id=?", (pid,))
             self._wake_waiters(s.id)
-            raise problem
+            raise
 
     async def _delivery_loop(self, s: LiveSession) -> None:
         while not s.is_exited:
             changed = s.changed
             if s.agent == "claude" and s.status == "spawning" and s.terminal.bracketed_paste:
-                self._set_status(
-                    s, "idle", SYSTEM, source="terminal"
-                )  # the TUI is up, even if no hook said so
+                self._set_status(s, "idle", SYSTEM, source="terminal")  # the TUI is up, even if no hook said so
                 continue
             if self._deliverable(s):
                 row = self.db.conn.execute(
@@ -1044,7 +898,8 @@ class SessionManager:
             with trio.move_on_after(wait if wait > 0 else float("inf")):
                 await changed.wait()
 
-    def _confirm(self, s: LiveSession, prompt: str) -> dict[str, Any] | None:
+    def _confirm(self, s: LiveSession, prompt: str) -> bool:
+        """Mark the delivered prompt that ``prompt`` (what the agent says it got) matches as confirmed."""
         rows = self.db.conn.execute(
             "SELECT id, sender, text FROM session_prompts WHERE session_id=? "
             "AND state='delivered' ORDER BY id",
@@ -1057,15 +912,13 @@ class SessionManager:
                 (r for r in rows if want and (_norm(r["text"]) in want or want in _norm(r["text"]))), None
             )
         if match is None:
-            return None
-        data = {"prompt_id": match["id"], "source": match["sender"]}
+            return False
         with self.db.transaction() as c:
-            c.execute(
-                "UPDATE session_prompts SET state='confirmed', confirmed_at=? WHERE id=?",
-                (utcnow(), match["id"]),
-            )
-            self.app.record(s.id, "session", s.id, "session.prompt_delivered", data)
-        return data
+            c.execute("UPDATE session_prompts SET state='confirmed', confirmed_at=? WHERE id=?",
+                      (utcnow(), match["id"]))
+            self.app.record(s.id, "session", s.id, "session.prompt_delivered",
+                            {"prompt_id": match["id"], "source": match["sender"]})
+        return True
 
     # -- hooks ------------------------------------------------------------------------------------
 
@@ -1092,9 +945,8 @@ class SessionManager:
                 self._set_status(s, "idle", sid, source="hook:SessionStart")
         elif event == "UserPromptSubmit":
             if s is not None:
-                if isinstance(payload.get("prompt"), str):
-                    if self._confirm(s, payload["prompt"]) is not None:
-                        s.awaiting_confirm_until = 0.0
+                if isinstance(payload.get("prompt"), str) and self._confirm(s, payload["prompt"]):
+                    s.awaiting_confirm_until = 0.0
                 self._set_attention(s, None, sid)
                 self._set_status(s, "working", sid, source="hook:UserPromptSubmit")
         elif event in ("PreToolUse", "PostToolUse", "PostToolUseFailure"):
@@ -1104,7 +956,7 @@ class SessionManager:
                 self._set_status(s, "working", sid, source=f"hook:{event}")
         elif event == "Stop":
             blocked = False
-            with trio.move_on_after(1.5):
+            with trio.move_on_after(EXTENSION_TIMEOUT):
                 decision = await app.hook_extensions.stop_decision(app, sid, payload)
                 if decision:
                     stdout = json.dumps(decision)
@@ -1116,22 +968,18 @@ class SessionManager:
             if s is not None and (kind in ATTENTION_TYPES or kind == "idle_prompt"):
                 if kind in ATTENTION_TYPES:
                     self._set_attention(s, str(payload.get("message") or kind)[:500], sid)
-                changed = self._set_status(s, "waiting_input", sid, source=f"hook:Notification:{kind}")
-                if changed or s.status == "waiting_input":
+                self._set_status(s, "waiting_input", sid, source=f"hook:Notification:{kind}")
+                if s.status == "waiting_input":  # now, or already (then the kind may have changed)
                     s.waiting_kind = kind
                     s.kick()
         if event in ("UserPromptSubmit", "PostToolUse"):
-            with trio.move_on_after(1.5):
+            with trio.move_on_after(EXTENSION_TIMEOUT):
                 text = await app.hook_extensions.context(app, sid, event, payload)
-                if text:
-                    stdout = (
-                        text
-                        if event == "UserPromptSubmit"
-                        else json.dumps(
-                            {"hookSpecificOutput": {"hookEventName": event, "additionalContext": text}}
-                        )
-                    )
-        with trio.move_on_after(1.5):
+                if text and event == "UserPromptSubmit":
+                    stdout = text
+                elif text:
+                    stdout = json.dumps({"hookSpecificOutput": {"hookEventName": event, "additionalContext": text}})
+        with trio.move_on_after(EXTENSION_TIMEOUT):
             await app.hook_extensions.notify(app, sid, event, payload)
         return {"stdout": stdout}
 
@@ -1145,16 +993,16 @@ class SessionManager:
         for ev in self._waiters.get(sid or "", ()):
             ev.set()
 
-    def reached(self, sid: str, until: str) -> tuple[bool, float | None]:
-        """Whether ``sid`` is ``until`` now; when it might become so without an event, the time to look again.
+    def reached(self, row: Any, until: str) -> tuple[bool, float | None]:
+        """Whether the session of ``row`` is ``until`` now; when it might become so without an event, the
+        time to look again.
 
         ``exited`` is final. ``idle`` means the agent will not go on by itself: status ``idle`` or
         ``waiting_input`` with no prompt queued and none delivered but unconfirmed (a just-spawned
         agent is briefly idle before its first prompt lands), or a dialog waiting for a person;
         an exited session is idle too.
         """
-        row = self.row(sid)
-        status = row["status"]
+        sid, status = row["id"], row["status"]
         if status == "exited":
             return True, None
         if until == "exited" or status not in ("idle", "waiting_input"):
@@ -1177,19 +1025,11 @@ class SessionManager:
         pending: list[str] = []
         for sid in sids:
             row = self.row(sid)
-            ok = self.reached(sid, until)[0]
+            ok = self.reached(row, until)[0]
             (reached if ok else pending).append(sid)
-            sessions.append(
-                {
-                    "id": sid,
-                    "name": row["name"],
-                    "status": row["status"],
-                    "reached": ok,
-                    "exit_reason": row["exit_reason"],
-                    "exit_code": row["exit_code"],
-                    "needs_attention": row["needs_attention"],
-                }
-            )
+            sessions.append({"id": sid, "name": row["name"], "status": row["status"], "reached": ok,
+                             "exit_reason": row["exit_reason"], "exit_code": row["exit_code"],
+                             "needs_attention": row["needs_attention"]})
         return {"until": until, "done": done, "reached": reached, "pending": pending, "sessions": sessions}
 
     async def wait(self, sids: Sequence[str], until: str, timeout: float | None) -> dict[str, Any]:
@@ -1207,17 +1047,14 @@ class SessionManager:
                 recheck = math.inf
                 pending = False
                 for sid in sids:
-                    ok, again = self.reached(sid, until)
+                    ok, again = self.reached(self.row(sid), until)
                     if not ok:
                         pending = True
                         if again is not None:
                             recheck = min(recheck, again)
-                if not pending:
+                if not pending or trio.current_time() >= deadline:
                     await trio.lowlevel.checkpoint()
-                    return self.wait_state(sids, until, True)
-                if trio.current_time() >= deadline:
-                    await trio.lowlevel.checkpoint()
-                    return self.wait_state(sids, until, False)
+                    return self.wait_state(sids, until, not pending)
                 with trio.move_on_at(min(deadline, recheck)):
                     await wake.wait()
             finally:
@@ -1238,85 +1075,59 @@ class SessionManager:
         s = self._live(sid, "attach to it")
         if rows and cols and not s.is_exited:
             await self.resize(sid, rows, cols, actor)
-        viewer = Viewer(conn)
-        await self._feed(s)
-        s.terminal.sync_now()
+        viewer = Viewer()
+        await self._sync_screen(s)
         repaint = s.terminal.render_ansi()
         offset = s.scrollback.total
         s.viewers.append(viewer)  # no checkpoint since the snapshot: nothing is missed or doubled
-        conn.extras.setdefault("attach", {}).setdefault(sid, []).append(viewer)
-        self.app.record(
-            actor, "session", sid, "session.attach", {"attached": True, "viewers": len(s.viewers)}
-        )
-        reason = "detached"
-
-        def on_eof() -> None:  # the attacher went away: end now, not at the next heartbeat
-            if conn.peer_gone():
-                viewer.gone = True
-                viewer.poke()
-
-        remove_eof = conn.add_eof_callback(on_eof)
+        mine = conn.extras.setdefault("attach", {}).setdefault(sid, [])
+        mine.append(viewer)
+        self.app.record(actor, "session", sid, "session.attach", {"attached": True, "viewers": len(s.viewers)})
+        reason = "disconnected"
         try:
-            await conn.notify(
-                "session.output",
-                {"id": sid, "repaint": True, "offset": offset, "data": base64.b64encode(repaint).decode()},
-            )
-            while True:
-                if viewer.gone:
-                    reason = "disconnected"
-                    break
-                if viewer.detached:
-                    break
-                if viewer.needs_repaint:
-                    await self._feed(s)
-                    s.terminal.sync_now()
-                    viewer.needs_repaint = False
-                    viewer.take()
-                    data, repaint_flag = s.terminal.render_ansi(), True
-                else:
-                    data, repaint_flag = viewer.take(), False
-                if data:
-                    await conn.notify(
-                        "session.output",
-                        {
-                            "id": sid,
-                            "repaint": repaint_flag,
-                            "offset": s.scrollback.total,
-                            "data": base64.b64encode(data).decode(),
-                        },
-                    )
-                    continue
-                if s.is_exited:
-                    await conn.notify(
-                        "session.exited",
-                        {"id": sid, "exit_code": s.exit_code, "exit_reason": self.row(sid)["exit_reason"]},
-                    )
-                    reason = "exited"
-                    break
-                with trio.move_on_after(HEARTBEAT) as idle:
-                    await viewer.wait()
-                if idle.cancelled_caught:
-                    await conn.notify("session.heartbeat", {"id": sid})
+            # The attacher going away ends the stream at once, not at the next heartbeat.
+            with conn.cancel_when_gone():
+                await self._output(conn, sid, repaint, offset, repaint=True)
+                reason = await self._stream(conn, s, viewer)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
-            reason = "disconnected"
+            pass
         finally:
-            remove_eof()
-            if viewer in s.viewers:
-                s.viewers.remove(viewer)
-            mine = conn.extras.get("attach", {}).get(sid, [])
-            if viewer in mine:
-                mine.remove(viewer)
+            s.viewers.remove(viewer)
+            mine.remove(viewer)
             try:
-                self.app.record(
-                    actor,
-                    "session",
-                    sid,
-                    "session.attach",
-                    {"attached": False, "reason": reason, "viewers": len(s.viewers)},
-                )
+                self.app.record(actor, "session", sid, "session.attach",
+                                {"attached": False, "reason": reason, "viewers": len(s.viewers)})
             except Exception:
                 log.debug("detach of %s not recorded", sid, exc_info=True)
         return reason
+
+    async def _stream(self, conn: Connection, s: LiveSession, viewer: Viewer) -> str:
+        """The attach loop after the first repaint: ``detached`` or ``exited``."""
+        while not viewer.detached:
+            if viewer.needs_repaint:
+                await self._sync_screen(s)
+                viewer.needs_repaint = False
+                viewer.take()
+                await self._output(conn, s.id, s.terminal.render_ansi(), s.scrollback.total, repaint=True)
+                continue
+            data = viewer.take()
+            if data:
+                await self._output(conn, s.id, data, s.scrollback.total, repaint=False)
+                continue
+            if s.is_exited:
+                await conn.notify("session.exited", {"id": s.id, "exit_code": s.exit_code,
+                                                     "exit_reason": self.row(s.id)["exit_reason"]})
+                return "exited"
+            with trio.move_on_after(HEARTBEAT) as idle:
+                await viewer.wait()
+            if idle.cancelled_caught:
+                await conn.notify("session.heartbeat", {"id": s.id})
+        return "detached"
+
+    @staticmethod
+    async def _output(conn: Connection, sid: str, data: bytes, offset: int, *, repaint: bool) -> None:
+        await conn.notify("session.output", {"id": sid, "repaint": repaint, "offset": offset,
+                                             "data": base64.b64encode(data).decode()})
 
     def detach(self, conn: Connection, sid: str) -> int:
         viewers = list(conn.extras.get("attach", {}).get(sid, []))

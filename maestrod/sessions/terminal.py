@@ -287,21 +287,12 @@ def _color(value: str, names: dict[str, int], base: int) -> str:
     return ""
 
 
+#: pyte's character attributes and their SGR codes.
+_SGR_FLAGS = (("bold", "1"), ("italics", "3"), ("underscore", "4"), ("blink", "5"), ("reverse", "7"),
+              ("strikethrough", "9"))
+
+
 def _sgr(ch: pyte.screens.Char) -> str:
-    params = ["0"]
-    if ch.bold:
-        params.append("1")
-    if ch.italics:
-        params.append("3")
-    if ch.underscore:
-        params.append("4")
-    if ch.blink:
-        params.append("5")
-    if ch.reverse:
-        params.append("7")
-    if ch.strikethrough:
-        params.append("9")
-    for part in (_color(ch.fg, _FG, 38), _color(ch.bg, _BG, 48)):
-        if part:
-            params.append(part)
+    params = ["0", *(code for attr, code in _SGR_FLAGS if getattr(ch, attr))]
+    params += [part for part in (_color(ch.fg, _FG, 38), _color(ch.bg, _BG, 48)) if part]
     return f"\x1b[{';'.join(params)}m"

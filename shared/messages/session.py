@@ -8,12 +8,7 @@ from shared.messages.spec import MethodSpec, doc
 
 Role = Literal["worker", "coordinator"]
 Status = Literal["spawning", "working", "waiting_input", "idle", "exited"]
-ExitReason = Literal["completed", "failed", "stopped", "lost"]
 PromptMode = Literal["send", "paste"]
-STATUSES: tuple[str, ...] = Status.__args__  # type: ignore[attr-defined]
-
-#: The agent kinds: ``claude`` (Claude Code with hooks) or ``command`` (any other argv).
-AGENTS = ("claude", "command")
 PROMPT_MAX_CHARS = 10_000
 
 
@@ -157,9 +152,10 @@ class SessionStop:
 class SessionAttach:
     id: str
     rows: Optional[int] = attrs.field(
-        default=None, metadata=doc("the viewer's terminal size: the session follows the most recent attacher")
+        default=None, validator=attrs.validators.optional(_positive),
+        metadata=doc("the viewer's terminal size: the session follows the most recent attacher"),
     )
-    cols: Optional[int] = None
+    cols: Optional[int] = attrs.field(default=None, validator=attrs.validators.optional(_positive))
 
 
 WaitUntil = Literal["exited", "idle"]
