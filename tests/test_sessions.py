@@ -230,6 +230,35 @@ async def test_a_query_answer_nobody_reads_does_not_break_the_daemon(
 # -- exit: codes, reasons, stop, kill ------------------------------------------------------------------
 
 
+async def test_transcript_state_corrects_a_settled_status(
+    daemon: Daemon, client: RawClient, short_tmp: Path, events: EventLog
+) -> None:
+    """The third status source: the transcript's turn state moves the status, but only once the
+    faster sources (process, hooks) have left it alone for TRANSCRIPT_SETTLE."""
+    from maestrod.sessions.manager import TRANSCRIPT_SETTLE
+
+    await _project(client, short_tmp)
+    s = await _spawn(client, ["cat"], name="t")
+    await events.status(s["id"], "idle")
+    manager = daemon.app.sessions
+    manager.transcript_state(s["id"], "working")
+    start = trio.current_time()
+    ev = await events.status(s["id"], "working")
+    assert ev["data"]["source"] == "transcript:working"
+    # An interrupted turn fires no Stop hook; the transcript says so, once the status has settled.
+    mark = len(events.items)
+    manager.transcript_state(s["id"], "interrupted")
+    assert (await client.call("session.get", {"id": s["id"]}))["status"] == "working"
+    ev = await events.status(s["id"], "idle", start=mark)
+    assert ev["data"]["source"] == "transcript:interrupted"
+    assert trio.current_time() - start >= TRANSCRIPT_SETTLE
+    # A state that changed again before its re-check is not applied.
+    manager.transcript_state(s["id"], "working")
+    manager.transcript_state(s["id"], "idle")
+    await trio.sleep(TRANSCRIPT_SETTLE + 0.1)
+    assert events.statuses(s["id"])[-1] == "idle" and events.statuses(s["id"]).count("working") == 1
+
+
 async def test_exit_codes_and_reasons(
     daemon: Daemon, client: RawClient, short_tmp: Path, events: EventLog
 ) -> None:

@@ -74,6 +74,13 @@ KEEP_EXITED = 64
 #: Notification types that mean "a person must answer" (a dialog is open: no prompt is pasted).
 ATTENTION_TYPES = frozenset({"permission_prompt", "agent_needs_input", "elicitation_dialog"})
 RATE_WINDOW = 60.0
+#: The transcript is read a little after the hooks report (and may describe the previous turn): it may
+#: correct a status only once no other source has changed it for this long.
+TRANSCRIPT_SETTLE = 1.0
+#: Transcript turn state -> session status, for what the hooks cannot see (an interrupted turn fires
+#: no Stop hook; an unanswered AskUserQuestion is a wait for input; a lost hook call leaves a gap).
+TRANSCRIPT_STATUS = {"working": "working", "compacting": "working", "waiting_input": "waiting_input",
+                     "idle": "idle", "interrupted": "idle", "api_error": "idle"}
 #: Events that may change what ``session.wait`` is waiting for.
 WAIT_TOPICS = frozenset({"session.status", "session.prompt", "session.prompt_delivered"})
 _SECRET_HINTS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL")
@@ -156,6 +163,9 @@ class LiveSession:
         self.awaiting_confirm_until = 0.0
         self.exit_code: int | None = None
         self.last_paste_mode = False
+        #: When the status last changed (trio clock), and what the transcript last said.
+        self.status_changed_at = 0.0
+        self.transcript_state: str | None = None
 
     def kick(self) -> None:
         """Wake whoever waits for this session to change (status, readiness, queue)."""
@@ -696,6 +706,7 @@ class SessionManager:
             return
         self._write_status(s.id, s.status, to, actor, extra)
         s.status = to
+        s.status_changed_at = trio.current_time()
         if to != "waiting_input":
             s.waiting_kind = None
         s.kick()
@@ -982,6 +993,37 @@ class SessionManager:
         with trio.move_on_after(EXTENSION_TIMEOUT):
             await app.hook_extensions.notify(app, sid, event, payload)
         return {"stdout": stdout}
+
+    def transcript_state(self, sid: str, state: str) -> None:
+        """The third status source: the turn state read from the session's transcript.
+
+        Hooks are immediate, the transcript lags them, so it only corrects a status that has been
+        stable for :data:`TRANSCRIPT_SETTLE` (re-checked then if it is too fresh now), and never moves
+        a session out of ``spawning`` or ``exited``.
+        """
+        s = self.sessions.get(sid)
+        if s is None or s.is_exited:
+            return
+        s.transcript_state = state
+        self._apply_transcript(s)
+
+    def _apply_transcript(self, s: LiveSession) -> None:
+        target = TRANSCRIPT_STATUS.get(s.transcript_state or "")
+        if target is None or s.is_exited or s.status in ("spawning", target):
+            return
+        if s.status == "waiting_input" and target == "idle":
+            return  # a hook-reported dialog or idle prompt is more precise than "the turn ended"
+        wait = s.status_changed_at + TRANSCRIPT_SETTLE - trio.current_time()
+        if wait > 0:
+            if self._nursery is not None:
+                self._nursery.start_soon(self._recheck_transcript, s, s.transcript_state, wait)
+            return
+        self._set_status(s, target, SYSTEM, source=f"transcript:{s.transcript_state}")
+
+    async def _recheck_transcript(self, s: LiveSession, state: str | None, delay: float) -> None:
+        await trio.sleep(delay)
+        if s.transcript_state == state:
+            self._apply_transcript(s)
 
     # -- waiting for sessions -----------------------------------------------------------------------
 

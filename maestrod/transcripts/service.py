@@ -634,13 +634,9 @@ class TranscriptService:
 
 
 def route_turn_state(app: App, session_id: str, state: str) -> None:
-    """The transcript's turn state for ``session_id`` changed: tell the session manager if it takes it
-    (``app.sessions.transcript_state(session_id, state)``), else publish ``session.transcript_state``."""
-    sink = getattr(app.sessions, "transcript_state", None)
-    if callable(sink):
-        sink(session_id, state)
-    else:
-        app.bus.publish("session.transcript_state", {"session_id": session_id, "state": state})
+    """The transcript's turn state for ``session_id`` changed: the session manager weighs it against
+    the process and the hooks (``SessionManager.transcript_state``)."""
+    app.sessions.transcript_state(session_id, state)
 
 
 def wire_sessions(app: App, service: TranscriptService) -> None:
