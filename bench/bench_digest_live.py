@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from _daemon import running_daemon
 
 from maestroctl.client import Client
+from _stats import pct  # noqa: E402  (bench/ is the script directory)
 
 GOAL_P50_MS = 50.0
 _ids = itertools.count(1)
@@ -98,11 +99,6 @@ def measure(watcher: str, samples: int) -> list[float]:
                         times.append((time.perf_counter() - start) * 1000)
             client.close()
         return times
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def main() -> int:

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from _stats import pct  # noqa: E402  (bench/ is the script directory)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -36,7 +37,6 @@ def sid(i: int) -> str:
 
 
 def populate(app: object, n_sessions: int, n_messages: int) -> None:
-    from maestrod.mail import get_mail
     from maestrod.store.db import utcnow
 
     db = app.db  # type: ignore[attr-defined]
@@ -50,7 +50,7 @@ def populate(app: object, n_sessions: int, n_messages: int) -> None:
             c.execute("INSERT INTO sessions(id, project_id, name, role, parent_id, root_id, agent, cwd, status, "
                       "created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                       (sid(i), pid, f"worker-{i}", "worker", sid(0), sid(0), "claude", "/tmp", "working", now, now))
-    store = get_mail(app).store
+    store = app.mail.store
     rng = random.Random(5)
     types = ["assignment", "status_update", "query", "response", "directive", "notification", "blocked"]
     prios = ["critical"] * 2 + ["high"] * 10 + ["normal"] * 70 + ["low"] * 18
@@ -95,11 +95,6 @@ def serve(root: Path, n_sessions: int, n_messages: int) -> None:
         trio.run(main)
     except KeyboardInterrupt:
         pass
-
-
-def pct(samples: list[float], p: float) -> float:
-    s = sorted(samples)
-    return s[min(len(s) - 1, int(len(s) * p))]
 
 
 def report(name: str, samples: list[float], goal_ms: float | None = None) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _daemon import BIN, running_daemon  # noqa: E402
+from _stats import pct  # noqa: E402
 
 
 def measure(path: str, lines: list[bytes]) -> tuple[float, float, float]:
@@ -39,8 +40,7 @@ def measure(path: str, lines: list[bytes]) -> tuple[float, float, float]:
             raise SystemExit(f"error response: {resp!r}")
     total = time.perf_counter() - t_start
     s.close()
-    lat.sort()
-    return statistics.median(lat) * 1e6, lat[int(len(lat) * 0.99)] * 1e6, len(lines) / total
+    return statistics.median(lat) * 1e6, pct(lat, 0.99) * 1e6, len(lines) / total
 
 
 def req(i: int, method: str, params: dict | None = None) -> bytes:

@@ -62,7 +62,7 @@ def attach(socket_path: str, ident: str, *, stdin_fd: int = 0, stdout_fd: int = 
     import tty
 
     from maestroctl import wire
-    from maestroctl.client import Client, RemoteError
+    from maestroctl.client import Client, RemoteError, remote_error
 
     if not (os.isatty(stdin_fd) and os.isatty(stdout_fd)):
         sys.stderr.write(
@@ -72,7 +72,7 @@ def attach(socket_path: str, ident: str, *, stdin_fd: int = 0, stdout_fd: int = 
         return 2
     client = Client(socket_path)
     client.connect()
-    sock = client._sock
+    sock = client.sock
     size = os.get_terminal_size(stdout_fd)
     rid = client.send_request("session.attach", {"id": ident, "rows": size.lines, "cols": size.columns})
 
@@ -126,8 +126,7 @@ def attach(socket_path: str, ident: str, *, stdin_fd: int = 0, stdout_fd: int = 
                         ending = f"session exited ({params.get('exit_reason')}, code {params.get('exit_code')})"
                     elif msg.get("id") == rid:
                         if "error" in msg:
-                            err = msg["error"]
-                            error = RemoteError(err.get("code", 0), err.get("message", ""), err.get("data"))
+                            error = remote_error(msg["error"])
                         done = True
                         break
     finally:

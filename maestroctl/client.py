@@ -40,6 +40,11 @@ class RemoteError(Exception):
         self.data = data
 
 
+def remote_error(err: dict[str, Any]) -> RemoteError:
+    """The exception for a JSON-RPC ``error`` member."""
+    return RemoteError(err.get("code", 0), err.get("message", ""), err.get("data"))
+
+
 class Client:
     def __init__(self, path: str, token: str | None = None, timeout: float | None = None) -> None:
         self.path = path
@@ -71,6 +76,11 @@ class Client:
             # Sent as a notification and pipelined with the first call: no extra round trip.
             self._pending_out.append(_line({"jsonrpc": "2.0", "method": "system.auth",
                                             "params": {"token": self.token}}))
+
+    @property
+    def sock(self) -> Any:
+        """The connected socket (for callers that multiplex it with other fds, like attach)."""
+        return self._sock
 
     def close(self) -> None:
         if self._sock is not None:
@@ -146,8 +156,7 @@ class Client:
                 continue
             if msg.get("id") == rid or ("id" in msg and msg.get("id") is None and "error" in msg):
                 if "error" in msg:
-                    err = msg["error"]
-                    raise RemoteError(err.get("code", 0), err.get("message", ""), err.get("data"))
+                    raise remote_error(msg["error"])
                 return msg.get("result"), None
 
     def call(self, method: str, params: Any | None = None) -> Any:

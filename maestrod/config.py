@@ -14,6 +14,7 @@ import attrs
 
 from maestrod.mail.config import MailConfig
 from shared.convert import structure_params
+from shared.messages.session import PROMPT_MAX_CHARS
 from shared.errors import RpcError
 
 
@@ -26,7 +27,7 @@ class EventsConfig:
 @attrs.define
 class SessionsConfig:
     scrollback_bytes: int = 4 * 1024 * 1024
-    prompt_max_chars: int = 10_000
+    prompt_max_chars: int = PROMPT_MAX_CHARS
     prompt_rate_per_minute: int = 10
     stop_timeout: float = 3.0
 

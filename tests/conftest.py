@@ -21,6 +21,8 @@ from maestrod.service import bind_unix
 
 REPO = Path(__file__).resolve().parents[1]
 BIN_DIR = Path(sys.executable).parent
+MAESTROD = str(BIN_DIR / "maestrod")
+MAESTROCTL = str(BIN_DIR / "maestroctl")
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from typing import Any
 import trio
 
 from maestrod.sessions.pty import PtyProcess
-from tests.conftest import Daemon, EventLog, RawClient, maestroctl_env, wait_screen
+from tests.conftest import MAESTROCTL, Daemon, EventLog, RawClient, maestroctl_env, wait_screen
+from tests.session_support import _project, _spawn
 from tests.test_pty import _read_until
-from tests.test_sessions import MAESTROCTL, _project, _spawn
 
 
 async def _shell(client: RawClient, d: Path) -> dict[str, Any]:

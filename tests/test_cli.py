@@ -15,9 +15,7 @@ from typing import Any
 
 import pytest
 
-BIN = Path(sys.executable).parent
-MAESTROD = str(BIN / "maestrod")
-MAESTROCTL = str(BIN / "maestroctl")
+from tests.conftest import MAESTROCTL, MAESTROD
 
 
 class DaemonProcess:
@@ -233,3 +231,18 @@ def test_systemd_socket_activation(dproc: DaemonProcess, short_tmp: Path) -> Non
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == 0
     assert path.exists()
+
+
+def test_client_choice_lists_match_the_daemon() -> None:
+    """maestroctl spells its choice lists out (importing shared.messages would cost start-up time);
+    they must stay what the daemon accepts."""
+    import typing
+
+    from maestroctl.commands import session as session_cmd
+    from maestroctl.commands import task as task_cmd
+    from shared.messages.session import Status as SessionStatus
+    from shared.messages.task import PRIORITIES, STATUSES
+
+    assert task_cmd.STATUSES == list(STATUSES)
+    assert task_cmd.PRIORITIES == list(PRIORITIES)
+    assert session_cmd.STATUSES == list(typing.get_args(SessionStatus))

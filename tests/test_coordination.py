@@ -13,11 +13,11 @@ import pytest
 import trio
 
 from maestrod.mail import MailConfig, stop_hook_decision
-from maestrod.mail.service import Mail, get_mail
+from maestrod.mail.service import Mail
 from maestrod.sessions import briefing
 from shared import errors, templates
 from tests.conftest import Daemon, EventLog, RawClient, maestroctl_env, wait_screen
-from tests.test_sessions import _agent, _as, _ctl, _error, _fake_claude, _project, _spawn
+from tests.session_support import _agent, _as, _ctl, _error, _fake_claude, _project, _spawn
 
 
 async def _until(pred: Any, timeout: float = 2.0) -> None:
@@ -463,7 +463,7 @@ async def test_no_prompt_when_disabled_told_already_or_not_claude(
     await _mail(client, cat["id"], "urgent for cat")
     await trio.sleep(0.3)
     assert await nudger.nudge(cat["id"]) is None and _prompts(daemon, cat["id"]) == []
-    assert get_mail(daemon.app).config.prompt_idle is True
+    assert daemon.app.mail.config.prompt_idle is True
 
 
 # -- 7. long requests end when their client goes away -------------------------------------------------
@@ -482,7 +482,7 @@ async def test_waits_and_attach_end_when_the_client_disconnects(
     await _project(client, short_tmp)
     a = await _spawn(client, ["cat"], name="a")
     app = daemon.app
-    mail_waiters = get_mail(app).waiters
+    mail_waiters = app.mail.waiters
     for method, params, count in (
         ("session.wait", {"ids": [a["id"]]}, app.sessions.waiter_count),
         ("mail.wait", {}, mail_waiters.count),

@@ -12,11 +12,9 @@ from typing import Any
 import pytest
 import trio
 
-from tests.conftest import maestroctl_env
+from tests.conftest import MAESTROCTL, maestroctl_env
 from tests.test_digest_service_support import add_session, append, prompt, say
 
-BIN = Path(sys.executable).parent
-MAESTROCTL = str(BIN / "maestroctl")
 HERE = Path(__file__).parent
 TRANSCRIPTS = HERE / "data" / "transcripts"
 GOLDEN = HERE / "data" / "golden"

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from shared.paths import claude_project_slug
-from tests.conftest import REPO, Daemon, EventLog, RawClient, maestroctl_env, wait_screen
+from tests.conftest import MAESTROCTL, REPO, Daemon, EventLog, RawClient, maestroctl_env, wait_screen
 from tests.fake_anthropic import FakeAnthropic, bash_then_text
-from tests.test_sessions import MAESTROCTL, _ctl
+from tests.session_support import _ctl
 
 pytestmark = pytest.mark.e2e
 

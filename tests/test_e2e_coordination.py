@@ -28,10 +28,10 @@ from typing import Any
 import pytest
 import trio
 
-from tests.conftest import Daemon, EventLog, RawClient, maestroctl_env
+from tests.conftest import MAESTROCTL, Daemon, EventLog, RawClient, maestroctl_env
 from tests.fake_anthropic import Block, FakeAnthropic
+from tests.session_support import _ctl
 from tests.test_e2e_claude import claude_bin, claude_home, spawn_env  # noqa: F401  (claude_bin: a fixture)
-from tests.test_sessions import MAESTROCTL, _ctl
 
 pytestmark = pytest.mark.e2e
 

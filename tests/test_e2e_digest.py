@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 
-from tests.conftest import Daemon, EventLog, RawClient, maestroctl_env
+from tests.conftest import MAESTROCTL, Daemon, EventLog, RawClient, maestroctl_env
 from tests.fake_anthropic import Block, FakeAnthropic, tool_results
 from tests.test_e2e_claude import API_KEY, claude_bin, claude_home  # noqa: F401  (claude_bin: a fixture)
 
 pytestmark = pytest.mark.e2e
 
-MAESTROCTL = str(Path(sys.executable).parent / "maestroctl")
 FAILURES = 3
 
 

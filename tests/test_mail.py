@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from maestrod.app import App
-from maestrod.mail import get_mail
 from shared import errors
 from tests.test_mail_support import (
     add_session,
@@ -302,8 +301,8 @@ def test_store_counts(tmp_path: Path) -> None:
     app = make_app(tmp_path)
     try:
         family(app)
-        store = get_mail(app).store
-        mail = get_mail(app)
+        store = app.mail.store
+        mail = app.mail
         for prio in ("critical", "high", "normal", "low"):
             mail.send("s-coord", ["s-w1"], type_="notification", subject=prio, body="", priority=prio)
         assert store.unread_count("s-w1") == 4

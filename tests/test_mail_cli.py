@@ -10,7 +10,6 @@ from typing import Any
 
 import trio
 
-from maestrod.mail import get_mail
 from tests.conftest import Daemon, maestroctl_env
 from tests.test_mail_support import call, family
 
@@ -90,7 +89,7 @@ async def test_wait_times_out_empty_with_exit_0(daemon: Daemon) -> None:
 
 async def test_cli_wait_is_woken_by_a_send(daemon: Daemon) -> None:
     setup(daemon)
-    waiters = get_mail(daemon.app).waiters
+    waiters = daemon.app.mail.waiters
     result: dict[str, Any] = {}
 
     async def waiter() -> None:

@@ -11,7 +11,6 @@ import trio
 import trio.testing
 
 from maestrod.app import App
-from maestrod.mail import get_mail
 from shared import errors
 from tests.conftest import Daemon
 from tests.test_mail_support import (
@@ -27,7 +26,7 @@ def send(app: App, frm: str, to: list[str], subject: str = "s", **kw: Any) -> An
 
 
 def count_queries(app: App, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    store = get_mail(app).store
+    store = app.mail.store
     calls = [0]
     real = store.unread
 
@@ -55,7 +54,7 @@ async def test_returns_every_unread_message_at_once(app: App, autojump_clock: An
 async def test_woken_by_the_arrival_not_by_polling(app: App, autojump_clock: Any,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     queries = count_queries(app, monkeypatch)
-    waiters = get_mail(app).waiters
+    waiters = app.mail.waiters
     out: dict[str, Any] = {}
 
     async def waiter() -> None:
@@ -80,7 +79,7 @@ async def test_timeout_returns_empty(app: App, autojump_clock: Any, monkeypatch:
     assert await call(app, "s-coord", "mail.wait", {"timeout": 2.5}) == []
     assert trio.current_time() - t0 == pytest.approx(2.5)
     assert queries[0] == 1
-    assert get_mail(app).waiters.count() == 0  # nothing left registered
+    assert app.mail.waiters.count() == 0  # nothing left registered
     t0 = trio.current_time()
     assert await call(app, "s-coord", "mail.wait", {"timeout": 0}) == []
     assert trio.current_time() == t0
@@ -199,7 +198,7 @@ async def test_socket_wait_of_a_vanished_client_consumes_nothing(daemon: Daemon,
     tokens(daemon)
     coord = await authed(daemon, "tok-coord")
     worker = await authed(daemon, "tok-w1")
-    waiters = get_mail(daemon.app).waiters
+    waiters = daemon.app.mail.waiters
     with trio.fail_after(10):
         await coord.send({"jsonrpc": "2.0", "id": 1, "method": "mail.wait", "params": {"timeout": 30}})
         while waiters.count("s-coord") == 0:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from maestrod.app import App
-from maestrod.mail import MailConfig, get_mail, note_turn_start, stop_hook_decision
+from maestrod.mail import MailConfig, note_turn_start, stop_hook_decision
 from maestrod.mail.service import Mail
 from tests.test_mail_support import (
     call,
@@ -17,7 +17,7 @@ from tests.test_mail_support import (
 
 
 def send(app: App, frm: str, to: str, subject: str, priority: str = "high", type_: str = "query") -> Any:
-    return get_mail(app).send(frm, [to], type_=type_, subject=subject, body="...", priority=priority)
+    return app.mail.send(frm, [to], type_=type_, subject=subject, body="...", priority=priority)
 
 
 def test_no_mail_lets_the_agent_stop(app: App) -> None:
@@ -94,7 +94,7 @@ def test_a_stop_without_urgent_mail_breaks_the_streak(app: App) -> None:
     m = send(app, "s-w1", "s-coord", "urgent")
     stop_hook_decision(app, "s-coord", True)
     stop_hook_decision(app, "s-coord", True)
-    get_mail(app).store.mark_read("s-coord", [m["id"]])  # read without an event (e.g. another path)
+    app.mail.store.mark_read("s-coord", [m["id"]])  # read without an event (e.g. another path)
     assert stop_hook_decision(app, "s-coord", True) is None
     send(app, "s-w1", "s-coord", "again")
     for _ in range(3):
@@ -113,7 +113,7 @@ def test_threshold_is_configurable(app: App, threshold: str, blocking: set[str])
         m = send(app, "s-w1", "s-coord", prio, priority=prio)
         d = stop_hook_decision(app, "s-coord", False)
         assert (d is not None) == (prio in blocking), prio
-        get_mail(app).store.mark_read("s-coord", [m["id"]])
+        app.mail.store.mark_read("s-coord", [m["id"]])
 
 
 def test_cap_is_configurable(app: App) -> None:

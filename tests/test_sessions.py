@@ -1,7 +1,7 @@
 """Sessions in-process, over the real socket: plain programs and a scripted stand-in for Claude Code
 (``FAKE_CLAUDE`` in conftest) that runs the real hook path (``maestroctl hook EVENT``).
 
-The helpers here are shared by the other session test modules."""
+Helpers shared by the session test modules are in ``tests/session_support.py``."""
 
 from __future__ import annotations
 
@@ -21,61 +21,8 @@ from maestrod.app import App
 from maestrod.sessions import claude
 from maestrod.sessions.manager import SessionManager
 from shared import errors
-from tests.conftest import Daemon, EventLog, RawClient, maestroctl_env, wait_screen
-
-MAESTROCTL = str(Path(sys.executable).parent / "maestroctl")
-#: A session that prints its token (so the test can act as it), then waits.
-TOKEN_CAT = ["sh", "-c", "echo TOKEN=$MAESTRO_SESSION_TOKEN; exec cat"]
-
-
-async def _project(client: RawClient, d: Path) -> str:
-    proj = await client.call("project.create", {"name": "p", "dir": str(d)})
-    return proj["id"]  # type: ignore[no-any-return]
-
-
-async def _spawn(client: RawClient, argv: list[str], **kw: Any) -> dict[str, Any]:
-    params = {"project": "p", "name": kw.pop("name", "sh"), "agent": "command", "argv": argv, **kw}
-    return await client.call("session.spawn", params)  # type: ignore[no-any-return]
-
-
-async def _fake_claude(
-    daemon: Daemon, client: RawClient, fake: Path, events: EventLog, **kw: Any
-) -> dict[str, Any]:
-    daemon.app.config.claude.bin = str(fake)
-    s = await client.call("session.spawn", {"project": "p", "name": kw.pop("name", "agent"), **kw})
-    await events.status(s["id"], "idle")
-    return s  # type: ignore[no-any-return]
-
-
-async def _as(daemon: Daemon, token: str) -> RawClient:
-    """A connection authenticated with a session token."""
-    conn = await daemon.connect()
-    await conn.send({"jsonrpc": "2.0", "method": "system.auth", "params": {"token": token}})
-    return conn
-
-
-async def _agent(daemon: Daemon, spawner: RawClient, name: str, **kw: Any) -> tuple[str, RawClient, str]:
-    """A session spawned by ``spawner`` (TOKEN_CAT) and a connection authenticated as it: (id, conn, token)."""
-    s = await _spawn(spawner, TOKEN_CAT, name=name, **kw)
-    text = await wait_screen(daemon.app, s["id"], lambda t: "TOKEN=" in t)
-    token = text.split("TOKEN=", 1)[1].split()[0]
-    conn = await _as(daemon, token)
-    assert (await conn.call("system.whoami"))["session_id"] == s["id"]
-    return s["id"], conn, token
-
-
-async def _error(client: RawClient, method: str, params: dict[str, Any]) -> dict[str, Any]:
-    resp = await client.request(method, params)
-    assert "error" in resp, resp
-    return resp["error"]  # type: ignore[no-any-return]
-
-
-async def _ctl(env: dict[str, str], *args: str, code: int = 0) -> str:
-    """Run the real maestroctl: its stdout, or its stderr when ``code`` (the expected status) is not 0."""
-    r = await trio.run_process([MAESTROCTL, *args], capture_stdout=True, capture_stderr=True, env=env, check=False)
-    assert r.returncode == code, (args, r.returncode, r.stdout.decode(), r.stderr.decode())
-    return r.stdout.decode() if code == 0 else r.stderr.decode()
-
+from tests.conftest import MAESTROCTL, Daemon, EventLog, RawClient, maestroctl_env, wait_screen
+from tests.session_support import _agent, _as, _ctl, _error, _fake_claude, _project, _spawn
 
 # -- spawning, environment, family -------------------------------------------------------------------
 

@@ -325,22 +325,10 @@ def _prompt_and_wait(rt: Any, params: dict[str, Any], wait: float) -> int:
     """Subscribe first, then prompt, then wait for the agent's confirmation (or its exit)."""
     import time
 
-    from maestroctl.client import RemoteError
-
     client = rt.client()
     client.call("events.subscribe", {"topics": ["session.prompt_delivered", "session.status"]})
-    rid = client.send_request("session.prompt", params)
-    early: list[dict[str, Any]] = []
-    while True:
-        msg = client.read_message()
-        if msg.get("id") == rid:
-            if "error" in msg:
-                err = msg["error"]
-                raise RemoteError(err.get("code", 0), err.get("message", ""), err.get("data"))
-            result = msg["result"]
-            break
-        if msg.get("method") == "event":
-            early.append(msg["params"])
+    # Events that arrive before the answer stay queued in the client (a fast agent may confirm first).
+    result = client.call("session.prompt", params)
     deadline = time.monotonic() + wait
     sid, pid = result["session_id"], result["prompt_id"]
 
@@ -356,14 +344,15 @@ def _prompt_and_wait(rt: Any, params: dict[str, Any], wait: float) -> int:
             return "exited"
         return None
 
-    outcome = next((v for v in map(verdict, early) if v), None)
+    outcome = None
+    notifications = client.notifications()
     while outcome is None:
         left = deadline - time.monotonic()
         if left <= 0:
             break
         client.set_timeout(left)
         try:
-            msg = client.read_message()
+            msg = next(notifications)
         except TimeoutError:
             break
         if msg.get("method") == "event":

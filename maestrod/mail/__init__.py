@@ -10,7 +10,7 @@ broadcast scopes, and the Stop-hook decision that wakes an idle agent for urgent
 """
 
 from maestrod.mail.config import MailConfig
-from maestrod.mail.service import Mail, get_mail
+from maestrod.mail.service import Mail
 from maestrod.mail.wake import install_hooks, note_turn_start, stop_hook_decision
 
-__all__ = ["Mail", "MailConfig", "get_mail", "install_hooks", "note_turn_start", "stop_hook_decision"]
+__all__ = ["Mail", "MailConfig", "install_hooks", "note_turn_start", "stop_hook_decision"]

@@ -102,7 +102,7 @@ class IdleNudger:
         live = app.sessions.sessions.get(sid)
         if live is None or live.agent != "claude" or live.is_exited:
             return None
-        if not (live.status == "idle" or (live.status == "waiting_input" and live.waiting_kind == "idle_prompt")):
+        if not live.at_prompt:
             return None  # working: the Stop hook tells it; a dialog: nothing can be typed now
         rank = PRIORITY_RANK[cfg.wake_priority]
         newest = mail.store.unread_max_seq(sid, rank)

@@ -86,7 +86,3 @@ class Mail:
                            event={"actor": reader, "message_id": mid, "reader": reader, "read_at": at})
         return changed
 
-
-def get_mail(app: App) -> Mail:
-    """The app's mail service (``app.mail``, made by ``App``)."""
-    return app.mail

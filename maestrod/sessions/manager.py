@@ -401,8 +401,6 @@ class SessionManager:
     async def spawn(self, p: SessionSpawn, actor: str, caller: str | None) -> Session:
         """Start a session. ``caller`` is the session bound to the request's token (None: the human):
         it becomes the parent unless ``p.parent`` names one, and only a coordinator may spawn."""
-        from maestrod.mail.service import get_mail
-
         if self._nursery is None:
             raise errors.RpcError(errors.UNAVAILABLE, "the session service is not running")
         app = self.app
@@ -423,7 +421,7 @@ class SessionManager:
         template = briefing.resolve_template(p.template, p.role)
         directive = briefing.directive_from(p.subject, p.message)
         if directive is not None:
-            get_mail(app).check_content(directive.subject, directive.message)
+            app.mail.check_content(directive.subject, directive.message)
 
         sid = self.db.new_id("sessions", "s")
         token = secrets.token_urlsafe(32)
@@ -516,7 +514,7 @@ class SessionManager:
             mail_id = None
             if directive is not None:
                 # The directive is the first mail of the new session (a thread of its own).
-                mail_id = get_mail(app).send_directive(
+                mail_id = app.mail.send_directive(
                     actor, sid, directive.subject, directive.message,
                     task_id=task_ids[0] if len(task_ids) == 1 else None,
                 )["id"]
