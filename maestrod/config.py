@@ -14,6 +14,7 @@ import attrs
 
 from maestrod.mail.config import MailConfig
 from shared.convert import structure_params
+from shared.digest import DigestConfig
 from shared.messages.session import PROMPT_MAX_CHARS
 from shared.errors import RpcError
 
@@ -40,6 +41,9 @@ class ClaudeConfig:
     extra_args: list[str] = attrs.Factory(list)
 
 
+_DIGEST_DEFAULTS = {f.name: f.default for f in attrs.fields(DigestConfig)}
+
+
 @attrs.define
 class DigestSettings:
     """``[digest]``: transcript digests (issue 4) - window, escalation thresholds, tailing.
@@ -53,12 +57,13 @@ class DigestSettings:
 
     window: int = 20
     retain: int = 500
-    failure_threshold: int = 3
-    stuck_tool_calls: int = 25
-    stuck_seconds: float = 600.0
-    waiting_input_seconds: float = 300.0
-    idle_after_seconds: float = 5.0
-    include_subagents: bool = True
+    # The pure digest's tunables: their defaults live once, in shared.digest.DigestConfig.
+    failure_threshold: int = _DIGEST_DEFAULTS["failure_threshold"]
+    stuck_tool_calls: int = _DIGEST_DEFAULTS["stuck_tool_calls"]
+    stuck_seconds: float = _DIGEST_DEFAULTS["stuck_seconds"]
+    waiting_input_seconds: float = _DIGEST_DEFAULTS["waiting_input_seconds"]
+    idle_after_seconds: float = _DIGEST_DEFAULTS["idle_after_seconds"]
+    include_subagents: bool = _DIGEST_DEFAULTS["include_subagents"]
     watcher: Literal["auto", "inotify", "watchfiles", "poll"] = "auto"
     poll_interval: float = 0.5
     debounce_ms: int = 30

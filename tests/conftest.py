@@ -272,3 +272,32 @@ async def wait_screen(app: App, sid: str, pred: Any, timeout: float = 10.0) -> s
             if pred(text):
                 return text  # type: ignore[no-any-return]
             await trio.sleep(0.02)
+
+
+def add_project(app: App, name: str = "proj", dir_: str = "/tmp") -> str:
+    """A project row (the existing one if ``name`` is taken), straight through the store."""
+    row = app.db.conn.execute("SELECT id FROM projects WHERE name=?", (name,)).fetchone()
+    if row is not None:
+        return str(row[0])
+    return app.projects.create(name, dir_, "").id
+
+
+def insert_session(app: App, sid: str, project_id: str, *, name: str | None = None, role: str = "worker",
+                   parent: str | None = None, status: str = "working", agent: str = "claude",
+                   transcript: Path | None = None, token_hash: str | None = None) -> str:
+    """A session row without a process (for tests of what reads sessions: mail, policy, digests)."""
+    from maestrod.store.db import utcnow
+
+    root = sid
+    if parent is not None:
+        root = app.db.conn.execute("SELECT root_id FROM sessions WHERE id=?", (parent,)).fetchone()[0]
+    now = utcnow()
+    with app.db.transaction() as c:
+        c.execute("INSERT INTO sessions(id, project_id, name, role, parent_id, root_id, agent, cwd, status, "
+                  "transcript_path, token_hash, created_at, updated_at, exited_at) "
+                  "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                  (sid, project_id, name or sid, role, parent, root, agent, "/tmp", status,
+                   str(transcript) if transcript else None, token_hash, now, now,
+                   now if status == "exited" else None))
+    return sid
+

@@ -11,8 +11,7 @@ import orjson
 
 from maestrod.app import App
 from maestrod.config import Config, DigestSettings
-from maestrod.store.db import utcnow
-from tests.conftest import EventLog
+from tests.conftest import EventLog, add_project, insert_session
 
 HERE = Path(__file__).parent
 TRANSCRIPTS = HERE / "data" / "transcripts"
@@ -30,29 +29,11 @@ def make_app(tmp: Path, **digest: Any) -> App:
     return App(tmp / "data", tmp / "d.sock", config)
 
 
-def add_project(app: App, name: str = "proj", dir_: str = "/tmp") -> str:
-    row = app.db.conn.execute("SELECT id FROM projects WHERE name=?", (name,)).fetchone()
-    if row is not None:
-        return str(row[0])
-    return app.projects.create(name, dir_, "").id
-
-
 def add_session(app: App, sid: str, transcript: Path | None = None, *, name: str | None = None,
                 role: str = "worker", parent: str | None = None, status: str = "working",
                 agent: str = "claude", token_hash: str | None = None) -> str:
-    pid = add_project(app)
-    root = sid
-    if parent is not None:
-        root = app.db.conn.execute("SELECT root_id FROM sessions WHERE id=?", (parent,)).fetchone()[0]
-    now = utcnow()
-    with app.db.transaction() as c:
-        c.execute("INSERT INTO sessions(id, project_id, name, role, parent_id, root_id, agent, cwd, status, "
-                  "transcript_path, token_hash, created_at, updated_at, exited_at) "
-                  "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                  (sid, pid, name or sid, role, parent, root, agent, "/tmp", status,
-                   str(transcript) if transcript else None, token_hash, now, now,
-                   now if status == "exited" else None))
-    return sid
+    return insert_session(app, sid, add_project(app), name=name, role=role, parent=parent, status=status,
+                          agent=agent, transcript=transcript, token_hash=token_hash)
 
 
 def ts(second: float) -> str:

@@ -17,6 +17,7 @@ from maestrod import dispatch
 from maestrod.app import App
 from maestrod.store.db import utcnow
 from shared.jsonrpc import Request
+from tests.conftest import add_project, insert_session  # noqa: F401  (add_project: re-exported)
 
 _ids = itertools.count(1)
 
@@ -27,21 +28,9 @@ def make_app(tmp: Path) -> App:
     return App(tmp / "data", tmp / "d.sock")
 
 
-def add_project(app: App, name: str = "proj", dir_: str = "/tmp") -> str:
-    return app.projects.create(name, dir_, "").id
-
-
 def add_session(app: App, sid: str, project_id: str, *, name: str | None = None, role: str = "worker",
                 parent: str | None = None, status: str = "working") -> str:
-    root = sid
-    if parent is not None:
-        root = app.db.conn.execute("SELECT root_id FROM sessions WHERE id=?", (parent,)).fetchone()[0]
-    now = utcnow()
-    with app.db.transaction() as c:
-        c.execute("INSERT INTO sessions(id, project_id, name, role, parent_id, root_id, agent, cwd, status, "
-                  "created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                  (sid, project_id, name or sid, role, parent, root, "claude", "/tmp", status, now, now))
-    return sid
+    return insert_session(app, sid, project_id, name=name, role=role, parent=parent, status=status)
 
 
 def assign(app: App, sid: str, tid: str) -> None:
