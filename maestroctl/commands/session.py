@@ -307,7 +307,7 @@ def output(rt: Any, a: argparse.Namespace) -> int:
 def prompt(rt: Any, a: argparse.Namespace) -> int:
     params = {"id": a.id, "message": _text_arg(a.message), "mode": a.mode, "now": a.now}
     if a.wait is None:
-        rt.emit(rt.call("session.prompt", params), _prompt_human)
+        rt.show("session.prompt", params, _prompt_human)
         return 0
     return _prompt_and_wait(rt, params, a.wait)
 
@@ -396,12 +396,12 @@ def _stopped(r: dict[str, Any]) -> str:
 
 
 def stop(rt: Any, a: argparse.Namespace) -> int:
-    rt.emit(rt.call("session.stop", {"id": a.id, "wait": not a.no_wait}), _stopped)
+    rt.show("session.stop", {"id": a.id, "wait": not a.no_wait}, _stopped)
     return 0
 
 
 def kill(rt: Any, a: argparse.Namespace) -> int:
-    rt.emit(rt.call("session.kill", {"id": a.id}), _stopped)
+    rt.show("session.kill", {"id": a.id}, _stopped)
     return 0
 
 
