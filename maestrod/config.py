@@ -41,7 +41,8 @@ class ClaudeConfig:
     extra_args: list[str] = attrs.Factory(list)
 
 
-_DIGEST_DEFAULTS = {f.name: f.default for f in attrs.fields(DigestConfig)}
+# An instance rather than a dict of attrs.fields() defaults, so each default keeps its field's type.
+_DIGEST_DEFAULTS = DigestConfig()
 
 
 @attrs.define
@@ -58,12 +59,12 @@ class DigestSettings:
     window: int = 20
     retain: int = 500
     # The pure digest's tunables: their defaults live once, in shared.digest.DigestConfig.
-    failure_threshold: int = _DIGEST_DEFAULTS["failure_threshold"]
-    stuck_tool_calls: int = _DIGEST_DEFAULTS["stuck_tool_calls"]
-    stuck_seconds: float = _DIGEST_DEFAULTS["stuck_seconds"]
-    waiting_input_seconds: float = _DIGEST_DEFAULTS["waiting_input_seconds"]
-    idle_after_seconds: float = _DIGEST_DEFAULTS["idle_after_seconds"]
-    include_subagents: bool = _DIGEST_DEFAULTS["include_subagents"]
+    failure_threshold: int = _DIGEST_DEFAULTS.failure_threshold
+    stuck_tool_calls: int = _DIGEST_DEFAULTS.stuck_tool_calls
+    stuck_seconds: float = _DIGEST_DEFAULTS.stuck_seconds
+    waiting_input_seconds: float = _DIGEST_DEFAULTS.waiting_input_seconds
+    idle_after_seconds: float = _DIGEST_DEFAULTS.idle_after_seconds
+    include_subagents: bool = _DIGEST_DEFAULTS.include_subagents
     watcher: Literal["auto", "inotify", "watchfiles", "poll"] = "auto"
     poll_interval: float = 0.5
     debounce_ms: int = 30

@@ -198,7 +198,7 @@ class LineBuffer:
     _buf: bytearray = field(default_factory=bytearray)
     _scanned: int = 0
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | bytearray) -> None:
         self._buf += data
 
     def next_line(self) -> bytes | None | Fatal:
@@ -237,8 +237,8 @@ class ServerConnection:
         self._lines = LineBuffer(max_line)
         self.state = State.OPEN
 
-    def receive_data(self, data: bytes) -> None:
-        """Feed bytes read from the peer; ``b""`` means the peer closed its side."""
+    def receive_data(self, data: bytes | bytearray) -> None:
+        """Feed bytes read from the peer (trio streams may return a bytearray); ``b""`` means it closed."""
         if self.state is State.ERROR:
             return
         if data:

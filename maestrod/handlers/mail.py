@@ -15,7 +15,8 @@ from maestrod.dispatch import Context, handler
 from maestrod.mail.scopes import resolve_scope
 from maestrod.mail.wait import wait_for_mail
 from shared import errors
-from shared.messages.mail import HUMAN, MailBroadcast, MailInbox, MailRef, MailReply, MailSend, MailWait
+from shared.messages.mail import MailBroadcast, MailInbox, MailRef, MailReply, MailSend, MailWait
+from shared.messages.spec import HUMAN
 
 
 def resolve_recipient(ctx: Context, ident: str) -> str:

@@ -30,8 +30,8 @@ from maestrod.dispatch import Context, handler
 from maestrod.handlers.task import task_event
 from maestrod.store.db import utcnow
 from shared import errors
-from shared.messages.mail import HUMAN
 from shared.messages.report import TaskReport
+from shared.messages.spec import HUMAN
 
 #: session_tasks.status for each report.
 SESSION_TASK_STATUS = {"progress": "in_progress", "blocked": "blocked", "complete": "completed",

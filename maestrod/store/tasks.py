@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from maestrod.store.db import Database, utcnow
@@ -56,8 +58,10 @@ class TaskStore:
         by_id = {t.id: t for t in self._build(rows)}
         return [by_id[i] for i in ids if i in by_id]
 
-    def list(self, project_id: str | None = None, statuses: list[str] | None = None,
-             priorities: list[str] | None = None, parent_id: str | None = None,
+    # Below this method, ``list`` in an annotation means this method (class scope), so the methods
+    # after it spell the builtin ``builtins.list``; the name stays because it is the RPC's verb.
+    def list(self, project_id: str | None = None, statuses: Sequence[str] | None = None,
+             priorities: Sequence[str] | None = None, parent_id: str | None = None,
              roots_only: bool = False) -> list[Task]:
         where, args = [], []
         if project_id:
@@ -79,7 +83,7 @@ class TaskStore:
                 " ELSE 3 END, created_at, rowid")
         return self._build(self.db.conn.execute(sql, args).fetchall())
 
-    def descendants(self, tid: str) -> list[Task]:
+    def descendants(self, tid: str) -> builtins.list[Task]:
         """Every task below ``tid``, shallowest first (so reversed is safe deletion order)."""
         rows = self.db.conn.execute(
             "WITH RECURSIVE d(id, depth) AS (SELECT id, 1 FROM tasks WHERE parent_id=? "
@@ -88,13 +92,13 @@ class TaskStore:
             (tid,)).fetchall()
         return self._build(rows)
 
-    def children(self, tid: str) -> list[Task]:
+    def children(self, tid: str) -> builtins.list[Task]:
         rows = self.db.conn.execute("SELECT * FROM tasks WHERE parent_id=? ORDER BY created_at, rowid",
                                     (tid,)).fetchall()
         return self._build(rows)
 
     @staticmethod
-    def as_tree(tasks: list[Task]) -> list[Task]:
+    def as_tree(tasks: builtins.list[Task]) -> builtins.list[Task]:
         """Nest ``tasks`` under their parents; a task whose parent is not in the list is a root."""
         by_id = {t.id: t for t in tasks}
         for t in tasks:
@@ -109,13 +113,13 @@ class TaskStore:
                 roots.append(t)
         return roots
 
-    def blocking(self, tid: str) -> list[tuple[str, str, str]]:
+    def blocking(self, tid: str) -> builtins.list[tuple[str, str, str]]:
         """Dependencies of ``tid`` that are not completed: (id, title, status)."""
         return [(r[0], r[1], r[2]) for r in self.db.conn.execute(
             "SELECT t.id, t.title, t.status FROM task_deps d JOIN tasks t ON t.id=d.depends_on "
             "WHERE d.task_id=? AND t.status<>'completed' ORDER BY t.id", (tid,))]
 
-    def ready(self, project_id: str | None) -> list[Task]:
+    def ready(self, project_id: str | None) -> builtins.list[Task]:
         sql = ("SELECT * FROM tasks t WHERE t.status='todo' AND NOT EXISTS ("
                "SELECT 1 FROM task_deps d JOIN tasks u ON u.id=d.depends_on "
                "WHERE d.task_id=t.id AND u.status<>'completed')")
@@ -127,7 +131,7 @@ class TaskStore:
                 " ELSE 3 END, created_at, rowid")
         return self._build(self.db.conn.execute(sql, args).fetchall())
 
-    def dependents(self, tid: str) -> list[str]:
+    def dependents(self, tid: str) -> builtins.list[str]:
         return [r[0] for r in self.db.conn.execute("SELECT task_id FROM task_deps WHERE depends_on=?", (tid,))]
 
     # -- checks ------------------------------------------------------------------------------
@@ -161,7 +165,7 @@ class TaskStore:
     # -- writes ------------------------------------------------------------------------------
 
     def create(self, project_id: str, title: str, description: str, priority: str, status: str,
-               parent_id: str | None, depends_on: list[str]) -> Task:
+               parent_id: str | None, depends_on: builtins.list[str]) -> Task:
         with self.db.transaction() as c:
             if parent_id:
                 prow = c.execute("SELECT project_id FROM tasks WHERE id=?", (parent_id,)).fetchone()
@@ -206,7 +210,7 @@ class TaskStore:
             sets = ", ".join(f"{k}=?" for k in changes)
             c.execute(f"UPDATE tasks SET {sets}, updated_at=? WHERE id=?", (*changes.values(), utcnow(), tid))
 
-    def change_deps(self, tid: str, add: list[str], remove: list[str]) -> None:
+    def change_deps(self, tid: str, add: builtins.list[str], remove: builtins.list[str]) -> None:
         with self.db.transaction() as c:
             for dep in remove:
                 c.execute("DELETE FROM task_deps WHERE task_id=? AND depends_on=?", (tid, dep))
@@ -217,7 +221,7 @@ class TaskStore:
                 c.execute("INSERT OR IGNORE INTO task_deps VALUES (?,?)", (tid, dep))
             c.execute("UPDATE tasks SET updated_at=? WHERE id=?", (utcnow(), tid))
 
-    def delete(self, ids: list[str]) -> None:
+    def delete(self, ids: builtins.list[str]) -> None:
         """Delete ``ids`` (deepest first, so parents never dangle)."""
         with self.db.transaction() as c:
             for tid in ids:
