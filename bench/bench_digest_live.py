@@ -33,9 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _daemon import running_daemon
+from _daemon import running_daemon  # noqa: E402  (bench/ is the script directory)
 
-from maestroctl.client import Client
+from maestroctl.client import Client  # noqa: E402  (ROOT is on sys.path only from above)
 from _stats import pct  # noqa: E402  (bench/ is the script directory)
 
 GOAL_P50_MS = 50.0

@@ -70,7 +70,7 @@ def main() -> None:
             gets = [req(i, "task.get", {"id": tid}) for i in range(args.n)]
             results = {}
             # Interleave rounds so background load hits both sides alike.
-            for rnd in range(2):
+            for _ in range(2):
                 for name, path, lines in (("echo", echo_path, pings), ("system.ping", str(sock), pings),
                                           ("task.get", str(sock), gets)):
                     r = measure(path, lines)

@@ -102,7 +102,7 @@ def test_oversized_line_is_fatal_even_without_newline() -> None:
 
 
 def test_line_exactly_at_limit_is_accepted() -> None:
-    body = b'{"jsonrpc":"2.0","id":1,"method":"m","params":{"p":"' 
+    body = b'{"jsonrpc":"2.0","id":1,"method":"m","params":{"p":"'
     tail = b'"}}'
     line = body + b"y" * (100 - len(body) - len(tail)) + tail
     assert len(line) == 100

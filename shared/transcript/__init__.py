@@ -5,7 +5,7 @@ The package exports what :mod:`shared.transcript.parser` lists in its ``__all__`
 """
 
 from shared.transcript import parser
-from shared.transcript.parser import *  # its __all__ is this package's API
+from shared.transcript.parser import *  # noqa: F403  (its __all__ is this package's API)
 from shared.transcript.records import MAX_LINE_BYTES
 
 __all__ = ["MAX_LINE_BYTES"]
