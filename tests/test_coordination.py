@@ -13,7 +13,6 @@ import pytest
 import trio
 
 from maestrod.mail import MailConfig, stop_hook_decision
-from maestrod.mail.service import Mail
 from maestrod.sessions import briefing
 from shared import errors, templates
 from tests.conftest import Daemon, EventLog, RawClient, maestroctl_env, wait_screen
@@ -423,7 +422,7 @@ async def test_mail_that_slipped_past_the_stop_hook_is_announced_when_idle(
     sid = s["id"]
     await events.status(sid, "working")
     # No Stop-hook blocks (as if the mail came while the hook was deciding): the agent goes idle...
-    daemon.app.mail = Mail(daemon.app, MailConfig(wake_max_blocks=0))  # type: ignore[assignment]
+    daemon.app.mail.config = MailConfig(wake_max_blocks=0)
     await _mail(client, sid, "late")
     await trio.sleep(0.3)
     assert _prompts(daemon, sid) == []  # working: not prompted
@@ -443,16 +442,16 @@ async def test_no_prompt_when_disabled_told_already_or_not_claude(
     await _project(client, short_tmp)
     s = await _fake_claude(daemon, client, fake_claude, events)
     sid = s["id"]
-    nudger = daemon.app.mail_nudger  # type: ignore[attr-defined]
-    daemon.app.mail = Mail(daemon.app, MailConfig(prompt_idle=False))  # type: ignore[assignment]
+    nudger = daemon.app.mail_nudger
+    daemon.app.mail.config = MailConfig(prompt_idle=False)
     await _mail(client, sid, "quiet please")
     await trio.sleep(0.3)
     assert _prompts(daemon, sid) == [] and await nudger.nudge(sid) is None
     # Mail the Stop hook already told it about (up to the cap) is not announced again.
-    daemon.app.mail = Mail(daemon.app, MailConfig())  # type: ignore[assignment]
+    daemon.app.mail.config = MailConfig()
     for active in (False, True, True, True):
-        stop_hook_decision(daemon.app, sid, active)
-    assert stop_hook_decision(daemon.app, sid, True) is None  # capped
+        stop_hook_decision(daemon.app.mail, sid, active)
+    assert stop_hook_decision(daemon.app.mail, sid, True) is None  # capped
     assert await nudger.nudge(sid) is None
     # New urgent mail after that is announced.
     await _mail(client, sid, "new one")

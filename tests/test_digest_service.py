@@ -10,7 +10,7 @@ from typing import Any
 
 import trio
 
-from maestrod.transcripts.context import estimate_tokens, post_tool_context, render, user_prompt_context
+from maestrod.transcripts.context import estimate_tokens
 from tests.conftest import Daemon, RawClient
 from tests.test_digest_service_support import (
     FAILING,
@@ -110,7 +110,8 @@ async def test_every_change_is_pushed_with_its_entries(daemon: Daemon, tmp_path:
 async def test_turn_state_reaches_the_session_manager(daemon: Daemon, tmp_path: Path) -> None:
     app = daemon.app
     states: list[tuple[str, str]] = []
-    app.sessions.transcript_state = lambda sid, state: states.append((sid, state))  # type: ignore[method-assign]
+    assert app.transcripts.transcript_state == app.sessions.transcript_state  # wired at start-up
+    app.transcripts.transcript_state = lambda sid, state: states.append((sid, state))
     try:
         _events, path = await watched_worker(daemon, tmp_path)
         append(path, prompt("go", 0))
@@ -123,7 +124,7 @@ async def test_turn_state_reaches_the_session_manager(daemon: Daemon, tmp_path: 
         assert await app.transcripts.sync("s-w")
         assert states == [("s-w", "working"), ("s-w", "waiting_input")]
     finally:
-        del app.sessions.transcript_state  # type: ignore[attr-defined]
+        app.transcripts.transcript_state = app.sessions.transcript_state
 
 
 async def test_exit_unwatches_and_keeps_the_digest(daemon: Daemon, tmp_path: Path) -> None:
@@ -287,8 +288,8 @@ async def test_coordinator_context_within_budget(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         await nursery.start(app.transcripts.run)
         await _watch_team(app)
-        big = render(app, "s-boss", 20_000)
-        small = render(app, "s-boss", 400)
+        big = app.transcripts.context.render("s-boss", 20_000)
+        small = app.transcripts.context.render("s-boss", 400)
         nursery.cancel_scope.cancel()
     app.close()
     for ctx in (big, small):
@@ -341,8 +342,8 @@ async def test_hooks_inject_the_context_into_coordinators_only(tmp_path: Path) -
         out = await app.sessions.hook("s-boss", "UserPromptSubmit", {"prompt": "status?"})
         assert out["stdout"].startswith("<coordinator_context>")
         assert "Worker 1 step 01 is done." in out["stdout"]
-        assert user_prompt_context(app, "s-w0") == "", "workers get nothing by default"
-        assert post_tool_context(app, "s-boss") == "", "nothing new since the prompt"
+        assert app.transcripts.context.user_prompt_context("s-w0") == "", "workers get nothing by default"
+        assert app.transcripts.context.post_tool_context("s-boss") == "", "nothing new since the prompt"
         out = await app.sessions.hook("s-boss", "PostToolUse", {"tool_name": "Bash"})
         assert out["stdout"] == ""
         append(tmp_path / "w1.jsonl", say("Worker 1 found the bug.", 500))
@@ -350,8 +351,9 @@ async def test_hooks_inject_the_context_into_coordinators_only(tmp_path: Path) -
         out = await app.sessions.hook("s-boss", "PostToolUse", {"tool_name": "Bash"})
         assert "Worker 1 found the bug." in out["stdout"]
         assert '"additionalContext"' in out["stdout"]
-        assert post_tool_context(app, "s-boss") == "", "injected once per change"
+        assert app.transcripts.context.post_tool_context("s-boss") == "", "injected once per change"
         app.config.context.inject_workers = True
-        assert user_prompt_context(app, "s-w0").startswith("<coordinator_context>"), "it has tasks"
+        injected = app.transcripts.context.user_prompt_context("s-w0")
+        assert injected.startswith("<coordinator_context>"), "it has tasks"
         nursery.cancel_scope.cancel()
     app.close()

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from maestrod.app import App
-from maestrod.mail import MailConfig, note_turn_start, stop_hook_decision
-from maestrod.mail.service import Mail
+from maestrod.config import Config
+from maestrod.mail import MailConfig, install_hooks, note_turn_start, stop_hook_decision
 from tests.test_mail_support import (
     call,
     family_app,  # noqa: F401  (the `app` fixture)
@@ -21,16 +21,16 @@ def send(app: App, frm: str, to: str, subject: str, priority: str = "high", type
 
 
 def test_no_mail_lets_the_agent_stop(app: App) -> None:
-    assert stop_hook_decision(app, "s-coord", False) is None
+    assert stop_hook_decision(app.mail, "s-coord", False) is None
     send(app, "s-w1", "s-coord", "fyi", priority="normal")
-    assert stop_hook_decision(app, "s-coord", False) is None  # below the threshold
+    assert stop_hook_decision(app.mail, "s-coord", False) is None  # below the threshold
 
 
 def test_urgent_mail_blocks_with_a_summary(app: App) -> None:
     send(app, "s-w1", "s-coord", "schema question")
     send(app, "s-w2", "s-coord", "db is down", priority="critical", type_="blocked")
     send(app, "s-w2", "s-coord", "minor", priority="low")
-    d = stop_hook_decision(app, "s-coord", False)
+    d = stop_hook_decision(app.mail, "s-coord", False)
     assert d is not None and d["decision"] == "block"
     reason = d["reason"]
     assert reason.startswith("2 unread: ")
@@ -43,62 +43,62 @@ def test_urgent_mail_blocks_with_a_summary(app: App) -> None:
 def test_summary_is_bounded(app: App) -> None:
     for i in range(7):
         send(app, "s-w1", "s-coord", f"question {i} " + "x" * 100)
-    reason = stop_hook_decision(app, "s-coord", False)["reason"]  # type: ignore[index]
+    reason = stop_hook_decision(app.mail, "s-coord", False)["reason"]  # type: ignore[index]
     assert reason.startswith("7 unread: ") and "and 4 more" in reason
     assert "question 3" not in reason and "…'" in reason and len(reason) < 600
 
 
 def test_consecutive_blocks_are_capped(app: App) -> None:
     send(app, "s-w1", "s-coord", "urgent")
-    assert stop_hook_decision(app, "s-coord", False) is not None       # 1: the turn ended
-    assert stop_hook_decision(app, "s-coord", True) is not None        # 2: it ignored the mail
-    assert stop_hook_decision(app, "s-coord", True) is not None        # 3
-    assert stop_hook_decision(app, "s-coord", True) is None            # capped: it may stop
-    assert stop_hook_decision(app, "s-coord", True) is None
+    assert stop_hook_decision(app.mail, "s-coord", False) is not None       # 1: the turn ended
+    assert stop_hook_decision(app.mail, "s-coord", True) is not None        # 2: it ignored the mail
+    assert stop_hook_decision(app.mail, "s-coord", True) is not None        # 3
+    assert stop_hook_decision(app.mail, "s-coord", True) is None            # capped: it may stop
+    assert stop_hook_decision(app.mail, "s-coord", True) is None
     # a new turn (a Stop that is not a forced continuation) starts counting again
-    assert stop_hook_decision(app, "s-coord", False) is not None
+    assert stop_hook_decision(app.mail, "s-coord", False) is not None
 
 
 def test_cap_is_per_session(app: App) -> None:
     send(app, "s-w1", "s-coord", "a")
     send(app, "s-coord", "s-w1", "b")
     for _ in range(3):
-        assert stop_hook_decision(app, "s-coord", True) is not None
-    assert stop_hook_decision(app, "s-coord", True) is None
-    assert stop_hook_decision(app, "s-w1", True) is not None
+        assert stop_hook_decision(app.mail, "s-coord", True) is not None
+    assert stop_hook_decision(app.mail, "s-coord", True) is None
+    assert stop_hook_decision(app.mail, "s-w1", True) is not None
 
 
 async def test_reading_mail_restarts_the_count(app: App) -> None:
     m = send(app, "s-w1", "s-coord", "first")
     send(app, "s-w2", "s-coord", "second")
     for _ in range(3):
-        assert stop_hook_decision(app, "s-coord", True) is not None
-    assert stop_hook_decision(app, "s-coord", True) is None
+        assert stop_hook_decision(app.mail, "s-coord", True) is not None
+    assert stop_hook_decision(app.mail, "s-coord", True) is None
     await call(app, "s-coord", "mail.read", {"id": m["id"]})  # it acted on its mail
-    d = stop_hook_decision(app, "s-coord", True)
+    d = stop_hook_decision(app.mail, "s-coord", True)
     assert d is not None and d["reason"].startswith("1 unread: ")
     await call(app, "s-coord", "mail.wait", {"timeout": 0})
-    assert stop_hook_decision(app, "s-coord", True) is None  # nothing urgent left
+    assert stop_hook_decision(app.mail, "s-coord", True) is None  # nothing urgent left
 
 
 def test_user_prompt_restarts_the_count(app: App) -> None:
     send(app, "s-w1", "s-coord", "urgent")
     for _ in range(3):
-        stop_hook_decision(app, "s-coord", True)
-    assert stop_hook_decision(app, "s-coord", True) is None
-    note_turn_start(app, "s-coord")
-    assert stop_hook_decision(app, "s-coord", True) is not None
+        stop_hook_decision(app.mail, "s-coord", True)
+    assert stop_hook_decision(app.mail, "s-coord", True) is None
+    note_turn_start(app.mail, "s-coord")
+    assert stop_hook_decision(app.mail, "s-coord", True) is not None
 
 
 def test_a_stop_without_urgent_mail_breaks_the_streak(app: App) -> None:
     m = send(app, "s-w1", "s-coord", "urgent")
-    stop_hook_decision(app, "s-coord", True)
-    stop_hook_decision(app, "s-coord", True)
+    stop_hook_decision(app.mail, "s-coord", True)
+    stop_hook_decision(app.mail, "s-coord", True)
     app.mail.store.mark_read("s-coord", [m["id"]])  # read without an event (e.g. another path)
-    assert stop_hook_decision(app, "s-coord", True) is None
+    assert stop_hook_decision(app.mail, "s-coord", True) is None
     send(app, "s-w1", "s-coord", "again")
     for _ in range(3):
-        assert stop_hook_decision(app, "s-coord", True) is not None
+        assert stop_hook_decision(app.mail, "s-coord", True) is not None
 
 
 @pytest.mark.parametrize(("threshold", "blocking"), [
@@ -108,38 +108,39 @@ def test_a_stop_without_urgent_mail_breaks_the_streak(app: App) -> None:
     ("low", {"critical", "high", "normal", "low"}),
 ])
 def test_threshold_is_configurable(app: App, threshold: str, blocking: set[str]) -> None:
-    app.mail = Mail(app, MailConfig(wake_priority=threshold))  # type: ignore[attr-defined]
+    app.mail.config = MailConfig(wake_priority=threshold)
     for prio in ("critical", "high", "normal", "low"):
         m = send(app, "s-w1", "s-coord", prio, priority=prio)
-        d = stop_hook_decision(app, "s-coord", False)
+        d = stop_hook_decision(app.mail, "s-coord", False)
         assert (d is not None) == (prio in blocking), prio
         app.mail.store.mark_read("s-coord", [m["id"]])
 
 
 def test_cap_is_configurable(app: App) -> None:
-    app.mail = Mail(app, MailConfig(wake_max_blocks=1))  # type: ignore[attr-defined]
+    app.mail.config = MailConfig(wake_max_blocks=1)
     send(app, "s-w1", "s-coord", "urgent")
-    assert stop_hook_decision(app, "s-coord", False) is not None
-    assert stop_hook_decision(app, "s-coord", True) is None
-    app.mail = Mail(app, MailConfig(wake_max_blocks=0))  # type: ignore[attr-defined]
-    assert stop_hook_decision(app, "s-coord", False) is None  # waking disabled
+    assert stop_hook_decision(app.mail, "s-coord", False) is not None
+    assert stop_hook_decision(app.mail, "s-coord", True) is None
+    app.mail.config = MailConfig(wake_max_blocks=0)
+    assert stop_hook_decision(app.mail, "s-coord", False) is None  # waking disabled
 
 
-def test_config_section_is_read_from_the_app_config(app: App) -> None:
-    app.config = SimpleNamespace(mail=MailConfig(wake_priority="critical"))  # type: ignore[assignment]
-    assert Mail(app).config.wake_priority == "critical"
+def test_config_section_is_read_from_the_app_config(tmp_path: Path) -> None:
+    config = Config()
+    config.mail = MailConfig(wake_priority="critical")
+    app = App(tmp_path / "data", tmp_path / "d.sock", config)  # the app hands Mail its [mail] section
+    assert app.mail.config.wake_priority == "critical"
+    app.close()
 
 
 async def test_hook_extension_adapters(app: App) -> None:
-    from maestrod.mail import install_hooks
-
-    ext = app.hook_extensions  # type: ignore[attr-defined]
-    install_hooks(app)
+    ext = app.hook_extensions
+    install_hooks(ext, app.mail)
     send(app, "s-w1", "s-coord", "urgent")
-    d = await ext.stop_decision(app, "s-coord", {"hook_event_name": "Stop", "stop_hook_active": False})
+    d = await ext.stop_decision("s-coord", {"hook_event_name": "Stop", "stop_hook_active": False})
     assert d is not None and d["decision"] == "block"
     for _ in range(2):
-        assert await ext.stop_decision(app, "s-coord", {"stop_hook_active": True})
-    assert await ext.stop_decision(app, "s-coord", {"stop_hook_active": True}) is None  # capped
-    await ext.notify(app, "s-coord", "UserPromptSubmit", {"prompt": "go on"})
-    assert await ext.stop_decision(app, "s-coord", {"stop_hook_active": True})  # a new turn
+        assert await ext.stop_decision("s-coord", {"stop_hook_active": True})
+    assert await ext.stop_decision("s-coord", {"stop_hook_active": True}) is None  # capped
+    await ext.notify("s-coord", "UserPromptSubmit", {"prompt": "go on"})
+    assert await ext.stop_decision("s-coord", {"stop_hook_active": True})  # a new turn

@@ -29,20 +29,20 @@ from tests.test_mail_support import (
     ("s-w1", "s-solo", "unrelated"),
 ])
 def test_relation(app: App, actor: str, target: str, rel: str) -> None:
-    assert policy.relation(app.db, actor, target) == rel
+    assert policy.relation(app.session_store, actor, target) == rel
 
 
 def test_tree_queries(app: App) -> None:
-    db = app.db
-    assert policy.ancestors(db, "s-w2a") == ["s-w2", "s-coord"]
-    assert policy.ancestors(db, "s-coord") == []
-    assert policy.descendants(db, "s-coord") == ["s-w1", "s-w2", "s-lead", "s-gone", "s-w2a", "s-lw1"]
-    assert "s-gone" not in policy.descendants(db, "s-coord", live_only=True)
-    assert policy.siblings(db, "s-w1") == ["s-w2", "s-lead", "s-gone"]
-    assert policy.siblings(db, "s-w1", live_only=True) == ["s-w2", "s-lead"]
-    assert policy.siblings(db, "s-solo") == ["s-coord"]
-    assert policy.children(db, "s-w2") == ["s-w2a"]
-    assert policy.parent_of(db, "s-w2a") == "s-w2" and policy.parent_of(db, "s-coord") is None
+    store = app.session_store
+    assert store.ancestors("s-w2a") == ["s-w2", "s-coord"]
+    assert store.ancestors("s-coord") == []
+    assert store.descendants("s-coord") == ["s-w1", "s-w2", "s-lead", "s-gone", "s-w2a", "s-lw1"]
+    assert "s-gone" not in store.descendants("s-coord", live_only=True)
+    assert store.siblings("s-w1") == ["s-w2", "s-lead", "s-gone"]
+    assert store.siblings("s-w1", live_only=True) == ["s-w2", "s-lead"]
+    assert store.siblings("s-solo") == ["s-coord"]
+    assert store.children("s-w2") == ["s-w2a"]
+    assert store.row("s-w2a")["parent_id"] == "s-w2" and store.row("s-coord")["parent_id"] is None
 
 
 MATRIX = {
@@ -60,68 +60,69 @@ CASES = {"self": ("s-w2", "s-w2"), "desc": ("s-w2", "s-w2a"), "sib": ("s-w2", "s
 
 @pytest.mark.parametrize("action", sorted(MATRIX))
 def test_what_each_relation_allows(app: App, action: str) -> None:
+    store = app.session_store
     for (label, (actor, target)), allowed in zip(CASES.items(), MATRIX[action]):
-        assert policy.may_act(app.db, actor, target, action) is allowed, (action, label)  # type: ignore[arg-type]
-        assert policy.may_act(app.db, None, target, action) is True  # type: ignore[arg-type]
-        assert policy.may_act(app.db, "human", target, action) is True  # type: ignore[arg-type]
+        assert policy.may_act(store, actor, target, action) is allowed, (action, label)  # type: ignore[arg-type]
+        assert policy.may_act(store, None, target, action) is True  # type: ignore[arg-type]
+        assert policy.may_act(store, "human", target, action) is True  # type: ignore[arg-type]
 
 
 def test_agents_may_only_mail_the_human(app: App) -> None:
-    assert policy.may_act(app.db, "s-w1", "human", "mail")
-    assert not policy.may_act(app.db, "s-w1", "human", "prompt")
+    assert policy.may_act(app.session_store, "s-w1", "human", "mail")
+    assert not policy.may_act(app.session_store, "s-w1", "human", "prompt")
 
 
 def test_stopping_outside_the_subtree_is_refused_with_a_clear_message(app: App) -> None:
     with pytest.raises(errors.RpcError) as exc:
-        policy.check_act(app.db, "s-w1", "s-w2", "stop")
+        policy.check_act(app.session_store, "s-w1", "s-w2", "stop")
     e = exc.value
     assert e.code == errors.FORBIDDEN
     assert e.message.startswith("session s-w1 (worker-1) may not stop session s-w2 (worker-2)")
     assert "own subtree" in e.message and "s-w2 is its sibling" in e.message
     assert e.data == {"actor": "s-w1", "target": "s-w2", "action": "stop", "relation": "sibling"}
     with pytest.raises(errors.RpcError) as exc:
-        policy.check_act(app.db, "s-w2a", "s-coord", "kill")
+        policy.check_act(app.session_store, "s-w2a", "s-coord", "kill")
     assert "one of its coordinators" in exc.value.message
     with pytest.raises(errors.RpcError) as exc:
-        policy.check_act(app.db, "s-coord", "s-stranger", "prompt")
+        policy.check_act(app.session_store, "s-coord", "s-stranger", "prompt")
     assert "outside its family" in exc.value.message
-    policy.check_act(app.db, "s-coord", "s-w2a", "kill")  # its own subtree
-    policy.check_act(app.db, None, "s-stranger", "kill")  # the human
+    policy.check_act(app.session_store, "s-coord", "s-w2a", "kill")  # its own subtree
+    policy.check_act(app.session_store, None, "s-stranger", "kill")  # the human
 
 
 def test_unknown_sessions(app: App) -> None:
     with pytest.raises(errors.RpcError) as exc:
-        policy.check_act(app.db, "s-w1", "s-nope", "mail")
+        policy.check_act(app.session_store, "s-w1", "s-nope", "mail")
     assert exc.value.code == errors.NOT_FOUND
     with pytest.raises(ValueError):
-        policy.may_act(app.db, "s-w1", "s-w1", "explode")  # type: ignore[arg-type]
+        policy.may_act(app.session_store, "s-w1", "s-w1", "explode")  # type: ignore[arg-type]
 
 
 def test_only_coordinators_spawn(app: App) -> None:
-    policy.check_spawn(app.db, None)
-    policy.check_spawn(app.db, "s-coord")
-    policy.check_spawn(app.db, "s-coord", parent="s-lead")  # under one of its own
+    policy.check_spawn(app.session_store, None)
+    policy.check_spawn(app.session_store, "s-coord")
+    policy.check_spawn(app.session_store, "s-coord", parent="s-lead")  # under one of its own
     with pytest.raises(errors.RpcError) as exc:
-        policy.check_spawn(app.db, "s-w1")
+        policy.check_spawn(app.session_store, "s-w1")
     assert exc.value.code == errors.FORBIDDEN
     assert "only coordinator sessions may spawn sessions" in exc.value.message and "worker-1" in exc.value.message
     with pytest.raises(errors.RpcError) as exc:
-        policy.check_spawn(app.db, "s-lead", parent="s-w1")  # a sibling's place
+        policy.check_spawn(app.session_store, "s-lead", parent="s-w1")  # a sibling's place
     assert exc.value.code == errors.FORBIDDEN
 
 
 def test_resolve_session(app: App) -> None:
-    db = app.db
-    assert policy.resolve_session(db, "s-w2a") == "s-w2a"
-    assert policy.resolve_session(db, "worker-2a") == "s-w2a"   # by name
-    assert policy.resolve_session(db, "stra") == "s-stranger"   # by prefix, without "s-"
-    assert policy.resolve_session(db, "s-so") == "s-solo"
+    store = app.session_store
+    assert store.resolve("s-w2a") == "s-w2a"
+    assert store.resolve("worker-2a") == "s-w2a"   # by name
+    assert store.resolve("stra") == "s-stranger"   # by prefix, without "s-"
+    assert store.resolve("s-so") == "s-solo"
     with pytest.raises(errors.RpcError) as exc:
-        policy.resolve_session(db, "s-w")                      # s-w1, s-w2, s-w2a
+        store.resolve("s-w")                      # s-w1, s-w2, s-w2a
     assert exc.value.code == errors.CONFLICT
     with pytest.raises(errors.RpcError) as exc:
-        policy.resolve_session(db, "nobody")
+        store.resolve("nobody")
     assert exc.value.code == errors.NOT_FOUND
     # a name reused after the first session exited means the live one
     add_session(app, "s-gone2", app.projects.resolve("proj"), name="gone", parent="s-coord")
-    assert policy.resolve_session(db, "gone") == "s-gone2"
+    assert store.resolve("gone") == "s-gone2"

@@ -150,7 +150,7 @@ async def test_session_start_hook_switches_the_file(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         await nursery.start(app.transcripts.run)
         assert await app.transcripts.sync("s-1")
-        await app.hook_extensions.notify(app, "s-1", "SessionStart",
+        await app.hook_extensions.notify("s-1", "SessionStart",
                                          {"source": "clear", "transcript_path": str(new)})
         assert await app.transcripts.sync("s-1")
         digest = app.transcripts.digest("s-1")

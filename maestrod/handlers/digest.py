@@ -11,8 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from maestrod.dispatch import Context, handler
-from maestrod.policy import check_act, resolve_session
-from maestrod.transcripts.context import render
+from maestrod.policy import check_act
 from shared import errors
 from shared.digest import SessionDigest
 from shared.messages.digest import (
@@ -25,9 +24,7 @@ from shared.transcript import TokenUsage, estimate_cost_usd
 
 
 def _row(ctx: Context, sid: str) -> Any:
-    return ctx.app.db.conn.execute(
-        "SELECT id, name, status, role, agent, parent_id, needs_attention, transcript_path FROM sessions "
-        "WHERE id=?", (sid,)).fetchone()
+    return ctx.app.session_store.find(sid)
 
 
 def _identity(row: Any) -> dict[str, Any]:
@@ -62,27 +59,27 @@ def _window(ctx: Context, row: Any, digest: SessionDigest, mode: str, last: int 
 
 @handler("session.digest")
 async def session_digest(ctx: Context, p: SessionDigestParams) -> dict[str, Any]:
-    sid = resolve_session(ctx.app.db, p.id)
-    check_act(ctx.app.db, ctx.session_id, sid, "read")
+    store = ctx.app.session_store
+    sid = store.resolve(p.id)
+    check_act(store, ctx.session_id, sid, "read")
     row = _row(ctx, sid)
     return _window(ctx, row, await _digest(ctx, row), p.mode, p.last)
 
 
 @handler("session.digests")
 async def session_digests(ctx: Context, p: SessionDigestsParams) -> dict[str, Any]:
-    db = ctx.app.db
-    ids = [resolve_session(db, ident) for ident in p.ids]
+    store = ctx.app.session_store
+    ids = [store.resolve(ident) for ident in p.ids]
     if p.my_workers:
         if ctx.session_id is None:
             raise errors.invalid_params([("my_workers is relative to the calling session: call it from inside "
                                           "a session (with MAESTRO_SESSION_TOKEN)")])
-        ids.extend(r[0] for r in db.conn.execute(
-            "SELECT id FROM sessions WHERE parent_id=? ORDER BY created_at, id", (ctx.session_id,)))
+        ids.extend(r["id"] for r in store.select(parent_id=ctx.session_id))
     if not ids and not p.my_workers:
         raise errors.invalid_params(["give ids, or my_workers from inside a session"])
     out = []
     for sid in dict.fromkeys(ids):
-        check_act(db, ctx.session_id, sid, "read")
+        check_act(store, ctx.session_id, sid, "read")
         row = _row(ctx, sid)
         digest = await ctx.app.transcripts.ensure(sid)
         if digest is None:
@@ -95,8 +92,9 @@ async def session_digests(ctx: Context, p: SessionDigestsParams) -> dict[str, An
 
 @handler("session.usage")
 async def session_usage(ctx: Context, p: SessionUsageParams) -> dict[str, Any]:
-    sid = resolve_session(ctx.app.db, p.id)
-    check_act(ctx.app.db, ctx.session_id, sid, "read")
+    store = ctx.app.session_store
+    sid = store.resolve(p.id)
+    check_act(store, ctx.session_id, sid, "read")
     row = _row(ctx, sid)
     digest = await _digest(ctx, row)
     by_model = digest.usage_by_model()
@@ -116,11 +114,11 @@ async def context_coordinator(ctx: Context, p: ContextCoordinatorParams) -> dict
             raise errors.invalid_params(["id: which coordinator? (the caller is not a session)"])
         sid = ctx.session_id
     else:
-        sid = resolve_session(app.db, p.id)
-        check_act(app.db, ctx.session_id, sid, "read")
+        sid = app.session_store.resolve(p.id)
+        check_act(app.session_store, ctx.session_id, sid, "read")
     # Workers watched lazily (rows written by something else than the session manager) are read first.
     watched = app.transcripts.watched()
-    for (wid,) in app.db.conn.execute("SELECT id FROM sessions WHERE parent_id=? AND status<>'exited'", (sid,)):
+    for wid in app.session_store.children(sid, live_only=True):
         if wid not in watched:
             await app.transcripts.ensure(wid)
-    return render(app, sid, p.budget_tokens).to_dict()
+    return app.transcripts.context.render(sid, p.budget_tokens).to_dict()

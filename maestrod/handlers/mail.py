@@ -23,7 +23,7 @@ def resolve_recipient(ctx: Context, ident: str) -> str:
     """``human``, or a session id from an id, unique prefix or name."""
     if ident == HUMAN:
         return HUMAN
-    return policy.resolve_session(ctx.app.db, ident)
+    return ctx.app.session_store.resolve(ident)
 
 
 def coordinator_of(ctx: Context) -> str:
@@ -31,19 +31,19 @@ def coordinator_of(ctx: Context) -> str:
     if ctx.is_human:
         raise errors.invalid_params(["to_coordinator: the human has no coordinator"])
     assert ctx.session_id is not None
-    return policy.parent_of(ctx.app.db, ctx.session_id) or HUMAN
+    return ctx.app.session_store.row(ctx.session_id)["parent_id"] or HUMAN
 
 
 def check_recipients(ctx: Context, recipients: list[str]) -> None:
-    db = ctx.app.db
+    store = ctx.app.session_store
     for r in recipients:
         if r == HUMAN:
             continue
-        row = policy.session_row(db, r)
+        row = store.row(r)
         if row["status"] == "exited":
-            raise errors.conflict(f"{policy.describe(db, r)} has exited and cannot read mail",
+            raise errors.conflict(f"{policy.describe(store, r)} has exited and cannot read mail",
                                   {"recipient": r, "status": "exited"})
-        policy.check_act(db, ctx.session_id, r, "mail")
+        policy.check_act(store, ctx.session_id, r, "mail")
 
 
 def _task_id(ctx: Context, ident: str | None) -> str | None:
@@ -53,7 +53,8 @@ def _task_id(ctx: Context, ident: str | None) -> str | None:
 def _visible(ctx: Context, mid: str) -> tuple[str, set[str]]:
     sender, recipients = ctx.app.mail.store.participants(mid)
     if not ctx.is_human and ctx.actor != sender and ctx.actor not in recipients:
-        raise errors.forbidden(f"message {mid} was neither sent to nor by {policy.describe(ctx.app.db, ctx.actor)}")
+        raise errors.forbidden(
+            f"message {mid} was neither sent to nor by {policy.describe(ctx.app.session_store, ctx.actor)}")
     return sender, recipients
 
 
@@ -89,7 +90,7 @@ async def broadcast(ctx: Context, p: MailBroadcast) -> dict[str, Any]:
     mail = ctx.app.mail
     mail.check_content(p.subject, p.body)
     project = ctx.app.projects.resolve(p.project) if p.project else None
-    recipients = resolve_scope(ctx.app.db, ctx.session_id, p.scope, project)
+    recipients = resolve_scope(ctx.app.session_store, ctx.session_id, p.scope, project)
     return mail.send(ctx.actor, recipients, type_=p.type, subject=p.subject, body=p.body,
                      priority=p.priority, task_id=_task_id(ctx, p.task), scope=p.scope)
 
@@ -105,7 +106,7 @@ async def inbox(ctx: Context, p: MailInbox) -> list[dict[str, Any]]:
         if mailbox != ctx.actor and not ctx.is_human:
             if mailbox == HUMAN:
                 raise errors.forbidden("only the human reads the human's mailbox")
-            policy.check_act(ctx.app.db, ctx.session_id, mailbox, "read")
+            policy.check_act(ctx.app.session_store, ctx.session_id, mailbox, "read")
     thread = mail.store.thread_of(mail.store.resolve(p.thread)) if p.thread else None
     return mail.store.inbox(mailbox, unread_only=p.unread, type_=p.type, thread_id=thread, limit=p.limit)
 
@@ -151,8 +152,8 @@ async def thread(ctx: Context, p: MailRef) -> list[dict[str, Any]]:
     thread_id = mail.store.thread_of(mid)
     messages = mail.store.thread(thread_id, None if ctx.is_human else ctx.actor)
     if not messages:
-        raise errors.forbidden(
-            f"no message of thread {thread_id} was sent to or by {policy.describe(ctx.app.db, ctx.actor)}")
+        who = policy.describe(ctx.app.session_store, ctx.actor)
+        raise errors.forbidden(f"no message of thread {thread_id} was sent to or by {who}")
     return messages
 
 

@@ -25,10 +25,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from maestrod import policy
 from maestrod.dispatch import Context, handler
 from maestrod.handlers.task import task_event
-from maestrod.store.db import utcnow
 from shared import errors
 from shared.messages.report import TaskReport
 from shared.messages.spec import HUMAN
@@ -39,10 +37,9 @@ SESSION_TASK_STATUS = {"progress": "in_progress", "blocked": "blocked", "complet
 FINAL = frozenset({"completed", "cancelled", "archived"})
 
 
-def _any_part(ctx: Context, tid: str, where: str) -> bool:
-    """Whether some session's part of task ``tid`` (``session_tasks`` row) matches ``where``."""
-    return ctx.app.db.conn.execute(f"SELECT 1 FROM session_tasks WHERE task_id=? AND {where} LIMIT 1",
-                                   (tid,)).fetchone() is not None
+def _parts(ctx: Context, tid: str) -> list[str]:
+    """The status of every session's part of task ``tid`` (its ``session_tasks`` rows)."""
+    return ctx.app.session_store.task_part_statuses(tid)
 
 
 def _target_status(ctx: Context, tid: str, current: str, report: str) -> str | None:
@@ -51,12 +48,12 @@ def _target_status(ctx: Context, tid: str, current: str, report: str) -> str | N
     if report == "progress":
         if current == "todo":
             return "in_progress"
-        if current == "blocked" and not _any_part(ctx, tid, "status='blocked'"):
+        if current == "blocked" and "blocked" not in _parts(ctx, tid):
             return "in_progress"
         return None
     if report == "blocked":
         return "blocked"
-    if report == "complete" and not _any_part(ctx, tid, "status<>'completed'"):
+    if report == "complete" and all(status == "completed" for status in _parts(ctx, tid)):
         return "completed"
     return None
 
@@ -73,7 +70,8 @@ async def report(ctx: Context, p: TaskReport) -> dict[str, Any]:
     if not p.message.strip():
         raise errors.invalid_params(["message: must not be empty: say what happened"])
     mail = app.mail
-    session = policy.session_row(app.db, sid)
+    store = app.session_store
+    session = store.row(sid)
     tid = app.tasks.resolve(p.task)
     task = app.tasks.get(tid)
     if task.project_id != session["project_id"]:
@@ -86,9 +84,7 @@ async def report(ctx: Context, p: TaskReport) -> dict[str, Any]:
     note: str | None = None
     mailed: dict[str, Any] | None = None
     with app.db.transaction() as c:
-        c.execute("INSERT INTO session_tasks(session_id, task_id, status, updated_at) VALUES (?,?,?,?) "
-                  "ON CONFLICT(session_id, task_id) DO UPDATE SET status=excluded.status, "
-                  "updated_at=excluded.updated_at", (sid, tid, row_status, utcnow()))
+        store.set_task_part(c, sid, tid, row_status)
         target = _target_status(ctx, tid, task.status, p.status)
         if target is not None and target != task.status:
             try:
@@ -108,7 +104,7 @@ async def report(ctx: Context, p: TaskReport) -> dict[str, Any]:
                    event={"actor": sid, "task_id": tid, "session_id": sid, "status": p.status,
                           "message": p.message, "task_status": after.status})
         # Mail the coordinator, unless it has exited (the report itself is recorded either way).
-        if coordinator == HUMAN or policy.session_row(app.db, coordinator)["status"] != "exited":
+        if coordinator == HUMAN or store.row(coordinator)["status"] != "exited":
             moved_text = (f"task status: {change['from']} -> {change['to']}" if change
                           else f"task status: {after.status}")
             body = (f"{session['name']} ({sid}) reports {p.status} on task {tid} '{task.title}':\n\n"

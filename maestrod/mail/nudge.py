@@ -23,16 +23,17 @@ the text would be typed into a shell.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import trio
 
+from maestrod.events import EventBus
+from maestrod.mail.service import Mail
 from maestrod.mail.wake import SUMMARY_ITEMS, nudge_text
+from maestrod.sessions.store import SessionStore
 from shared import errors
-from shared.messages.mail import HUMAN, PRIORITY_RANK
-
-if TYPE_CHECKING:
-    from maestrod.app import App
+from shared.messages.mail import PRIORITY_RANK
+from shared.messages.spec import HUMAN
 
 log = logging.getLogger("maestrod.mail.nudge")
 
@@ -40,30 +41,47 @@ log = logging.getLogger("maestrod.mail.nudge")
 DEBOUNCE = 0.1
 
 
-class IdleNudger:
-    """``app.mail_nudger``: a bus listener plus a service task (``app.services``)."""
+class SessionPrompts(Protocol):
+    """What the nudger needs of the session service: whether a session can take a nudge now, and the
+    ``session.prompt`` path."""
 
-    def __init__(self, app: App) -> None:
-        self.app = app
+    def accepts_nudge(self, sid: str) -> bool:
+        """A live agent session with hooks (Claude), not exited, sitting at its prompt: working agents are
+        told by the Stop hook, and nothing can be typed into a dialog."""
+        ...
+
+    async def prompt(self, sid: str, text: str, mode: str, now: bool, actor: str) -> dict[str, Any]: ...
+
+
+class IdleNudger:
+    """``app.mail_nudger``: a bus listener plus a service task (:meth:`run`, in ``app.services``).
+
+    It reads ``mail`` (config, store, what was announced), the prompt queue's state through the session
+    store, and prompts through ``sessions``."""
+
+    def __init__(self, mail: Mail, bus: EventBus, session_store: SessionStore,
+                 sessions: SessionPrompts) -> None:
+        self.mail = mail
+        self.session_store = session_store
+        self.sessions = sessions
         self._due: set[str] = set()
         self._wake = trio.Event()
         #: session -> the id of the nudge prompt sent last (to skip a duplicate while it is queued).
         self._sent: dict[str, int] = {}
         self._nursery: trio.Nursery | None = None
-        app.bus.add_listener(self._on_event)
-        app.services.append(self.run)
+        bus.add_listener(self._on_event)
 
     def _on_event(self, event: dict[str, Any]) -> None:
         topic, data = event["topic"], event["data"]
         if topic == "mail.received":
-            cfg = self.app.mail.config
+            cfg = self.mail.config
             if not cfg.prompt_idle or PRIORITY_RANK.get(data.get("priority"), 9) > PRIORITY_RANK[cfg.wake_priority]:
                 return
             for r in data.get("to", ()):
                 if r != HUMAN:
                     self._due.add(r)
         elif topic == "session.status" and data.get("to") in ("idle", "waiting_input"):
-            if self.app.mail.config.prompt_idle:
+            if self.mail.config.prompt_idle:
                 self._due.add(data["session_id"])
         else:
             return
@@ -94,30 +112,26 @@ class IdleNudger:
     async def nudge(self, sid: str) -> dict[str, Any] | None:
         """Prompt ``sid`` about its unannounced urgent mail if it is an idle Claude session; the
         ``session.prompt`` answer, or None when there was nothing to do."""
-        app = self.app
-        mail = app.mail
+        mail = self.mail
         cfg = mail.config
         if not cfg.prompt_idle:
             return None
-        live = app.sessions.sessions.get(sid)
-        if live is None or live.agent != "claude" or live.is_exited:
+        if not self.sessions.accepts_nudge(sid):
+            # not a live Claude session; working: the Stop hook tells it; a dialog: nothing can be typed now
             return None
-        if not live.at_prompt:
-            return None  # working: the Stop hook tells it; a dialog: nothing can be typed now
         rank = PRIORITY_RANK[cfg.wake_priority]
         newest = mail.store.unread_max_seq(sid, rank)
         if not newest or newest <= mail.wake.announced(sid):
             return None
         last = self._sent.get(sid)
         if last is not None:
-            row = app.db.conn.execute("SELECT state FROM session_prompts WHERE id=?", (last,)).fetchone()
-            if row is not None and row["state"] == "queued":
+            if self.session_store.prompt_state(last) == "queued":
                 return None  # the previous nudge is still waiting to be typed
         total = mail.store.unread_count(sid, rank)
         heads = mail.store.unread_heads(sid, rank, SUMMARY_ITEMS)
         mail.wake.announce(sid, newest)
         try:
-            result = await app.sessions.prompt(sid, nudge_text(total, heads), "send", False, "system")
+            result = await self.sessions.prompt(sid, nudge_text(total, heads), "send", False, "system")
         except errors.RpcError as exc:
             log.info("session %s: mail nudge not sent: %s", sid, exc.message)
             return None

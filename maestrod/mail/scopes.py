@@ -16,54 +16,38 @@ no meaning. The sender itself is never a recipient. An empty scope is an error.
 from __future__ import annotations
 
 from maestrod import policy
-from maestrod.store.db import Database
+from maestrod.sessions.store import SessionStore
 from shared import errors
+from shared.messages.spec import HUMAN
 
 
-def _live(db: Database, ids: list[str], project_id: str | None) -> list[str]:
-    """``ids`` (once each, in order) that are live sessions (of ``project_id``, if given)."""
-    ids = list(dict.fromkeys(ids))
-    extra = " AND project_id=?" if project_id else ""
-    live: set[str] = set()
-    for i in range(0, len(ids), 500):
-        chunk = ids[i:i + 500]
-        live.update(r[0] for r in db.conn.execute(
-            f"SELECT id FROM sessions WHERE id IN ({','.join('?' * len(chunk))}) AND status<>'exited'{extra}",
-            [*chunk, project_id] if project_id else chunk))
-    return [s for s in ids if s in live]
-
-
-def resolve_scope(db: Database, sender: str | None, scope: str, project_id: str | None = None) -> list[str]:
+def resolve_scope(store: SessionStore, sender: str | None, scope: str,
+                  project_id: str | None = None) -> list[str]:
     """The recipients of a broadcast from ``sender`` (a session id, or None/"human")."""
     if policy.is_human(sender):
         if scope == "team":
             raise errors.invalid_params(
                 ["scope: team means the sender's fellow workers; the human has none (use all or my-workers)"])
-        where = ["status<>'exited'"]
-        args: list[str] = []
         if scope == "my-workers":
-            where.append("parent_id IS NULL")
-        if project_id:
-            where.append("project_id=?")
-            args.append(project_id)
-        ids = [r[0] for r in db.conn.execute(
-            f"SELECT id FROM sessions WHERE {' AND '.join(where)} ORDER BY created_at, rowid", args)]
+            ids = store.top_level(project_id, live_only=True)
+        else:
+            ids = store.live_ids(project_id)
         who = "the human"
     else:
         assert sender is not None
         if scope == "my-workers":
-            ids = policy.children(db, sender)
+            ids = store.children(sender)
         elif scope == "team":
-            ids = policy.siblings(db, sender)
+            ids = store.siblings(sender)
         else:  # all
-            ids = policy.ancestors(db, sender) + policy.siblings(db, sender) + policy.descendants(db, sender)
-        ids = _live(db, ids, project_id)
-        who = policy.describe(db, sender)
+            ids = store.ancestors(sender) + store.siblings(sender) + store.descendants(sender)
+        ids = store.live_among(ids, project_id)
+        who = policy.describe(store, sender)
     ids = [i for i in ids if i != sender]
     if not ids:
         meaning = {"my-workers": "no live sessions it spawned", "team": "no live fellow workers",
                    "all": "no live sessions it may reach"}[scope]
         raise errors.conflict(f"scope {scope} is empty: {who} has {meaning}"
                               + (f" in project {project_id}" if project_id else ""),
-                              {"scope": scope, "sender": sender or policy.HUMAN})
+                              {"scope": scope, "sender": sender or HUMAN})
     return ids

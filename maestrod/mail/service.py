@@ -3,26 +3,34 @@ that every writer (``mail.*``, ``task.report``, spawn directives) goes through."
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from maestrod.events import EventBus
 from maestrod.mail.config import MailConfig
 from maestrod.mail.store import MailStore
 from maestrod.mail.wait import MailWaiters
-from maestrod.mail.wake import StopHookState
+from maestrod.mail.wake import StopHookState, note_turn_start, stop_hook_decision
+from maestrod.recorder import Recorder
+from maestrod.sessions.hooks import HookExtensions
+from maestrod.sessions.store import SessionStore
+from maestrod.store.db import Database
 from shared import errors
-
-if TYPE_CHECKING:
-    from maestrod.app import App
 
 
 class Mail:
-    def __init__(self, app: App, config: MailConfig | None = None) -> None:
-        self.app = app
-        self.config = config or app.config.mail
-        self.store = MailStore(app.db)
+    """Built once at start-up (``maestrod/app.py``), from what it uses: the database (its own tables and
+    transactions), the recorder (timeline rows and events), the bus (it follows ``mail.*`` events), the
+    session store (senders' names) and the ``[mail]`` config section."""
+
+    def __init__(self, db: Database, recorder: Recorder, bus: EventBus, session_store: SessionStore,
+                 config: MailConfig) -> None:
+        self.db = db
+        self.recorder = recorder
+        self.config = config
+        self.store = MailStore(db, session_store.names)
         self.waiters = MailWaiters()
         self.wake = StopHookState()
-        app.bus.add_listener(self._on_event)
+        bus.add_listener(self._on_event)
 
     def _on_event(self, event: dict[str, Any]) -> None:
         topic = event["topic"]
@@ -56,16 +64,15 @@ class Mail:
         event, which wakes the recipients' waiters once committed.
         """
         self.check_content(subject, body)
-        app = self.app
-        with app.db.transaction():
+        with self.db.transaction():
             msg = self.store.insert(sender=actor, recipients=recipients, type_=type_, subject=subject,
                                     body=body, priority=priority, task_id=task_id, thread_id=thread_id,
                                     reply_to=reply_to, scope=scope)
             head = {"message_id": msg["id"], "thread_id": msg["thread_id"], "reply_to": reply_to,
                     "from": actor, "to": msg["to"], "scope": scope, "type": type_, "priority": priority,
                     "subject": subject, "task_id": task_id}
-            app.record(actor, "mail", msg["id"], "mail.sent", head, topic="mail.received",
-                       event={"actor": actor, **head})
+            self.recorder.record(actor, "mail", msg["id"], "mail.sent", head, topic="mail.received",
+                                 event={"actor": actor, **head})
         return msg
 
     def send_directive(self, sender: str, session_id: str, subject: str, message: str,
@@ -78,11 +85,29 @@ class Mail:
 
     def mark_read(self, reader: str, message_ids: list[str]) -> dict[str, str]:
         """Mark ``reader``'s copies read (receipts, ``mail.read`` events); {id: read time} of the changed."""
-        app = self.app
-        with app.db.transaction():
+        with self.db.transaction():
             changed = self.store.mark_read(reader, message_ids)
             for mid, at in changed.items():
-                app.record(reader, "mail", mid, "mail.read", {"reader": reader, "read_at": at},
-                           event={"actor": reader, "message_id": mid, "reader": reader, "read_at": at})
+                self.recorder.record(
+                    reader, "mail", mid, "mail.read", {"reader": reader, "read_at": at},
+                    event={"actor": reader, "message_id": mid, "reader": reader, "read_at": at})
         return changed
 
+    # -- the wake-up's plug-ins for the session hooks (see install_hooks) ---------------------------
+
+    def stop_decider(self, session_id: str, payload: dict[str, Any]) -> dict[str, str] | None:
+        """A Stop-hook decider (:func:`maestrod.mail.wake.stop_hook_decision`)."""
+        return stop_hook_decision(self, session_id, bool(payload.get("stop_hook_active")))
+
+    def on_user_prompt(self, session_id: str, event: str, payload: dict[str, Any]) -> None:
+        """A UserPromptSubmit listener: the agent's turn started again."""
+        note_turn_start(self, session_id)
+
+
+def install_hooks(hook_extensions: HookExtensions, mail: Mail) -> None:
+    """Plug the wake-up into the session hooks (the Stop decider and the turn-start reset of ``mail``);
+    a second call changes nothing."""
+    if mail.stop_decider not in hook_extensions.stop_deciders:
+        hook_extensions.add_stop_decider(mail.stop_decider)
+    if ("UserPromptSubmit", mail.on_user_prompt) not in hook_extensions.listeners:
+        hook_extensions.add_listener("UserPromptSubmit", mail.on_user_prompt)

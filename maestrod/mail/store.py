@@ -9,12 +9,14 @@ Two tables (migration 3): ``mail_messages`` holds each message once;
 * "how much urgent unread mail has this session" is an index range count,
 
 whatever the number of messages stored (bench/bench_mail.py: 100,000).
-A mailbox is a session id or ``human``.
+A mailbox is a session id or ``human``. Senders are shown by name: the names come from the session
+store (``sender_names``), the owner of the session tables.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from maestrod.store.db import Database, utcnow
@@ -22,12 +24,16 @@ from shared import errors
 from shared.messages.mail import PRIORITY_RANK
 
 _COLUMNS = ("m.seq, m.id, m.thread_id, m.reply_to, m.sender, m.scope, m.type, m.subject, m.body, "
-            "m.priority, m.task_id, m.created_at, s.name AS sender_name")
+            "m.priority, m.task_id, m.created_at")
+
+#: {session id: name} for those of the given ids that are sessions.
+SenderNames = Callable[[Iterable[str]], dict[str, str]]
 
 
 class MailStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, sender_names: SenderNames) -> None:
         self.db = db
+        self.sender_names = sender_names
 
     def resolve(self, ident: str) -> str:
         """A message id from an id or a unique prefix (with or without ``m-``)."""
@@ -53,9 +59,9 @@ class MailStore:
             seq = cur.lastrowid
             c.executemany("INSERT INTO mail_recipients(recipient, seq, prio) VALUES (?,?,?)",
                           [(r, seq, rank) for r in recipients])
-            name = c.execute("SELECT name FROM sessions WHERE id=?", (sender,)).fetchone()
+            name = self.sender_names([sender]).get(sender, sender)
         return {"id": mid, "thread_id": thread_id or mid, "reply_to": reply_to, "from": sender,
-                "from_name": name[0] if name else sender, "to": sorted(recipients), "scope": scope,
+                "from_name": name, "to": sorted(recipients), "scope": scope,
                 "type": type_, "priority": priority, "subject": subject, "body": body, "task_id": task_id,
                 "created_at": now, "read_at": None, "receipts": {r: None for r in sorted(recipients)}}
 
@@ -88,11 +94,13 @@ class MailStore:
                     f"SELECT seq, recipient, read_at FROM mail_recipients WHERE seq IN ({','.join('?' * len(chunk))})",
                     chunk):
                 receipts[rr[0]][rr[1]] = rr[2]
+        names = self.sender_names(r["sender"] for r in rows)
         out = []
         for r in rows:
             rec = dict(sorted(receipts[r["seq"]].items()))
             out.append({"id": r["id"], "thread_id": r["thread_id"], "reply_to": r["reply_to"],
-                        "from": r["sender"], "from_name": r["sender_name"] or r["sender"], "to": list(rec),
+                        "from": r["sender"], "from_name": names.get(r["sender"]) or r["sender"],
+                        "to": list(rec),
                         "scope": r["scope"], "type": r["type"], "priority": r["priority"],
                         "subject": r["subject"], "body": r["body"], "task_id": r["task_id"],
                         "created_at": r["created_at"], "read_at": rec.get(viewer) if viewer else None,
@@ -101,7 +109,7 @@ class MailStore:
 
     def get(self, mid: str, viewer: str | None = None) -> dict[str, Any]:
         rows = self.db.conn.execute(
-            f"SELECT {_COLUMNS} FROM mail_messages m LEFT JOIN sessions s ON s.id=m.sender WHERE m.id=?",
+            f"SELECT {_COLUMNS} FROM mail_messages m WHERE m.id=?",
             (mid,)).fetchall()
         if not rows:
             raise errors.not_found("message", mid)
@@ -138,7 +146,7 @@ class MailStore:
         args.append(limit)
         rows = self.db.conn.execute(
             f"SELECT {_COLUMNS} FROM mail_recipients r JOIN mail_messages m ON m.seq=r.seq "
-            f"LEFT JOIN sessions s ON s.id=m.sender WHERE {' AND '.join(where)} "
+            f"WHERE {' AND '.join(where)} "
             "ORDER BY r.unread DESC, r.prio, r.seq DESC LIMIT ?", args).fetchall()
         return self._build(rows, mailbox)
 
@@ -150,7 +158,7 @@ class MailStore:
             args.append(type_)
         rows = self.db.conn.execute(
             f"SELECT {_COLUMNS} FROM mail_recipients r JOIN mail_messages m ON m.seq=r.seq "
-            f"LEFT JOIN sessions s ON s.id=m.sender WHERE {where} ORDER BY r.prio, r.seq LIMIT ?",
+            f"WHERE {where} ORDER BY r.prio, r.seq LIMIT ?",
             (*args, limit)).fetchall()
         return self._build(rows, mailbox)
 
@@ -169,17 +177,17 @@ class MailStore:
     def unread_heads(self, mailbox: str, max_rank: int, limit: int = 3) -> list[dict[str, Any]]:
         """The first unread messages of rank <= ``max_rank`` (no bodies): for summaries."""
         rows = self.db.conn.execute(
-            "SELECT m.id, m.type, m.subject, m.priority, m.sender, s.name AS sender_name "
-            "FROM mail_recipients r JOIN mail_messages m ON m.seq=r.seq LEFT JOIN sessions s ON s.id=m.sender "
+            "SELECT m.id, m.type, m.subject, m.priority, m.sender "
+            "FROM mail_recipients r JOIN mail_messages m ON m.seq=r.seq "
             "WHERE r.recipient=? AND r.unread=1 AND r.prio<=? ORDER BY r.prio, r.seq LIMIT ?",
             (mailbox, max_rank, limit)).fetchall()
+        names = self.sender_names(r["sender"] for r in rows)
         return [{"id": r["id"], "type": r["type"], "subject": r["subject"], "priority": r["priority"],
-                 "from": r["sender"], "from_name": r["sender_name"] or r["sender"]} for r in rows]
+                 "from": r["sender"], "from_name": names.get(r["sender"]) or r["sender"]} for r in rows]
 
     def thread(self, thread_id: str, viewer: str | None = None) -> list[dict[str, Any]]:
         """Every message of a thread, oldest first; with ``viewer``, only those it sent or received."""
-        sql = (f"SELECT {_COLUMNS} FROM mail_messages m LEFT JOIN sessions s ON s.id=m.sender "
-               "WHERE m.thread_id=?")
+        sql = f"SELECT {_COLUMNS} FROM mail_messages m WHERE m.thread_id=?"
         args: list[Any] = [thread_id]
         if viewer is not None:
             sql += (" AND (m.sender=? OR EXISTS (SELECT 1 FROM mail_recipients r "

@@ -23,12 +23,11 @@ not prompted again about the mail it was told about three times.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from maestrod.mail.config import MailConfig
+from maestrod.mail.store import MailStore
 from shared.messages.mail import PRIORITY_RANK
-
-if TYPE_CHECKING:
-    from maestrod.app import App
 
 #: Messages named one by one in the reason; the rest are counted.
 SUMMARY_ITEMS = 3
@@ -86,13 +85,20 @@ def nudge_text(total: int, heads: list[dict[str, Any]]) -> str:
             "and act on them.")
 
 
-def stop_hook_decision(app: App, session_id: str, stop_hook_active: bool) -> dict[str, str] | None:
+class MailState(Protocol):
+    """What the wake-up reads and keeps: the mail service (:class:`maestrod.mail.service.Mail`) is one."""
+
+    config: MailConfig
+    store: MailStore
+    wake: StopHookState
+
+
+def stop_hook_decision(mail: MailState, session_id: str, stop_hook_active: bool) -> dict[str, str] | None:
     """Claude Code's Stop-hook answer for ``session_id``: a block decision, or None to let it stop.
 
     ``stop_hook_active`` is the field of the same name in the hook's input: true
     when this Stop ends a continuation that a previous block forced.
     """
-    mail = app.mail
     cfg, state = mail.config, mail.wake
     if not stop_hook_active:
         state.reset(session_id)
@@ -112,27 +118,6 @@ def stop_hook_decision(app: App, session_id: str, stop_hook_active: bool) -> dic
     return {"decision": "block", "reason": summarise(total, heads)}
 
 
-def note_turn_start(app: App, session_id: str) -> None:
+def note_turn_start(mail: MailState, session_id: str) -> None:
     """The agent's turn started again (UserPromptSubmit): the block count restarts."""
-    app.mail.wake.reset(session_id)
-
-
-# -- adapters for app.hook_extensions (maestrod/sessions/hooks.py) ------------------------------
-
-def stop_decider(app: App, session_id: str, payload: dict[str, Any]) -> dict[str, str] | None:
-    """A Stop-hook decider: ``app.hook_extensions.add_stop_decider(stop_decider)``."""
-    return stop_hook_decision(app, session_id, bool(payload.get("stop_hook_active")))
-
-
-def on_user_prompt(app: App, session_id: str, event: str, payload: dict[str, Any]) -> None:
-    """A hook listener: ``app.hook_extensions.add_listener("UserPromptSubmit", on_user_prompt)``."""
-    note_turn_start(app, session_id)
-
-
-def install_hooks(app: App) -> None:
-    """Plug the wake-up into the session hooks (both adapters above); a second call changes nothing."""
-    ext = app.hook_extensions
-    if stop_decider not in ext.stop_deciders:
-        ext.add_stop_decider(stop_decider)
-    if ("UserPromptSubmit", on_user_prompt) not in ext.listeners:
-        ext.add_listener("UserPromptSubmit", on_user_prompt)
+    mail.wake.reset(session_id)

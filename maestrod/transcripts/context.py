@@ -2,11 +2,13 @@
 
 Why: a coordinator should see what its workers are doing on every turn without spending a tool call (or
 its context window) on raw transcripts.  The block is rendered within a token budget (estimated at 4
-characters per token) and reaches the model through the Claude Code hooks (``app.hook_extensions``):
+characters per token) and reaches the model through the Claude Code hooks (:class:`CoordinatorContexts`,
+plugged into the daemon's ``HookExtensions`` by the transcript service):
 
-* ``UserPromptSubmit``: printed on every coordinator prompt (:func:`user_prompt_context`);
+* ``UserPromptSubmit``: printed on every coordinator prompt (:meth:`CoordinatorContexts.user_prompt_context`);
 * ``PostToolUse``: added as ``additionalContext`` only when a worker did something new since the last
-  injection into that coordinator (:func:`post_tool_context`), so a long tool loop is not flooded.
+  injection into that coordinator (:meth:`CoordinatorContexts.post_tool_context`), so a long tool loop is
+  not flooded.
 
 Workers get nothing unless ``[context] inject_workers = true`` (then a worker with tasks or workers of its
 own gets the same block about them).
@@ -26,16 +28,18 @@ workers' headers.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import tzinfo
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import attrs
 
-from shared.digest import DigestWindow, entry_line
+from maestrod.config import ContextSettings, DigestSettings
+from maestrod.sessions.hooks import HookExtensions
+from maestrod.sessions.store import SessionStore
+from maestrod.store.tasks import TaskStore
+from shared.digest import DigestWindow, SessionDigest, entry_line
 from shared.transcript.parser import parse_timestamp
-
-if TYPE_CHECKING:
-    from maestrod.app import App
 
 log = logging.getLogger("maestrod.transcripts.context")
 
@@ -48,6 +52,17 @@ EXITED_ENTRIES = 2
 MAX_EXITED = 6
 STATUS_RANK = {"blocked": 0, "in_progress": 1, "in_review": 2, "todo": 3, "completed": 4, "cancelled": 5}
 PRIORITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+
+
+class DigestSource(Protocol):
+    """Where the workers' digests come from (the transcript service is one): a session's digest, the
+    ``[digest]`` settings (``window``: entries per running worker) and the clock of the digests' time
+    rules."""
+
+    settings: DigestSettings
+    clock: Callable[[], float]
+
+    def digest(self, session_id: str) -> SessionDigest | None: ...
 
 
 def estimate_tokens(text: str) -> int:
@@ -91,25 +106,20 @@ class _Worker:
     dropped: int = 0
 
 
-def _board(app: App, coordinator: Any, workers: list[Any]) -> list[str]:
+def _board(sessions: SessionStore, task_store: TaskStore, coordinator: Any, workers: list[Any]) -> list[str]:
     """Task board rows, most urgent first (see the module docstring for the selection)."""
-    db = app.db.conn
     holders: dict[str, list[str]] = {}
     worker_names = {w["id"]: w["name"] for w in workers}
     ids: list[str] = []
-    for r in db.execute("SELECT task_id FROM session_tasks WHERE session_id=? ORDER BY updated_at, task_id",
-                        (coordinator["id"],)):
-        ids.append(r[0])
-        ids.extend(t.id for t in app.tasks.descendants(r[0]))
-    if worker_names:
-        q = ",".join("?" * len(worker_names))
-        for r in db.execute(f"SELECT session_id, task_id FROM session_tasks WHERE session_id IN ({q}) "
-                            "ORDER BY updated_at, task_id", list(worker_names)):
-            ids.append(r[1])
-            holders.setdefault(r[1], []).append(worker_names[r[0]])
+    for tid in sessions.task_ids(coordinator["id"]):
+        ids.append(tid)
+        ids.extend(t.id for t in task_store.descendants(tid))
+    for sid, tid in sessions.task_links(list(worker_names)):
+        ids.append(tid)
+        holders.setdefault(tid, []).append(worker_names[sid])
     ids = list(dict.fromkeys(ids))
-    tasks = app.tasks.get_many(ids) if ids else [
-        t for t in app.tasks.list(project_id=coordinator["project_id"])
+    tasks = task_store.get_many(ids) if ids else [
+        t for t in task_store.list(project_id=coordinator["project_id"])
         if t.status not in ("completed", "cancelled", "archived")]
     tasks = [t for t in tasks if t.status != "archived"]
     if not tasks:
@@ -128,9 +138,8 @@ def _board(app: App, coordinator: Any, workers: list[Any]) -> list[str]:
     return rows
 
 
-def _worker(app: App, row: Any, now: float, tz: tzinfo | None) -> _Worker:
-    service = app.transcripts
-    digest = service.digest(row["id"]) if row["agent"] == "claude" else None
+def _worker(digests: DigestSource, row: Any, now: float, tz: tzinfo | None) -> _Worker:
+    digest = digests.digest(row["id"]) if row["agent"] == "claude" else None
     exited = row["status"] == "exited"
     parts = [f"## {row['name']} ({row['id']})"]
     if exited:
@@ -140,7 +149,7 @@ def _worker(app: App, row: Any, now: float, tz: tzinfo | None) -> _Worker:
     window: DigestWindow | None = None
     attention = row["needs_attention"]
     if digest is not None:
-        window = digest.window("tools", EXITED_ENTRIES if exited else app.config.digest.window, now)
+        window = digest.window("tools", EXITED_ENTRIES if exited else digests.settings.window, now)
         if not exited and window.state != row["status"]:
             parts.append(f"transcript: {window.state}")
         if window.needs_attention:
@@ -168,23 +177,18 @@ def _worker(app: App, row: Any, now: float, tz: tzinfo | None) -> _Worker:
     return _Worker(row["id"], " · ".join(parts), lines, running, total, rank, exited, (total, bool(attention)))
 
 
-def render(app: App, coordinator_id: str, budget_tokens: int = 1500, *, now: float | None = None,
+def render(sessions: SessionStore, task_store: TaskStore, digests: DigestSource, coordinator_id: str,
+           budget_tokens: int = 1500, *, now: float | None = None,
            tz: tzinfo | None = None) -> CoordinatorContext:
     """Render ``<coordinator_context>`` for ``coordinator_id`` within ``budget_tokens``."""
-    db = app.db.conn
-    coordinator = db.execute("SELECT * FROM sessions WHERE id=?", (coordinator_id,)).fetchone()
-    if coordinator is None:
-        from shared import errors
-
-        raise errors.not_found("session", coordinator_id)
-    now = app.transcripts.clock() if now is None else now
-    rows = db.execute("SELECT * FROM sessions WHERE parent_id=? ORDER BY created_at, id",
-                      (coordinator_id,)).fetchall()
+    coordinator = sessions.row(coordinator_id)
+    now = digests.clock() if now is None else now
+    rows = sessions.select(parent_id=coordinator_id)
     live = [r for r in rows if r["status"] != "exited"]
     exited = sorted((r for r in rows if r["status"] == "exited"), key=lambda r: r["exited_at"] or "",
                     reverse=True)[:MAX_EXITED]
-    workers = sorted((_worker(app, r, now, tz) for r in live + exited), key=lambda w: w.rank)
-    board = _board(app, coordinator, list(rows))
+    workers = sorted((_worker(digests, r, now, tz) for r in live + exited), key=lambda w: w.rank)
+    board = _board(sessions, task_store, coordinator, list(rows))
     budget_chars = max(budget_tokens, 1) * CHARS_PER_TOKEN
 
     def assemble() -> str:
@@ -260,52 +264,61 @@ def render(app: App, coordinator_id: str, budget_tokens: int = 1500, *, now: flo
 # Hook context providers
 
 
-def _wants_context(app: App, session_id: str) -> bool:
-    row = app.db.conn.execute("SELECT role FROM sessions WHERE id=?", (session_id,)).fetchone()
-    if row is None:
-        return False
-    if row["role"] == "coordinator":
-        return True
-    if not app.config.context.inject_workers:
-        return False
-    has = app.db.conn.execute(
-        "SELECT EXISTS(SELECT 1 FROM sessions WHERE parent_id=?) OR "
-        "EXISTS(SELECT 1 FROM session_tasks WHERE session_id=?)", (session_id, session_id)).fetchone()[0]
-    return bool(has)
+class CoordinatorContexts:
+    """The block for one daemon: :meth:`render` with the daemon's stores and digests, and the two hook
+    context providers (:meth:`register`), which remember what each coordinator was last shown."""
 
+    def __init__(self, sessions: SessionStore, task_store: TaskStore, digests: DigestSource,
+                 settings: ContextSettings) -> None:
+        self.sessions = sessions
+        self.task_store = task_store
+        self.digests = digests
+        #: ``[context]``: read at every call (a changed setting applies at once).
+        self.settings = settings
+        #: coordinator id -> per worker (tools entries, needs attention) at the last context injection
+        self.injections: dict[str, dict[str, tuple[int, bool]]] = {}
 
-def _injections(app: App) -> dict[str, dict[str, tuple[int, bool]]]:
-    return app.transcripts.injections
+    def render(self, coordinator_id: str, budget_tokens: int = 1500, *, now: float | None = None,
+               tz: tzinfo | None = None) -> CoordinatorContext:
+        """:func:`render` for ``coordinator_id``."""
+        return render(self.sessions, self.task_store, self.digests, coordinator_id, budget_tokens,
+                      now=now, tz=tz)
 
+    def _wants_context(self, session_id: str) -> bool:
+        row = self.sessions.find(session_id)
+        if row is None:
+            return False
+        if row["role"] == "coordinator":
+            return True
+        if not self.settings.inject_workers:
+            return False
+        return self.sessions.has_work(session_id)
 
-def user_prompt_context(app: App, session_id: str) -> str:
-    """What the UserPromptSubmit hook prints: the block for coordinators, ``""`` for workers (unless
-    ``[context] inject_workers``)."""
-    if not _wants_context(app, session_id):
-        return ""
-    ctx = render(app, session_id, app.config.context.budget_tokens)
-    _injections(app)[session_id] = ctx.marks
-    return ctx.text
+    def user_prompt_context(self, session_id: str) -> str:
+        """What the UserPromptSubmit hook prints: the block for coordinators, ``""`` for workers (unless
+        ``[context] inject_workers``)."""
+        if not self._wants_context(session_id):
+            return ""
+        ctx = self.render(session_id, self.settings.budget_tokens)
+        self.injections[session_id] = ctx.marks
+        return ctx.text
 
+    def post_tool_context(self, session_id: str) -> str:
+        """What PostToolUse adds: the block again, but only when a worker has new entries (or its attention
+        flag changed) since the last injection into this session; else ``""``."""
+        if not self.settings.post_tool_use or not self._wants_context(session_id):
+            return ""
+        ctx = self.render(session_id, self.settings.budget_tokens)
+        last = self.injections.get(session_id, {})
+        fresh = any(mark != last.get(wid) and (mark[0] > 0 or mark[1] or wid in last)
+                    for wid, mark in ctx.marks.items())
+        if not fresh:
+            return ""
+        self.injections[session_id] = ctx.marks
+        return ctx.text
 
-def post_tool_context(app: App, session_id: str) -> str:
-    """What PostToolUse adds: the block again, but only when a worker has new entries (or its attention
-    flag changed) since the last injection into this session; else ``""``."""
-    if not app.config.context.post_tool_use or not _wants_context(app, session_id):
-        return ""
-    ctx = render(app, session_id, app.config.context.budget_tokens)
-    last = _injections(app).get(session_id, {})
-    fresh = any(mark != last.get(wid) and (mark[0] > 0 or mark[1] or wid in last)
-                for wid, mark in ctx.marks.items())
-    if not fresh:
-        return ""
-    _injections(app)[session_id] = ctx.marks
-    return ctx.text
-
-
-def register_context_providers(app: App) -> None:
-    """Plug the two providers into ``app.hook_extensions`` (called once by the transcript service)."""
-    extensions = app.hook_extensions
-    extensions.add_context_provider("UserPromptSubmit",
-                                    lambda app, sid, _payload: user_prompt_context(app, sid))
-    extensions.add_context_provider("PostToolUse", lambda app, sid, _payload: post_tool_context(app, sid))
+    def register(self, hook_extensions: HookExtensions) -> None:
+        """Plug the two providers into the hooks (called once, by the transcript service)."""
+        hook_extensions.add_context_provider("UserPromptSubmit",
+                                             lambda sid, _payload: self.user_prompt_context(sid))
+        hook_extensions.add_context_provider("PostToolUse", lambda sid, _payload: self.post_tool_context(sid))

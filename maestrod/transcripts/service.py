@@ -13,7 +13,8 @@ into the digest, and publishes what changed:
 * ``session.digest`` - new entries (both modes), entries whose ``×N`` grew, state, attention, totals;
 * ``session.needs_attention`` - at once, in the same transaction, when the escalation verdict changes
   (also the ``sessions.needs_attention`` column and a timeline row);
-* the transcript turn state, the session's third status source, through :func:`route_turn_state`.
+* the transcript turn state, the session's third status source, to the session service's
+  ``transcript_state`` (given at construction).
 
 Checkpoints (the digest's state, parser offsets and file fingerprints) go to the store's
 ``transcript_checkpoints`` table, debounced (``[digest] checkpoint_interval``), on unwatch and at shutdown,
@@ -21,7 +22,8 @@ so a restart neither loses nor repeats entries: a checkpoint always pairs an off
 derived from exactly the bytes before it.
 
 Public API (for the session manager and the handlers): :meth:`watch`, :meth:`unwatch`, :meth:`digest`,
-:meth:`ensure`.  How sessions reach it is in :func:`wire_sessions` - the one place to rewire.
+:meth:`ensure`, and ``context`` (the coordinator context, :mod:`maestrod.transcripts.context`).  How
+sessions reach it is in :func:`wire_sessions` - the one place to rewire.
 """
 
 from __future__ import annotations
@@ -32,20 +34,25 @@ import sqlite3
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 import orjson
 import trio
 import trio.lowlevel
 
-from maestrod.store.db import utcnow
-from maestrod.transcripts.context import register_context_providers
+from maestrod.config import ContextSettings, DigestSettings
+from maestrod.events import EventBus
+from maestrod.recorder import Recorder
+from maestrod.sessions.hooks import HookExtensions
+from maestrod.sessions.store import SessionStore
+from maestrod.store.db import Database, utcnow
+from maestrod.store.tasks import TaskStore
+from maestrod.transcripts.context import CoordinatorContexts
 from maestrod.transcripts.tailer import TranscriptTailer
 from maestrod.transcripts.watch import DirWatcher, make_watcher
 from shared.digest import (
     MODES,
-    Attention,
     DigestConfig,
     DigestEntry,
     DigestUpdate,
@@ -53,10 +60,6 @@ from shared.digest import (
     agent_label_for_path,
 )
 from shared.transcript import TurnState
-
-if TYPE_CHECKING:
-    from maestrod.app import App
-    from maestrod.config import DigestSettings
 
 log = logging.getLogger("maestrod.transcripts")
 
@@ -194,24 +197,36 @@ class _Session:
 
 
 class TranscriptService:
-    """See the module docstring.  Created in ``App.__init__``; registers its service and shutdown hook."""
+    """See the module docstring.  Built once at start-up (``maestrod/app.py``), which also runs :meth:`run`
+    as a service and :meth:`shutdown` as a shutdown hook.
 
-    def __init__(self, app: App) -> None:
-        self.app = app
-        self.settings = app.config.digest
+    What it uses: the database (its ``transcript_checkpoints`` table and transactions), the session store
+    (paths, names, the attention column), the recorder (``session.needs_attention`` rows, ``session.digest``
+    events), the bus and the hook extensions (how sessions reach it, :func:`wire_sessions`; the coordinator
+    context providers), the task store (the coordinator's task board), the ``[digest]`` and ``[context]``
+    settings, and ``transcript_state``: the session service's third status source, told every turn-state
+    change."""
+
+    def __init__(self, db: Database, session_store: SessionStore, recorder: Recorder, bus: EventBus,
+                 hook_extensions: HookExtensions, task_store: TaskStore, settings: DigestSettings,
+                 context_settings: ContextSettings, transcript_state: Callable[[str, str], None]) -> None:
+        self.db = db
+        self.session_store = session_store
+        self.recorder = recorder
+        self.settings = settings
+        #: Where turn-state changes go (``SessionManager.transcript_state``).
+        self.transcript_state = transcript_state
         #: Wall clock for the digest's time rules (stuck, waiting, idle); tests may replace it.
         self.clock: Callable[[], float] = time.time
         self._sessions: dict[str, _Session] = {}
         self._closed: OrderedDict[str, _Session] = OrderedDict()
         self._routes: dict[str, dict[str, str | None]] = {}  # directory -> {session id: name filter}
         self._nursery: trio.Nursery | None = None
-        #: coordinator id -> per worker (tools entries, needs attention) at the last context injection
-        self.injections: dict[str, dict[str, tuple[int, bool]]] = {}
         #: Change hints; the real backend (an inotify fd, a watchfiles thread) is made when the service runs.
         self.watcher: DirWatcher = DirWatcher(self._on_change)
-        app.services.append(self.run)
-        app.shutdown_hooks.append(self.shutdown)
-        wire_sessions(app, self)
+        #: ``<coordinator_context>``: rendering and the hook providers (registered by wire_sessions).
+        self.context = CoordinatorContexts(session_store, task_store, self, context_settings)
+        wire_sessions(bus, hook_extensions, self)
 
     @property
     def config(self) -> DigestConfig:
@@ -239,9 +254,9 @@ class TranscriptService:
             s.set_path(transcript_path)
         s.closing = s.closed = s.caught_up = False
         s.name = self._name(session_id)
-        row = self.app.db.conn.execute("SELECT needs_attention FROM sessions WHERE id=?", (session_id,)).fetchone()
-        if row is not None and row[0] is not None and row[0] == s.attention.reason:
-            s.attention_written = row[0]  # ours, from before a restart: ours to clear
+        current = self.session_store.attention(session_id)
+        if current is not None and current == s.attention.reason:
+            s.attention_written = current  # ours, from before a restart: ours to clear
         self._sessions[session_id] = s
         self._start(s)
 
@@ -296,8 +311,7 @@ class TranscriptService:
         the end of its file once per daemon run (its checkpoint may predate its last writes)."""
         s = self._sessions.get(session_id)
         if s is None:
-            row = self.app.db.conn.execute(
-                "SELECT status, transcript_path FROM sessions WHERE id=?", (session_id,)).fetchone()
+            row = self.session_store.find(session_id)
             if row is None or not row["transcript_path"]:
                 return self.digest(session_id)
             if row["status"] == "exited":
@@ -373,12 +387,9 @@ class TranscriptService:
         """Sessions the store says are running (not started by this daemon's session manager, e.g. rows
         written directly) are watched too; the session manager marks a previous daemon's sessions lost
         before this runs."""
-        rows = self.app.db.conn.execute(
-            "SELECT id, transcript_path FROM sessions WHERE status<>'exited' AND transcript_path IS NOT NULL"
-        ).fetchall()
-        for r in rows:
-            if r["id"] not in self._sessions:
-                self.watch(r["id"], r["transcript_path"])
+        for sid, path in self.session_store.live_transcripts():
+            if sid not in self._sessions:
+                self.watch(sid, path)
 
     def _start(self, s: _Session) -> None:
         if self._nursery is not None and not s.running:
@@ -508,12 +519,15 @@ class TranscriptService:
             s.dirty = True
         if not (any(appended.values()) or any(updated.values()) or state_changed or attention_changed):
             return
-        app = self.app
         window = s.digest.window("tools", 0, now)
-        with app.db.transaction() as c:
+        with self.db.transaction() as c:
             if attention_changed:
-                self._write_attention(c, s, attention)
-            app.bus.publish("session.digest", {
+                # The column, a timeline row and the session.needs_attention event; a reason someone else
+                # wrote (a permission prompt, via the hooks) is never cleared here.
+                s.attention_written = self.session_store.set_transcript_attention(
+                    c, s.id, attention.reason if attention.needs_attention else None, attention.kind,
+                    s.attention_written, needs_attention=attention.needs_attention, actor=SYSTEM)
+            self.recorder.publish("session.digest", {
                 "session_id": s.id,
                 "name": s.name,
                 "state": state.value,
@@ -531,33 +545,16 @@ class TranscriptService:
         if state_changed:
             s.last_state = state
             try:
-                route_turn_state(app, s.id, state.value)
+                self.transcript_state(s.id, state.value)
             except Exception:
                 log.exception("session %s: turn-state listener failed", s.id)
-
-    def _write_attention(self, c: sqlite3.Connection, s: _Session, attention: Attention) -> None:
-        """``sessions.needs_attention`` + a timeline row + the ``session.needs_attention`` event.  A reason
-        someone else wrote (a permission prompt, via the hooks) is never cleared here."""
-        row = c.execute("SELECT needs_attention, status FROM sessions WHERE id=?", (s.id,)).fetchone()
-        reason = attention.reason if attention.needs_attention else None
-        if row is not None and row["status"] != "exited":
-            current = row["needs_attention"]
-            if reason is not None and current != reason:
-                c.execute("UPDATE sessions SET needs_attention=?, updated_at=? WHERE id=?", (reason, utcnow(), s.id))
-            elif reason is None and current is not None and current == s.attention_written:
-                c.execute("UPDATE sessions SET needs_attention=NULL, updated_at=? WHERE id=?", (utcnow(), s.id))
-        s.attention_written = reason
-        data = {"reason": reason, "kind": attention.kind, "needs_attention": attention.needs_attention,
-                "source": "transcript"}
-        self.app.record(SYSTEM, "session", s.id, "session.needs_attention", data,
-                        event={"actor": SYSTEM, "session_id": s.id, "name": s.name, **data})
 
     # ---------------------------------------------------------------------------------------- persistence
 
     def _save(self, s: _Session) -> None:
         checkpoint = orjson.dumps(s.digest.checkpoint())
         files = orjson.dumps(s.files_info())
-        with self.app.db.transaction() as c:
+        with self.db.transaction() as c:
             c.execute(
                 "INSERT INTO transcript_checkpoints(session_id, path, checkpoint, files, updated_at) "
                 "VALUES (?,?,?,?,?) ON CONFLICT(session_id) DO UPDATE SET path=excluded.path, "
@@ -567,7 +564,7 @@ class TranscriptService:
         s.last_saved = time.monotonic()
 
     def _load_saved(self, session_id: str) -> _Session | None:
-        row = self.app.db.conn.execute(
+        row = self.db.conn.execute(
             "SELECT path, checkpoint, files FROM transcript_checkpoints WHERE session_id=?",
             (session_id,)).fetchone()
         if row is None:
@@ -593,8 +590,7 @@ class TranscriptService:
         return s
 
     def _name(self, session_id: str) -> str | None:
-        row = self.app.db.conn.execute("SELECT name FROM sessions WHERE id=?", (session_id,)).fetchone()
-        return row["name"] if row is not None else None
+        return self.session_store.name(session_id)
 
     # --------------------------------------------------------------------------------------- change hints
 
@@ -633,17 +629,12 @@ class TranscriptService:
                 s.wake.set()
 
 
-def route_turn_state(app: App, session_id: str, state: str) -> None:
-    """The transcript's turn state for ``session_id`` changed: the session manager weighs it against
-    the process and the hooks (``SessionManager.transcript_state``)."""
-    app.sessions.transcript_state(session_id, state)
-
-
-def wire_sessions(app: App, service: TranscriptService) -> None:
+def wire_sessions(bus: EventBus, hook_extensions: HookExtensions, service: TranscriptService) -> None:
     """How sessions reach the service, without the session code knowing about it: a spawned Claude
     session (``session.spawned`` with a transcript path) is watched, an exited one unwatched, and a
-    SessionStart hook reporting another transcript (``/clear``, resume) switches the file.  Replace this
-    with direct calls from the session manager if preferred."""
+    SessionStart hook reporting another transcript (``/clear``, resume) switches the file; the coordinator
+    context providers are plugged into the hooks too.  Replace this with direct calls from the session
+    manager if preferred."""
 
     def on_event(event: dict[str, Any]) -> None:
         topic = event["topic"]
@@ -657,12 +648,12 @@ def wire_sessions(app: App, service: TranscriptService) -> None:
             if sid:
                 service.unwatch(sid)
 
-    app.bus.add_listener(on_event)
+    bus.add_listener(on_event)
 
-    def on_session_start(_app: App, session_id: str, _event: str, payload: dict[str, Any]) -> None:
+    def on_session_start(session_id: str, _event: str, payload: dict[str, Any]) -> None:
         path = payload.get("transcript_path")
         if isinstance(path, str) and path and session_id in service._sessions:
             service.watch(session_id, path)
 
-    app.hook_extensions.add_listener("SessionStart", on_session_start)
-    register_context_providers(app)
+    hook_extensions.add_listener("SessionStart", on_session_start)
+    service.context.register(hook_extensions)
