@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import re
+import threading
+
 import pyte
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from maestrod.sessions.scrollback import Scrollback
-from maestrod.sessions.terminal import BACKLOG_MAX, DA1_REPLY, DA2_REPLY, DSR_OK, FLOOD_TAIL, Terminal
+from maestrod.sessions.terminal import (
+    AVT_AVAILABLE,
+    BACKLOG_MAX,
+    DA1_REPLY,
+    DA2_REPLY,
+    DSR_OK,
+    FLOOD_TAIL,
+    Emulator,
+    Terminal,
+    _AvtModel,
+    _make_model,
+)
 
 
 def test_queries_answered_and_hidden_from_viewers() -> None:
@@ -63,7 +78,7 @@ def test_screen_model_is_lazy_and_bounded() -> None:
 
 
 def test_render_ansi_repaints_the_same_screen() -> None:
-    t = Terminal(6, 30)
+    t = Terminal(6, 30, emulator="pyte")  # compared cell by cell with pyte (avt: see the test below)
     t.process(
         b"plain \x1b[1;31mbold red\x1b[0m \x1b[38;5;196mx\x1b[48;2;1;2;3my\x1b[0m\r\n"
         b"\xe4\xb8\xad\xe6\x96\x87 wide"
@@ -141,3 +156,221 @@ def test_scrollback_offsets() -> None:
     assert (got, data) == (196, b"049\n")
     assert sb.read(500, 10) == (200, b"")
     assert sb.tail(4) == b"049\n"
+
+
+# -- the cheap path: full clears, staleness, triggers, both emulators, threads ------------------------------
+
+EMULATORS = ["pyte", pytest.param("avt", marks=pytest.mark.skipif(not AVT_AVAILABLE, reason="pyavt is not installed"))]
+
+
+def reference_lines(data: bytes, rows: int, cols: int, emulator: Emulator) -> tuple[list[str], tuple[int, int]]:
+    """The screen of an emulator fed every byte, with nothing dropped and no query answered."""
+    model = _make_model(emulator, rows, cols)
+    model.feed(data)
+    return model.lines(), model.cursor()
+
+
+@pytest.mark.parametrize("emulator", EMULATORS)
+@pytest.mark.parametrize("clear", [b"\x1b[2J\x1b[H", b"\x1b[H\x1b[J", b"\x1b[1;1H\x1b[0J", b"\x1bc"])
+def test_a_full_clear_drops_what_is_pending_before_it(emulator: Emulator, clear: bytes) -> None:
+    t = Terminal(10, 40, emulator=emulator)
+    frames = [clear + b"".join(b"frame %d row %d\r\n" % (f, r) for r in range(9)) for f in range(50)]
+    for frame in frames:
+        t.process(frame)
+    assert t.pending_bytes == len(frames[-1]) and t.full_clears == 50 and not t.stale
+    assert t.model_skipped == sum(map(len, frames[:-1]))
+    t.sync_now(full=True)
+    assert (t.lines(), t.cursor) == reference_lines(b"".join(frames), 10, 40, emulator)
+    assert t.lines()[0] == "frame 49 row 0"
+
+
+@pytest.mark.parametrize("emulator", EMULATORS)
+def test_state_set_in_dropped_output_still_applies(emulator: Emulator) -> None:
+    t = Terminal(5, 20, emulator=emulator)
+    t.process(b"\x1b[?7l" + b"old text " * 50)  # autowrap off, then text that is dropped at the clear
+    t.process(b"\x1b[2J\x1b[H" + b"x" * 30 + b"\r\nnext")
+    t.sync_now(full=True)
+    assert t.model_skipped > 400
+    assert t.lines()[:2] == ["x" * 20, "next"]  # no wrap: the 30 x's stay on the first row
+
+
+@pytest.mark.parametrize("emulator", EMULATORS)
+def test_an_alternate_screen_clear_keeps_pending_main_screen_output(emulator: Emulator) -> None:
+    t = Terminal(6, 30, emulator=emulator)
+    t.process(b"$ make\r\nbuilding...\r\n$ vim\r\n")
+    t.process(b"\x1b[?1049h\x1b[2J\x1b[Hvim screen 1")
+    t.process(b"\x1b[2J\x1b[Hvim screen 2")  # main output is still pending: not dropped
+    assert t.alternate_screen and t.model_skipped == 0
+    t.process(b"\x1b[?1049l$ ")
+    t.sync_now(full=True)
+    assert t.lines()[:4] == ["$ make", "building...", "$ vim", "$"] and not t.stale
+    # Once the main screen's output is in the model, alternate-screen frames are dropped again.
+    t.process(b"\x1b[?1049h\x1b[2J\x1b[Hvim screen 3")
+    t.sync_now(full=True)
+    for n in (4, 5, 6):
+        t.process(b"\x1b[2J\x1b[Hvim screen %d" % n)
+    assert t.model_skipped > 0 and t.pending_bytes == len(b"\x1b[2J\x1b[Hvim screen 6")
+    t.process(b"\x1b[?1049l")
+    t.sync_now(full=True)
+    assert t.lines()[:4] == ["$ make", "building...", "$ vim", "$"]
+
+
+@pytest.mark.parametrize("emulator", EMULATORS)
+def test_stale_until_the_program_repaints_fully(emulator: Emulator) -> None:
+    t = Terminal(5, 20, emulator=emulator)
+    assert not t.stale
+    t.process(b"".join(b"%07d\r\n" % i for i in range(BACKLOG_MAX // 9 + 100)))
+    assert t.stale and t.model_skipped > 0  # output was dropped for the model
+    t.process(b"more text\r\n")
+    assert t.stale
+    t.process(b"\x1b[H\x1b[Jfresh")
+    assert not t.stale
+    t.sync_now(full=True)
+    assert t.lines()[0] == "fresh"
+    # Dropped on the main screen, then cleared on the alternate one: stale again once the main one is back.
+    t.process(b"".join(b"%07d\r\n" % i for i in range(BACKLOG_MAX // 9 + 100)))
+    t.process(b"\x1b[?1049h\x1b[2J\x1b[Hfull-screen program")
+    assert t.alternate_screen and not t.stale
+    t.process(b"\x1b[?1049l")
+    assert t.stale
+
+
+def test_a_flood_of_cursor_addressed_output_resumes_at_a_sequence() -> None:
+    """After dropped output the model resumes at an ESC or a line start, so a TUI that never writes a
+    newline still gets its screen fed (the model skipped it for good before)."""
+    t = Terminal(5, 30)
+    frame = b"".join(b"\x1b[%d;1Hrow %d of a frame " % (r + 1, r) for r in range(5))
+    for _ in range(BACKLOG_MAX // len(frame) + 50):
+        t.process(frame)
+    t.sync_now(full=True)
+    assert t.stale and t.lines()[4] == "row 4 of a frame"
+
+
+def test_triggers_seen_once_until_taken_and_across_reads() -> None:
+    t = Terminal(5, 40)
+    assert not t.take_trigger()
+    t.set_triggers(re.compile(rb"safety|trust"))
+    t.process(b"nothing here")
+    assert not t.trigger_seen
+    t.process(b"Quick saf")
+    assert not t.trigger_seen
+    t.process(b"ety check")  # cut by the read boundary
+    assert t.trigger_seen and t.take_trigger() and not t.take_trigger()
+    t.process(b"x" * 10_000 + b"I trus")
+    t.process(b"t this folder")
+    assert t.take_trigger()
+    t.set_triggers(None)
+    t.process(b"trust")
+    assert not t.take_trigger()
+
+
+@pytest.mark.skipif(not AVT_AVAILABLE, reason="pyavt is not installed")
+def test_render_ansi_repaints_the_same_screen_avt() -> None:
+    t = Terminal(6, 30, emulator="avt")
+    t.process(
+        b"plain \x1b[1;31mbold red\x1b[0m \x1b[38;5;196mx\x1b[48;2;1;2;3my\x1b[0m \x1b[2;3;4;5;7;9;92mz\x1b[0m\r\n"
+        b"\xe4\xb8\xad\xe6\x96\x87 wide"
+        b"\x1b[4;7H\x1b[?2004h"
+    )
+    t.sync_now()
+    paint = t.render_ansi()
+    copy = Terminal(6, 30, emulator="avt")
+    copy.process(paint)
+    copy.sync_now()
+    assert copy.lines() == t.lines() and copy.cursor == t.cursor == (3, 6)
+    mine, theirs = t._model, copy._model
+    assert isinstance(mine, _AvtModel) and isinstance(theirs, _AvtModel)
+    assert [line.cells for line in theirs.vt.view()] == [line.cells for line in mine.vt.view()]
+    assert b"\x1b[?2004h" in paint and b"\x1b[?25h" in paint
+
+
+def test_pyte_has_an_alternate_screen() -> None:
+    t = Terminal(4, 20, emulator="pyte")
+    t.process(b"shell line\r\n$ ")
+    t.process(b"\x1b[?1049hfull screen")
+    t.sync_now(full=True)
+    assert t.lines()[0] == "" and "full screen" in t.lines()[1]
+    t.process(b"\x1b[?1049l")
+    t.sync_now(full=True)
+    assert t.lines()[:2] == ["shell line", "$"] and t.cursor == (1, 2)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                b"text ",
+                b"\r\n",
+                b"\x1b[31mred\x1b[0m",
+                b"\x1b[3;5H",
+                b"\x1b[2K",
+                b"\x1b[1A",
+                b"\x1b[2J\x1b[H",
+                b"\x1b[H\x1b[J",
+                b"\x1bc",
+                b"\x1b[?1049h",
+                b"\x1b[?1049l",
+                b"\x1b[?47h",
+                b"\x1b[?7l",
+                b"\x1b[?7h",
+                b"\x1b[2;4r",
+                b"\x1b[r",
+                b"\x1b(0lqk\x1b(B",
+                b"\x1b[4h",
+                b"\x1b[4l",
+                b"\x1b[c",
+                b"\xe4\xb8\xad",
+                b"0123456789" * 3,
+            ]
+        ),
+        max_size=60,
+    ),
+    st.lists(st.integers(1, 40), min_size=1, max_size=8),
+    st.lists(st.integers(0, 64), min_size=1, max_size=8),
+)
+def test_dropping_before_full_clears_never_changes_the_screen(parts: list[bytes], cuts: list[int],
+                                                              feeds: list[int]) -> None:
+    """However the output is cut into reads and however much the model is fed between them, the screen
+    ends up what an emulator fed every byte shows."""
+    if not AVT_AVAILABLE:
+        pytest.skip("pyavt is not installed")
+    data = b"".join(parts)
+    t = Terminal(6, 20, emulator="avt")
+    pos = i = 0
+    while pos < len(data):
+        step = cuts[i % len(cuts)]
+        t.process(data[pos : pos + step])
+        t.feed_some(feeds[i % len(feeds)])
+        pos += step
+        i += 1
+    t.sync_now(full=True)
+    assert not t.stale
+    assert (t.lines(), t.cursor) == reference_lines(data, 6, 20, "avt")
+
+
+@pytest.mark.parametrize("emulator", EMULATORS)
+def test_model_readers_wait_for_a_feeding_thread(emulator: Emulator) -> None:
+    """A worker thread feeds while this thread queues output and reads the screen: no torn state."""
+    t = Terminal(10, 40, emulator=emulator)
+    frames = [b"\x1b[H" + b"".join(b"frame %04d row %d\r\n" % (f, r) for r in range(9)) for f in range(300)]
+    stop = threading.Event()
+
+    def feeder() -> None:
+        while not stop.is_set():
+            t.feed_some(97)
+
+    worker = threading.Thread(target=feeder)
+    worker.start()
+    try:
+        for frame in frames:
+            t.process(frame)
+            lines = t.lines()
+            # Frames are fed in pieces, so a row may be half drawn, but never torn or garbled.
+            assert len(lines) == 10 and all(re.fullmatch(r"(frame \d{4} row \d)?|fr?a?m?e?[ 0-9]*r?o?w?[ 0-9]*", line)
+                                            for line in lines), lines
+    finally:
+        stop.set()
+        worker.join()
+    t.sync_now(full=True)
+    assert t.lines()[8] == "frame 0299 row 8"

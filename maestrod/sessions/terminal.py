@@ -1,34 +1,64 @@
 """The terminal behind a session's PTY: answers queries, tracks modes, models the screen.
 
-Nobody sits behind the PTY master, so the daemon is the terminal. Three jobs, done at two
-speeds:
+Nobody sits behind the PTY master, so the daemon is the terminal. Its jobs, at two speeds:
 
-* **Every byte, on the read path** (a compiled-regex scan; memchr speed on plain text):
+* **Every byte, on the read path** (compiled-regex scans; memchr speed on plain text):
   answer the terminal queries a TUI waits for -- DA1 ``ESC[c``, DA2 ``ESC[>c``, DSR ``ESC[5n``,
   cursor position ``ESC[6n`` / ``ESC[?6n`` (Claude Code hangs at start-up without a DA1 answer,
   notes §1.5); track private modes (DECSET/DECRST ``ESC[?...h/l``: bracketed paste 2004,
-  cursor keys, mouse...); and strip every query from what attached viewers get, so a real
-  terminal behind ``session attach`` never answers a second time into the agent's input.
-  A sequence cut by a read boundary is carried over to the next read.
-* **Lazily, off the read path**: the pyte screen model. pyte handles < 1 MB/s while a PTY
-  delivers ~80 MB/s, so output is queued and fed to pyte when the output goes quiet, when
-  someone needs the screen (``session.screen``, an attach repaint, a cursor-position query),
-  or -- during a flood -- only its tail (:data:`FLOOD_TAIL`). The queue is bounded
-  (:data:`BACKLOG_MAX`): beyond it the oldest output is dropped for the screen model (never
-  for the scrollback), resuming at a line start. For a plain-text flood the visible screen is
-  the same; a full-screen TUI redraws far below these volumes, so it is never cut.
+  cursor keys, mouse, the alternate screen...); strip every query from what attached viewers
+  get, so a real terminal behind ``session attach`` never answers a second time into the
+  agent's input; spot **full clears** (``ESC[2J``, ``ESC[H ESC[J``, ``ESC c``, entering the
+  alternate screen), before which pending output is dropped for the model (the screen is blank
+  there anyway: a TUI that repaints 20 times a second costs one frame, not twenty); and look
+  for the **triggers** of the screen rules (:meth:`Terminal.set_triggers`), raw byte strings
+  that a rule's screen writes, so that the screen is classified when one may be up.
+  A sequence cut by a read boundary is carried over to the next read; so is a trigger.
+* **Lazily, off the read path**: the screen model, fed from a queue when someone needs the
+  screen (:meth:`Terminal.sync_now`, :meth:`Terminal.feed_some`; the session's
+  :class:`~maestrod.sessions.screen.ScreenWatch` decides when). The queue is bounded
+  (:data:`BACKLOG_MAX`): beyond it the oldest output is dropped for the model (never for the
+  scrollback) and the screen is :attr:`Terminal.stale` -- unknown -- until the program next
+  clears it fully. Modes, margins and character sets set in dropped output are still applied.
+
+The model is avt (asciinema's virtual terminal, Rust, via the ``pyavt`` bindings) when it is
+installed, else pyte. Measured on the 2-core VM: a full 80x40 frame of coloured text takes
+pyte 8.8 ms and avt 0.076 ms (~0.6 vs ~65 MB/s on frames, streamed text and plain text alike),
+with the same screen text. Either is fed only through this class.
+
+Threads: the model may be fed from a worker thread (``trio.to_thread``) while the event loop
+goes on calling :meth:`Terminal.process`. The output queue has its own lock, held for a few
+deque operations, so the read path never waits for the model; the model's lock is held per
+slice fed, so a reader of the screen (or a cursor-position query) waits at most one slice.
+Lock order: model, then queue.
 """
 
 from __future__ import annotations
 
+import codecs
 import logging
 import re
-from collections import deque
+import threading
+from collections import defaultdict, deque
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import pyte
 import pyte.graphics
 
+if TYPE_CHECKING:
+    from avt import _avt as avt
+else:
+    try:
+        from avt import _avt as avt
+    except ImportError:  # pragma: no cover - pyavt is optional: pyte stands in
+        avt = None
+
 log = logging.getLogger("maestrod.sessions.terminal")
+
+Emulator = Literal["avt", "pyte"]
+AVT_AVAILABLE = avt is not None
+#: The model used when :class:`Terminal` is not told which.
+DEFAULT_EMULATOR: Emulator = "pyte" if avt is None else "avt"
 
 #: Answers (what xterm-compatible terminals say): VT220 with ANSI colour; VT220 firmware 10.
 DA1_REPLY = b"\x1b[?62;22c"
@@ -37,10 +67,18 @@ DSR_OK = b"\x1b[0n"
 
 #: Pending output the screen model may lag behind by, at most (bytes).
 BACKLOG_MAX = 256 * 1024
-#: During a flood the screen model only gets this much of the newest output.
+#: :meth:`Terminal.sync_now` without ``full`` cuts a backlog over 4x this to its newest this much.
 FLOOD_TAIL = 16 * 1024
-#: pyte is fed in slices this big between checkpoints (~5 ms each).
+#: The default slice of :meth:`Terminal.feed_some` (kept for callers that feed in slices themselves;
+#: :attr:`Terminal.slice_bytes` is the emulator's own ~1-5 ms slice).
 SLICE = 4096
+#: Bytes of one read kept to find a trigger cut by the next read (triggers are short strings).
+TRIGGER_OVERLAP = 256
+#: The alternate screen's private modes (entering one clears the screen; leaving restores the main one).
+ALT_SCREEN_MODES = frozenset({47, 1047, 1049})
+#: Private modes a repaint restores on a viewer's terminal (1049, the alternate screen, is the
+#: attach client's own business).
+REPAINT_MODES = (1, 7, 25, 1000, 1002, 1003, 1004, 1005, 1006, 1015, 2004)
 _MAX_CARRY = 512
 
 _SCAN = re.compile(
@@ -53,8 +91,10 @@ _SCAN = re.compile(
           | (?P<cpr>\??6n)
           | \?(?P<modes>[0-9;]+)(?P<set>[hl])
           | (?P<other>[>=][0-9;]*[cq]|\?u|\??[0-9]+\$p)
+          | (?P<clear>2J|(?:1?(?:;1?)?)?H\x1b\[0?J)
         )
       | \](?P<osc>[0-9]+(?:;[^\x07\x1b]*)?;\?(?:\x07|\x1b\\))
+      | (?P<ris>c)
     )
 """,
     re.X,
@@ -63,16 +103,47 @@ _SCAN = re.compile(
 #: An escape sequence the read cut off (it may still become a query).
 _INCOMPLETE = re.compile(rb"\x1b(?:\[[0-9;?>=$]*|\][^\x07\x1b]*\x1b?)?\Z")
 
-#: Private modes a repaint restores on a viewer's terminal (1049, the alternate screen, is the
-#: attach client's own business).
-REPAINT_MODES = (1, 7, 25, 1000, 1002, 1003, 1004, 1005, 1006, 1015, 2004)
+#: What output dropped for the model still changes in it: modes (SM/RM, DECSET/DECRST -- the
+#: alternate screen among them), scrolling margins, character sets. Text, cursor moves and colours go.
+_STATE = re.compile(rb"\x1b\[\??[0-9;]*[hlr]|\x1b[()*+][0-9A-Za-z]")
+
+#: Where the model may resume after dropped output: the start of a sequence or of a line.
+_RESYNC = re.compile(rb"[\x1b\n]")
 
 _FG = {name: code for code, name in {**pyte.graphics.FG_ANSI, **pyte.graphics.FG_AIXTERM}.items()}
 _BG = {name: code for code, name in {**pyte.graphics.BG_ANSI, **pyte.graphics.BG_AIXTERM}.items()}
 
 
+class _Model(Protocol):
+    """A screen emulator fed bytes. Only :class:`Terminal` calls it, holding the model lock."""
+
+    #: Bytes fed per slice between checkpoints: ~1-5 ms of this emulator's time.
+    slice_bytes: int
+
+    def feed(self, data: bytes) -> bool:
+        """Take output; False if the emulator failed and was reset (its screen is then blank)."""
+
+    def resize(self, rows: int, cols: int) -> None: ...
+
+    def lines(self) -> list[str]:
+        """The visible rows, trailing blanks cut."""
+
+    def cursor(self) -> tuple[int, int]: ...
+
+    def paint(self, out: list[str], rows: int, cols: int) -> None:
+        """Append the escape sequences that paint every non-blank row (the screen is already clear)."""
+
+
+# -- pyte -----------------------------------------------------------------------------------------
+
+
 class _Screen(pyte.Screen):
-    """pyte's screen without its own query answers (ours are above; pyte's raise on ``ESC[?6n``)."""
+    """pyte's screen without its own query answers (ours are above; pyte's raise on ``ESC[?6n``), and
+    with an alternate screen (pyte has one buffer: leaving vim would show vim's last screen)."""
+
+    def __init__(self, columns: int, lines: int) -> None:
+        super().__init__(columns, lines)
+        self._saved_main: tuple[object, pyte.screens.Cursor] | None = None
 
     def report_device_attributes(self, mode: int = 0, **kwargs: object) -> None:
         return None
@@ -80,175 +151,63 @@ class _Screen(pyte.Screen):
     def report_device_status(self, mode: int, **kwargs: object) -> None:
         return None
 
+    def set_mode(self, *modes: int, **kwargs: object) -> None:
+        if kwargs.get("private") and ALT_SCREEN_MODES.intersection(modes) and self._saved_main is None:
+            # Like xterm (and avt): a fresh blank buffer; the main one and its cursor come back on leaving.
+            self._saved_main = (self.buffer, self.cursor)
+            self.cursor = pyte.screens.Cursor(self.cursor.x, self.cursor.y, self.cursor.attrs)
+            self.buffer = defaultdict(lambda: pyte.screens.StaticDefaultDict(self.default_char))
+            self.dirty.update(range(self.lines))
+        super().set_mode(*modes, **kwargs)
 
-class Terminal:
+    def reset_mode(self, *modes: int, **kwargs: object) -> None:
+        if kwargs.get("private") and ALT_SCREEN_MODES.intersection(modes) and self._saved_main is not None:
+            buffer, self.cursor = self._saved_main
+            self.buffer = buffer  # type: ignore[assignment]
+            self._saved_main = None
+            self.dirty.update(range(self.lines))
+        super().reset_mode(*modes, **kwargs)
+
+    def reset(self) -> None:
+        self._saved_main = None
+        super().reset()
+
+
+class _PyteModel:
+    slice_bytes = 4096  # ~5-9 ms of pyte
+
     def __init__(self, rows: int, cols: int) -> None:
-        self.rows, self.cols = rows, cols
         self.screen = _Screen(cols, rows)
         self._stream = pyte.ByteStream(self.screen)
-        #: Private modes the program set (DECSET), from the fast scan: exact even when the
-        #: screen model lags behind. DECAWM (7) and DECTCEM (25) are on at start.
-        self.private_modes: set[int] = {7, 25}
-        self._carry = b""
-        self._pending: deque[bytes] = deque()
-        self._pending_bytes = 0
-        self._resync = False  # output was dropped for the model: resume at a line start
-        #: Bytes the screen model skipped (statistics; the scrollback has them all).
-        self.model_skipped = 0
-        self.queries_answered = 0
 
-    # -- the fast path ------------------------------------------------------------------------
-
-    @property
-    def bracketed_paste(self) -> bool:
-        return 2004 in self.private_modes
-
-    def process(self, data: bytes) -> tuple[bytes, list[bytes]]:
-        """Take one read of program output: ``(bytes for viewers, replies to write back)``."""
-        carried = len(self._carry)
-        buf = self._carry + data if carried else data
-        inc = _INCOMPLETE.search(buf, max(0, len(buf) - _MAX_CARRY))
-        end = inc.start() if inc else len(buf)
-        self._carry = buf[end:]
-        replies: list[bytes] = []
-        pieces: list[bytes] = []
-        pos = 0  # in buf: start of what viewers have not been given
-        fed = 0  # in data: start of what is not queued for the screen model
-        for m in _SCAN.finditer(buf, 0, end):
-            if m.group("modes") is not None:
-                on = m.group("set") == b"h"
-                for part in m.group("modes").split(b";"):
-                    if part:
-                        (self.private_modes.add if on else self.private_modes.discard)(int(part))
-                continue  # viewers need mode changes
-            pieces.append(buf[pos : m.start()])
-            pos = m.end()
-            if m.group("da1") is not None:
-                replies.append(DA1_REPLY)
-            elif m.group("da2") is not None:
-                replies.append(DA2_REPLY)
-            elif m.group("dsr") is not None:
-                replies.append(DSR_OK)
-            elif m.group("cpr") is not None:
-                # The cursor where the query stands: bring the model up to exactly there.
-                upto = max(0, m.end() - carried)
-                self._enqueue(data[fed:upto])
-                fed = upto
-                self.sync_now(full=True)
-                y, x = self.screen.cursor.y + 1, self.screen.cursor.x + 1
-                private = m.group("cpr").startswith(b"?")
-                replies.append(b"\x1b[?%d;%d;1R" % (y, x) if private else b"\x1b[%d;%dR" % (y, x))
-            else:
-                continue  # other queries: not answered (like a basic terminal), but hidden
-            self.queries_answered += 1
-        if pos:
-            pieces.append(buf[pos:end])
-            out = b"".join(pieces)
-        else:
-            out = buf[:end] if end != len(buf) or carried else buf
-        self._enqueue(data[fed:] if fed else data)
-        return out, replies
-
-    def _enqueue(self, data: bytes) -> None:
-        if not data:
-            return
-        self._pending.append(data)
-        self._pending_bytes += len(data)
-        if self._pending_bytes > BACKLOG_MAX:
-            self.drop_pending_to(BACKLOG_MAX // 2)
-
-    # -- the screen model (lazy) ----------------------------------------------------------------
-
-    @property
-    def pending_bytes(self) -> int:
-        return self._pending_bytes
-
-    def drop_pending_to(self, keep: int) -> None:
-        """Forget all but the newest ``keep`` pending bytes (for the model only)."""
-        while self._pending and self._pending_bytes - len(self._pending[0]) >= keep:
-            gone = self._pending.popleft()
-            self._pending_bytes -= len(gone)
-            self.model_skipped += len(gone)
-            self._resync = True
-        if self._pending and self._pending_bytes > keep:
-            cut = self._pending_bytes - keep
-            first = self._pending[0]
-            self._pending[0] = first[cut:]
-            self._pending_bytes -= cut
-            self.model_skipped += cut
-            self._resync = True
-
-    def feed_some(self, limit: int = SLICE) -> int:
-        """Feed up to ``limit`` pending bytes to the model; the number fed."""
-        fed = 0
-        while self._pending and fed < limit:
-            chunk = self._pending.popleft()
-            if self._resync:
-                nl = chunk.find(b"\n")
-                if nl < 0:
-                    self._pending_bytes -= len(chunk)
-                    self.model_skipped += len(chunk)
-                    continue
-                self._resync = False
-                self._pending_bytes -= nl + 1
-                self.model_skipped += nl + 1
-                chunk = chunk[nl + 1 :]
-            take = limit - fed
-            if len(chunk) > take:
-                self._pending.appendleft(chunk[take:])
-                chunk = chunk[:take]
-            self._pending_bytes -= len(chunk)
-            try:
-                self._stream.feed(chunk)
-            except Exception:
-                # A sequence pyte cannot take must not take the session down: a fresh parser
-                # (the screen is kept) resumes with the next byte.
-                log.debug("screen model: pyte failed on a chunk; parser reset", exc_info=True)
-                self._stream = pyte.ByteStream(self.screen)
-            fed += len(chunk)
-        return fed
-
-    def sync_now(self, full: bool = False) -> None:
-        """Bring the model up to date, synchronously. Unless ``full``, a large backlog is cut to
-        its tail first, so this never blocks the loop for long."""
-        if not full and self._pending_bytes > 4 * FLOOD_TAIL:
-            self.drop_pending_to(FLOOD_TAIL)
-        while self._pending:
-            self.feed_some(BACKLOG_MAX)
-
-    # -- reading the screen --------------------------------------------------------------------
+    def feed(self, data: bytes) -> bool:
+        try:
+            self._stream.feed(data)
+        except Exception:
+            # A sequence pyte cannot take must not take the session down: a fresh parser (the
+            # screen is kept) resumes with the next byte.
+            log.debug("screen model: pyte failed on a chunk; parser reset", exc_info=True)
+            self._stream = pyte.ByteStream(self.screen)
+        return True
 
     def resize(self, rows: int, cols: int) -> None:
-        self.sync_now()
-        self.rows, self.cols = rows, cols
         self.screen.resize(rows, cols)
 
-    @property
-    def cursor(self) -> tuple[int, int]:
-        """(row, col), 0-based, as of the last sync."""
-        return self.screen.cursor.y, self.screen.cursor.x
-
     def lines(self) -> list[str]:
-        """The visible screen (as of the last sync), one string per row, trailing blanks cut."""
         return [line.rstrip() for line in self.screen.display]
 
-    def text(self) -> str:
-        lines = self.lines()
-        while lines and not lines[-1]:
-            lines.pop()
-        return "\n".join(lines)
+    def cursor(self) -> tuple[int, int]:
+        return self.screen.cursor.y, self.screen.cursor.x
 
-    def render_ansi(self) -> bytes:
-        """Escape sequences that paint the current screen, cursor and modes on a viewer's terminal."""
-        out: list[str] = ["\x1b[0m\x1b[H\x1b[2J"]
+    def paint(self, out: list[str], rows: int, cols: int) -> None:
         blank = self.screen.default_char
-        for y in range(self.rows):
+        for y in range(rows):
             line = self.screen.buffer[y]
             # Skip trailing default blanks; the clear already painted them.
             last = -1
             for x in sorted(line):
                 ch = line[x]
-                if x < self.cols and (ch.data not in ("", " ") or ch[1:] != blank[1:]):
+                if x < cols and (ch.data not in ("", " ") or ch[1:] != blank[1:]):
                     last = x
             if last < 0:
                 continue
@@ -259,20 +218,13 @@ class Terminal:
                 if ch.data == "":  # the right half of a wide character
                     continue
                 if ch[1:] != attrs:
-                    out.append(_sgr(ch))
+                    out.append(_pyte_sgr(ch))
                     attrs = ch[1:]
                 out.append(ch.data)
             out.append("\x1b[0m")
-        y, x = self.cursor
-        out.append(f"\x1b[{y + 1};{x + 1}H")
-        for mode in REPAINT_MODES:
-            on = mode in self.private_modes
-            if on or mode in (7, 25):
-                out.append(f"\x1b[?{mode}{'h' if on else 'l'}")
-        return "".join(out).encode("utf-8", "replace")
 
 
-def _color(value: str, names: dict[str, int], base: int) -> str:
+def _pyte_color(value: str, names: dict[str, int], base: int) -> str:
     if value == "default":
         return ""
     code = names.get(value)
@@ -292,7 +244,397 @@ _SGR_FLAGS = (("bold", "1"), ("italics", "3"), ("underscore", "4"), ("blink", "5
               ("strikethrough", "9"))
 
 
-def _sgr(ch: pyte.screens.Char) -> str:
+def _pyte_sgr(ch: pyte.screens.Char) -> str:
     params = ["0", *(code for attr, code in _SGR_FLAGS if getattr(ch, attr))]
-    params += [part for part in (_color(ch.fg, _FG, 38), _color(ch.bg, _BG, 48)) if part]
+    params += [part for part in (_pyte_color(ch.fg, _FG, 38), _pyte_color(ch.bg, _BG, 48)) if part]
     return f"\x1b[{';'.join(params)}m"
+
+
+# -- avt ------------------------------------------------------------------------------------------
+
+
+class _AvtModel:
+    slice_bytes = 64 * 1024  # ~1 ms of avt
+
+    def __init__(self, rows: int, cols: int) -> None:
+        assert avt is not None
+        self._rows, self._cols = rows, cols
+        self.vt = avt.Vt(cols, rows, 0)  # no scrollback of its own: ours is the raw bytes
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def feed(self, data: bytes) -> bool:
+        try:
+            self.vt.feed_str(self._decoder.decode(data))
+        except BaseException as exc:  # a Rust panic arrives as pyo3's PanicException (a BaseException)
+            if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+                raise
+            log.warning("screen model: avt failed on a chunk; screen reset", exc_info=True)
+            self.vt = avt.Vt(self._cols, self._rows, 0)
+            self._decoder.reset()
+            return False
+        return True
+
+    def resize(self, rows: int, cols: int) -> None:
+        self._rows, self._cols = rows, cols
+        self.vt.resize(cols, rows)
+
+    def lines(self) -> list[str]:
+        return [line.text.rstrip() for line in self.vt.view()]
+
+    def cursor(self) -> tuple[int, int]:
+        c = self.vt.cursor
+        return c.row, c.col
+
+    def paint(self, out: list[str], rows: int, cols: int) -> None:
+        for y, line in enumerate(self.vt.view()):
+            cells = line.cells
+            last = len(cells) - 1
+            while last >= 0 and cells[last].is_default():
+                last -= 1
+            if last < 0:
+                continue
+            out.append(f"\x1b[{y + 1};1H")
+            pen = _DEFAULT_PEN
+            for cell in cells[: last + 1]:
+                if cell.width == 0:  # the right half of a wide character
+                    continue
+                if cell.pen != pen:
+                    pen = cell.pen
+                    out.append(_avt_sgr(pen))
+                out.append(cell.char)
+            out.append("\x1b[0m")
+
+
+_DEFAULT_PEN = avt.Pen() if avt is not None else None
+_AVT_FLAGS = (("bold", "1"), ("faint", "2"), ("italic", "3"), ("underline", "4"), ("blink", "5"),
+              ("inverse", "7"), ("strikethrough", "9"))
+
+
+def _avt_color(color: avt.Color | None, base: int) -> str:
+    if isinstance(color, avt.Color.RGB):
+        return f"{base + 8};2;{color[0]};{color[1]};{color[2]}"
+    if not isinstance(color, avt.Color.Indexed):
+        return ""
+    index = color[0]
+    if index < 8:
+        return str(base + index)
+    if index < 16:
+        return str(base + 60 + index - 8)
+    return f"{base + 8};5;{index}"
+
+
+def _avt_sgr(pen: avt.Pen) -> str:
+    params = ["0", *(code for attr, code in _AVT_FLAGS if getattr(pen, attr))]
+    params += [part for part in (_avt_color(pen.foreground, 30), _avt_color(pen.background, 40)) if part]
+    return f"\x1b[{';'.join(params)}m"
+
+
+def _make_model(emulator: Emulator, rows: int, cols: int) -> _Model:
+    if emulator == "avt":
+        if avt is None:
+            raise RuntimeError("the avt screen model needs the pyavt package")
+        return _AvtModel(rows, cols)
+    return _PyteModel(rows, cols)
+
+
+# -- the terminal ---------------------------------------------------------------------------------
+
+
+class Terminal:
+    def __init__(self, rows: int, cols: int, *, emulator: Emulator | None = None) -> None:
+        self.rows, self.cols = rows, cols
+        self.emulator: Emulator = emulator or DEFAULT_EMULATOR
+        self._model = _make_model(self.emulator, rows, cols)
+        #: Bytes the model takes in ~1-5 ms: what a feeder should hand :meth:`feed_some` per slice.
+        self.slice_bytes = self._model.slice_bytes
+        #: Private modes the program set (DECSET), from the fast scan: exact even when the
+        #: screen model lags behind. DECAWM (7) and DECTCEM (25) are on at start.
+        self.private_modes: set[int] = {7, 25}
+        self._carry = b""
+        self._model_lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._pending: deque[bytes] = deque()
+        self._pending_bytes = 0
+        #: Pending output holds bytes for the main screen (so a clear on the alternate screen must
+        #: not drop them: leaving the alternate screen shows the main one again).
+        self._pending_has_main = False
+        self._stale = False
+        #: Output was dropped since the main screen was last cleared: it is stale when it comes back.
+        self._main_stale = False
+        self._triggers: re.Pattern[bytes] | None = None
+        self._trigger_tail = b""
+        self._trigger_seen = False
+        #: Bytes the screen model skipped (statistics; the scrollback has them all).
+        self.model_skipped = 0
+        #: Full clears seen on the fast path (statistics).
+        self.full_clears = 0
+        self.queries_answered = 0
+
+    @property
+    def screen(self) -> pyte.Screen:
+        """The pyte screen (the pyte emulator only; tests compare it cell by cell)."""
+        if not isinstance(self._model, _PyteModel):
+            raise AttributeError(f"the {self.emulator} screen model has no pyte screen")
+        return self._model.screen
+
+    # -- the fast path ------------------------------------------------------------------------
+
+    @property
+    def bracketed_paste(self) -> bool:
+        return 2004 in self.private_modes
+
+    @property
+    def alternate_screen(self) -> bool:
+        return not ALT_SCREEN_MODES.isdisjoint(self.private_modes)
+
+    @property
+    def stale(self) -> bool:
+        """Output was dropped for the model since the program last cleared the screen fully: what the
+        model shows (even once fed) is not known to be what the program drew."""
+        return self._stale
+
+    def set_triggers(self, pattern: re.Pattern[bytes] | None) -> None:
+        """Raw byte strings to look for in the output (the screen rules' triggers); None: none."""
+        self._triggers = pattern
+        self._trigger_tail = b""
+        self._trigger_seen = False
+
+    @property
+    def trigger_seen(self) -> bool:
+        """A trigger was in the output since :meth:`take_trigger` last said so."""
+        return self._trigger_seen
+
+    def take_trigger(self) -> bool:
+        """Whether a trigger was seen since the last call (and forget it)."""
+        seen, self._trigger_seen = self._trigger_seen, False
+        return seen
+
+    def process(self, data: bytes) -> tuple[bytes, list[bytes]]:
+        """Take one read of program output: ``(bytes for viewers, replies to write back)``."""
+        if self._triggers is not None:
+            self._look_for_triggers(data)
+        carried = len(self._carry)
+        buf = self._carry + data if carried else data
+        inc = _INCOMPLETE.search(buf, max(0, len(buf) - _MAX_CARRY))
+        end = inc.start() if inc else len(buf)
+        self._carry = buf[end:]
+        replies: list[bytes] = []
+        pieces: list[bytes] = []
+        pos = 0  # in buf: start of what viewers have not been given
+        fed = 0  # in data: start of what is not queued for the screen model
+        main_in_read = not self.alternate_screen  # this read has bytes for the main screen (so far)
+        for m in _SCAN.finditer(buf, 0, end):
+            kind = m.lastgroup
+            if kind == "set" or kind == "modes":
+                was_alt = self.alternate_screen
+                on = m.group("set") == b"h"
+                for part in m.group("modes").split(b";"):
+                    if part:
+                        (self.private_modes.add if on else self.private_modes.discard)(int(part))
+                if not was_alt and self.alternate_screen:
+                    fed = self._full_clear(data, fed, m.start() - carried, main_in_read, alt=True)
+                    main_in_read = False
+                elif was_alt and not self.alternate_screen:
+                    main_in_read = True
+                    if self._main_stale:
+                        self._stale = True
+                continue  # viewers need mode changes
+            if kind == "clear" or kind == "ris":
+                alt = self.alternate_screen
+                if kind == "ris":
+                    self.private_modes = {7, 25}  # a full reset: main screen, default modes
+                    alt = False
+                fed = self._full_clear(data, fed, m.start() - carried, main_in_read, alt=alt)
+                main_in_read = not alt
+                continue  # viewers need clears
+            pieces.append(buf[pos : m.start()])
+            pos = m.end()
+            if kind == "da1":
+                replies.append(DA1_REPLY)
+            elif kind == "da2":
+                replies.append(DA2_REPLY)
+            elif kind == "dsr":
+                replies.append(DSR_OK)
+            elif kind == "cpr":
+                # The cursor where the query stands: bring the model up to exactly there.
+                upto = max(0, m.end() - carried)
+                self._enqueue(data[fed:upto], main_in_read)
+                fed = upto
+                self.sync_now(full=True)
+                y, x = self.cursor
+                x = min(x, self.cols - 1)  # a cursor past the last column (pending wrap) reports the last
+                private = m.group("cpr").startswith(b"?")
+                replies.append(b"\x1b[?%d;%d;1R" % (y + 1, x + 1) if private else b"\x1b[%d;%dR" % (y + 1, x + 1))
+            else:
+                continue  # other queries: not answered (like a basic terminal), but hidden
+            self.queries_answered += 1
+        if pos:
+            pieces.append(buf[pos:end])
+            out = b"".join(pieces)
+        else:
+            out = buf[:end] if end != len(buf) or carried else buf
+        self._enqueue(data[fed:] if fed else data, main_in_read)
+        return out, replies
+
+    def _look_for_triggers(self, data: bytes) -> None:
+        assert self._triggers is not None
+        joined = self._trigger_tail + data if self._trigger_tail else data
+        # Once one is seen, nobody needs to know of a second until it is taken.
+        if not self._trigger_seen and self._triggers.search(joined):
+            self._trigger_seen = True
+        self._trigger_tail = joined[-TRIGGER_OVERLAP:]
+
+    def _full_clear(self, data: bytes, fed: int, at: int, main_in_read: bool, *, alt: bool) -> int:
+        """The program cleared the whole screen at ``data[at]`` (``alt``: it is then on the alternate
+        screen): output before it is dropped for the model; the new index of what is queued in data."""
+        self.full_clears += 1
+        self._stale = False
+        if not alt:
+            self._main_stale = False
+        if at < 0:  # the clear began in the previous read, already queued: keep it all
+            return fed
+        if alt and (self._pending_has_main or (main_in_read and at > fed)):
+            # Main-screen output is pending: the alternate screen's clear does not make it moot.
+            self._enqueue(data[fed:at], main_in_read)
+            return at
+        with self._queue_lock:
+            dropped = [*self._pending, data[fed:at]]
+            self._pending.clear()
+            self._pending_bytes = 0
+            self._pending_has_main = False
+        self._keep_state_of(dropped)
+        return at
+
+    def _keep_state_of(self, dropped: list[bytes]) -> None:
+        """Count output dropped for the model, and queue what in it still changes the model."""
+        joined = b"".join(dropped)
+        state = b"".join(_STATE.findall(joined))
+        with self._queue_lock:
+            self.model_skipped += len(joined)
+            if state:
+                self._pending.appendleft(state)
+                self._pending_bytes += len(state)
+
+    def _enqueue(self, data: bytes, main: bool) -> None:
+        if not data:
+            return
+        with self._queue_lock:
+            self._pending.append(data)
+            self._pending_bytes += len(data)
+            self._pending_has_main = self._pending_has_main or main
+            over = self._pending_bytes > BACKLOG_MAX
+        if over:
+            self.drop_pending_to(BACKLOG_MAX // 2)
+
+    # -- the screen model (lazy) ----------------------------------------------------------------
+
+    @property
+    def pending_bytes(self) -> int:
+        return self._pending_bytes
+
+    def drop_pending_to(self, keep: int) -> None:
+        """Forget all but the newest ``keep`` pending bytes (for the model only): the screen is stale.
+        The model resumes where a sequence or a line starts, never inside one."""
+        dropped: list[bytes] = []
+        with self._queue_lock:
+            while self._pending and self._pending_bytes - len(self._pending[0]) >= keep:
+                gone = self._pending.popleft()
+                self._pending_bytes -= len(gone)
+                dropped.append(gone)
+            if self._pending and self._pending_bytes > keep:
+                cut = self._pending_bytes - keep
+                first = self._pending[0]
+                self._pending[0] = first[cut:]
+                self._pending_bytes -= cut
+                dropped.append(first[:cut])
+            while dropped and self._pending:
+                first = self._pending[0]
+                found = _RESYNC.search(first)
+                cut = len(first) if found is None else found.start()
+                if cut:
+                    dropped.append(first[:cut])
+                    self._pending_bytes -= cut
+                    if found is None:
+                        self._pending.popleft()
+                    else:
+                        self._pending[0] = first[cut:]
+                if found is not None:
+                    break
+        if dropped:
+            self._stale = self._main_stale = True
+            self._keep_state_of(dropped)
+
+    def _take(self, limit: int) -> bytes:
+        """Up to ``limit`` pending bytes, oldest first."""
+        with self._queue_lock:
+            taken: list[bytes] = []
+            n = 0
+            while self._pending and n < limit:
+                chunk = self._pending.popleft()
+                if len(chunk) > limit - n:
+                    self._pending.appendleft(chunk[limit - n :])
+                    chunk = chunk[: limit - n]
+                self._pending_bytes -= len(chunk)
+                taken.append(chunk)
+                n += len(chunk)
+            if not self._pending:
+                self._pending_has_main = False
+            return b"".join(taken)
+
+    def feed_some(self, limit: int = SLICE) -> int:
+        """Feed up to ``limit`` pending bytes to the model; the number fed. Any thread."""
+        with self._model_lock:
+            chunk = self._take(limit)
+            if chunk and not self._model.feed(chunk):
+                self._stale = self._main_stale = True
+            return len(chunk)
+
+    def sync_now(self, full: bool = False) -> None:
+        """Bring the model up to date with what is pending now, in slices (any thread). Unless
+        ``full``, a large backlog is cut to its tail first, so that this never takes long."""
+        if not full and self._pending_bytes > 4 * FLOOD_TAIL:
+            self.drop_pending_to(FLOOD_TAIL)
+        budget = self._pending_bytes  # what came in meanwhile (a feeding thread) is for next time
+        while budget > 0:
+            fed = self.feed_some(min(self.slice_bytes, budget))
+            if not fed:
+                break
+            budget -= fed
+
+    # -- reading the screen --------------------------------------------------------------------
+
+    def resize(self, rows: int, cols: int) -> None:
+        self.sync_now()
+        with self._model_lock:
+            self.rows, self.cols = rows, cols
+            self._model.resize(rows, cols)
+
+    @property
+    def cursor(self) -> tuple[int, int]:
+        """(row, col), 0-based, as of the last sync."""
+        with self._model_lock:
+            return self._model.cursor()
+
+    def lines(self) -> list[str]:
+        """The visible screen (as of the last sync), one string per row, trailing blanks cut."""
+        with self._model_lock:
+            return self._model.lines()
+
+    def text(self) -> str:
+        lines = self.lines()
+        while lines and not lines[-1]:
+            lines.pop()
+        return "\n".join(lines)
+
+    def render_ansi(self) -> bytes:
+        """Escape sequences that paint the current screen, cursor and modes on a viewer's terminal."""
+        out: list[str] = ["\x1b[0m\x1b[H\x1b[2J"]
+        with self._model_lock:
+            self._model.paint(out, self.rows, self.cols)
+            y, x = self._model.cursor()
+        out.append(f"\x1b[{y + 1};{min(x, self.cols - 1) + 1}H")
+        for mode in REPAINT_MODES:
+            on = mode in self.private_modes
+            if on or mode in (7, 25):
+                out.append(f"\x1b[?{mode}{'h' if on else 'l'}")
+        return "".join(out).encode("utf-8", "replace")
