@@ -15,8 +15,10 @@ from maestrod.config import Config
 from maestrod.events import EventBus
 from maestrod.mail import Mail, install_hooks
 from maestrod.mail.nudge import IdleNudger
+from maestrod.recorder import Recorder
 from maestrod.sessions.hooks import HookExtensions
 from maestrod.sessions.manager import SessionManager
+from maestrod.sessions.store import SessionStore
 from maestrod.store.db import Database
 from maestrod.store.projects import ProjectStore
 from maestrod.store.tasks import TaskStore
@@ -27,7 +29,8 @@ log = logging.getLogger("maestrod")
 
 
 class App:
-    def __init__(self, data_dir: Path, socket_path: Path, config: Config | None = None) -> None:
+    def __init__(self, data_dir: Path, socket_path: Path, config: Config | None = None, *,
+                 screens_dir: Path | None = None) -> None:
         self.data_dir = data_dir
         self.socket_path = socket_path
         self.config = config or Config()
@@ -39,6 +42,12 @@ class App:
         self.projects = ProjectStore(self.db)
         self.tasks = TaskStore(self.db)
         self.timeline = TimelineStore(self.db)
+        #: The timeline's one writer (a row and its event in one transaction), given to every store.
+        self.recorder = Recorder(self.db, self.timeline, self.bus)
+        #: The only owner of the session tables.
+        self.session_store = SessionStore(self.db, self.recorder)
+        #: What services plug into Claude Code hooks (context providers, stop deciders, listeners).
+        self.hook_extensions = HookExtensions()
         #: token -> session id; filled by the session service.
         self.token_lookup: Callable[[str], str | None] = lambda token: None
         #: Background services (session supervisor, tailers...) started with the server.
@@ -48,28 +57,36 @@ class App:
         self.started_at = time.monotonic()
         #: Set on SIGTERM/SIGINT: new requests get -32006 while services stop their children.
         self.shutting_down = trio.Event()
-        #: What later modules plug into Claude Code hooks (context providers, stop deciders).
-        self.hook_extensions = HookExtensions()
-        #: Sessions: agents in PTYs the daemon owns (sets token_lookup, adds a service + shutdown hook).
-        self.sessions = SessionManager(self)
-        #: Transcripts: per-session digests, escalation, coordinator context (after `sessions`: it
-        #: follows their events and plugs into `hook_extensions`).
-        self.transcripts = TranscriptService(self)
         #: Mail: the mailbox service; its Stop-hook wake-up (block while urgent mail is unread, capped)
         #: and the turn-start reset are plugged into `hook_extensions`.
-        self.mail = Mail(self)
-        install_hooks(self)
+        self.mail = Mail(self.db, self.recorder, self.bus, self.session_store, self.config.mail)
+        #: Sessions: agents in PTYs the daemon owns.
+        self.sessions = SessionManager(
+            self.session_store, bus=self.bus, projects=self.projects, tasks=self.tasks, mail=self.mail,
+            hooks=self.hook_extensions, config=self.config.sessions, claude=self.config.claude,
+            data_dir=data_dir, socket_path=socket_path, screens_dir=screens_dir)
+        self.token_lookup = self.sessions.token_lookup
+        self.services.append(self.sessions.run)
+        self.shutdown_hooks.append(self.sessions.shutdown)
+        #: Transcripts: per-session digests, escalation, coordinator context (after `sessions`: it
+        #: follows their events and plugs into `hook_extensions`).
+        self.transcripts = TranscriptService(
+            self.db, self.session_store, self.recorder, self.bus, self.hook_extensions, self.tasks,
+            self.config.digest, self.config.context, self.sessions.transcript_state,
+            transcript_prompt=self.sessions.transcript_prompt)
+        self.services.append(self.transcripts.run)
+        self.shutdown_hooks.append(self.transcripts.shutdown)
+        #: Mail's Stop-hook wake-up (block while urgent mail is unread, capped) and the turn-start reset.
+        install_hooks(self.hook_extensions, self.mail)
         #: Urgent mail for an agent that is already idle: a short `system` prompt (one per burst).
-        self.mail_nudger = IdleNudger(self)
+        self.mail_nudger = IdleNudger(self.mail, self.bus, self.session_store, self.sessions)
+        self.services.append(self.mail_nudger.run)
 
     def record(self, actor: str, subject_kind: str, subject_id: str, type_: str,
                data: dict[str, Any] | None = None, *, topic: str | None = None,
                event: dict[str, Any] | None = None) -> None:
         """Append an audit row and publish the matching event, in one transaction."""
-        with self.db.transaction():
-            self.timeline.append(actor, subject_kind, subject_id, type_, data)
-            self.bus.publish(topic or type_, event if event is not None else
-                             {"actor": actor, f"{subject_kind}_id": subject_id, **(data or {})})
+        self.recorder.record(actor, subject_kind, subject_id, type_, data, topic=topic, event=event)
 
     def close(self) -> None:
         self.db.close()

@@ -39,6 +39,9 @@ class ClaudeConfig:
     allowed_tools: Optional[str] = None
     permission_mode: Optional[str] = None
     extra_args: list[str] = attrs.Factory(list)
+    #: Spawned Claude Code gets ``DISABLE_AUTOUPDATER=1`` unless this is true: an agent must not replace
+    #: the user's Claude Code installation in the middle of a run.
+    autoupdate: bool = False
 
 
 # An instance rather than a dict of attrs.fields() defaults, so each default keeps its field's type.

@@ -17,7 +17,7 @@ from shared.methods import CATALOGUE
 
 if TYPE_CHECKING:
     from maestrod.app import App
-    from maestrod.connection import Connection
+    from maestrod.peer import Peer
 
 log = logging.getLogger("maestrod.dispatch")
 
@@ -44,7 +44,7 @@ class Context:
     """Who is calling and through which connection."""
 
     app: App
-    conn: Connection | None = None
+    conn: Peer | None = None
     #: The session bound to the caller's token; None for a human.
     session_id: str | None = None
 

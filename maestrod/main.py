@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     async def _main() -> None:
-        app = App(data_dir, socket_path, config)
+        # Screen rules may be overridden per agent kind beside the config (docs/screens.md).
+        app = App(data_dir, socket_path, config, screens_dir=config_path.parent / "screens")
         try:
             await run(app, socks)
         finally:

@@ -210,7 +210,8 @@ while True:
             text = buf[start + 6:end].decode()
             buf = buf[buf.index(b"\r", end) + 1:]
             context = hook("UserPromptSubmit", prompt=text)
-            out("\r\nprompt: %s\r\ncontext: %s\r\n" % (text.replace("\n", "|"), context or "-"))
+            # Like Claude Code, the input box stays on screen while the agent works.
+            out("\r\nprompt: %s\r\ncontext: %s\r\n> " % (text.replace("\n", "|"), context or "-"))
             working = True
             hook("PreToolUse", tool_name="Bash", tool_input={"command": "true"})
             continue

@@ -110,13 +110,13 @@ async def test_attach_protocol(daemon: Daemon, client: RawClient, short_tmp: Pat
 async def test_viewer_that_falls_behind_gets_a_repaint(
     daemon: Daemon, client: RawClient, short_tmp: Path, monkeypatch: Any
 ) -> None:
-    from maestrod.sessions import manager
+    from maestrod.sessions import live as live_module
 
-    monkeypatch.setattr(manager, "VIEWER_BACKLOG", 64)
+    monkeypatch.setattr(live_module, "VIEWER_BACKLOG", 64)
     s = await _shell(client, short_tmp)
     sid = s["id"]
     await wait_screen(daemon.app, sid, lambda t: "READY$" in t)
-    viewer = manager.Viewer()
+    viewer = live_module.Viewer()
     live = daemon.app.sessions.sessions[sid]
     live.viewers.append(viewer)
     await client.call("session.input", {"id": sid, "text": "seq 1 200\r"})

@@ -127,8 +127,11 @@ async def test_templates_per_role_none_override_and_refusals(
 ) -> None:
     await _project(client, short_tmp)
 
+    names = iter(range(1000))
+
     async def told(**kw: Any) -> str:
-        s = await _spawn(client, ["cat"], name=kw.pop("name", "x"), **kw)
+        # Live sessions of a project have unique names.
+        s = await _spawn(client, ["cat"], name=kw.pop("name", f"x{next(names)}"), **kw)
         return (daemon.app.data_dir / "sessions" / s["id"] / briefing.SYSTEM_PROMPT_FILE).read_text()
 
     text = await told(role="coordinator")

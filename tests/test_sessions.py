@@ -160,9 +160,9 @@ async def test_a_query_answer_nobody_reads_does_not_break_the_daemon(
     daemon: Daemon, client: RawClient, short_tmp: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A program that asks the terminal (DA1) but does not read its input: the answer is given up on, quietly."""
-    from maestrod.sessions import manager
+    from maestrod.sessions import terminal_io
 
-    monkeypatch.setattr(manager, "WRITE_TIMEOUT", 0.3)
+    monkeypatch.setattr(terminal_io, "WRITE_TIMEOUT", 0.3)
     await _project(client, short_tmp)
     script = "stty -icanon -echo; echo up; head -c 1 >/dev/null; printf '\\033[c'; exec sleep 30"
     s = await _spawn(client, ["sh", "-c", script])
@@ -177,33 +177,27 @@ async def test_a_query_answer_nobody_reads_does_not_break_the_daemon(
 # -- exit: codes, reasons, stop, kill ------------------------------------------------------------------
 
 
-async def test_transcript_state_corrects_a_settled_status(
-    daemon: Daemon, client: RawClient, short_tmp: Path, events: EventLog
+async def test_transcript_state_reaches_the_status_machine(
+    daemon: Daemon, client: RawClient, short_tmp: Path, fake_claude: Path, events: EventLog
 ) -> None:
-    """The third status source: the transcript's turn state moves the status, but only once the
-    faster sources (process, hooks) have left it alone for TRANSCRIPT_SETTLE."""
-    from maestrod.sessions.manager import TRANSCRIPT_SETTLE
-
+    """The third witness: the transcript's turn state moves the status where the hooks are blind (a lost
+    UserPromptSubmit hook; an interrupted turn fires no Stop hook). The rules and races themselves are
+    tested without I/O in test_status_machine.py."""
     await _project(client, short_tmp)
-    s = await _spawn(client, ["cat"], name="t")
-    await events.status(s["id"], "idle")
+    s = await _fake_claude(daemon, client, fake_claude, events, name="t")
     manager = daemon.app.sessions
     manager.transcript_state(s["id"], "working")
-    start = trio.current_time()
     ev = await events.status(s["id"], "working")
     assert ev["data"]["source"] == "transcript:working"
-    # An interrupted turn fires no Stop hook; the transcript says so, once the status has settled.
     mark = len(events.items)
     manager.transcript_state(s["id"], "interrupted")
-    assert (await client.call("session.get", {"id": s["id"]}))["status"] == "working"
     ev = await events.status(s["id"], "idle", start=mark)
     assert ev["data"]["source"] == "transcript:interrupted"
-    assert trio.current_time() - start >= TRANSCRIPT_SETTLE
-    # A state that changed again before its re-check is not applied.
-    manager.transcript_state(s["id"], "working")
-    manager.transcript_state(s["id"], "idle")
-    await trio.sleep(TRANSCRIPT_SETTLE + 0.1)
-    assert events.statuses(s["id"])[-1] == "idle" and events.statuses(s["id"]).count("working") == 1
+    # A plain program has no transcript witness: its status is the process's.
+    cat = await _spawn(client, ["cat"], name="c")
+    await events.status(cat["id"], "idle")
+    manager.transcript_state(cat["id"], "working")
+    assert (await client.call("session.explain", {"id": cat["id"]}))["status"] == "idle"
 
 
 async def test_exit_codes_and_reasons(
@@ -374,20 +368,20 @@ async def test_hook_extensions_context_and_stop_decider(
     seen: list[tuple[str, str]] = []
     blocks = {"n": 0}
 
-    async def digest(app_: App, sid: str, payload: dict[str, Any]) -> str:
+    async def digest(sid: str, payload: dict[str, Any]) -> str:
         return f"digest for {sid}: {payload['prompt']!r}"
 
-    def decider(app_: App, sid: str, payload: dict[str, Any]) -> dict[str, str] | None:
+    def decider(sid: str, payload: dict[str, Any]) -> dict[str, str] | None:
         blocks["n"] += 1
         return {"decision": "block", "reason": "read your mail"} if blocks["n"] == 1 else None
 
-    def broken(app_: App, sid: str, payload: dict[str, Any]) -> str:
+    def broken(sid: str, payload: dict[str, Any]) -> str:
         raise RuntimeError("a broken plug-in must not break the agent")
 
     app.hook_extensions.add_context_provider("UserPromptSubmit", digest)
     app.hook_extensions.add_context_provider("UserPromptSubmit", broken)
     app.hook_extensions.add_stop_decider(decider)
-    app.hook_extensions.add_listener(None, lambda a, sid, ev, p: seen.append((sid, ev)))
+    app.hook_extensions.add_listener(None, lambda sid, ev, p: seen.append((sid, ev)))
     with pytest.raises(ValueError):
         app.hook_extensions.add_context_provider("Stop", digest)
     await _project(client, short_tmp)

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from maestrod.sessions.manager import _pid_alive as _alive
+from maestrod.sessions.manager import pid_alive as _alive
 from tests.test_cli import DaemonProcess, dproc  # noqa: F401  (the subprocess daemon fixture)
 
 

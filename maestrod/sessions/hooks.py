@@ -1,16 +1,17 @@
 """What other modules plug into the Claude Code hooks, without touching the session code.
 
-``app.hook_extensions`` is one :class:`HookExtensions`. Three kinds of plug-ins, each a plain
-function or a coroutine function (both work), each called with the ``App`` and the session id:
+The daemon has one :class:`HookExtensions`, given at start-up to the services that plug into it. Three
+kinds of plug-ins, each a plain function or a coroutine function (both work), each called with the
+session id (a plug-in holds what else it needs itself):
 
-* **context providers** -- ``fn(app, session_id, payload) -> str | None`` registered for
+* **context providers** -- ``fn(session_id, payload) -> str | None`` registered for
   ``UserPromptSubmit`` or ``PostToolUse``: the texts they return are joined and reach the model
   (UserPromptSubmit: printed as is, which Claude Code adds to the turn; PostToolUse: as
   ``hookSpecificOutput.additionalContext``). E.g. a coordinator's digest of its workers.
-* **stop deciders** -- ``fn(app, session_id, payload) -> dict | None`` for the Stop hook: the
+* **stop deciders** -- ``fn(session_id, payload) -> dict | None`` for the Stop hook: the
   first one that returns a decision such as ``{"decision": "block", "reason": "..."}`` wins;
   it is printed as JSON and the agent keeps working (its status stays ``working``).
-* **listeners** -- ``fn(app, session_id, event, payload) -> None`` for one event or all (None),
+* **listeners** -- ``fn(session_id, event, payload) -> None`` for one event or all (None),
   after the daemon has applied the hook (status, confirmations).
 
 Every plug-in is bounded in time (the hook client gives up after ~2 s) and isolated: one that
@@ -22,16 +23,13 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from maestrod.app import App
+from typing import Any
 
 log = logging.getLogger("maestrod.sessions.hooks")
 
-ContextProvider = Callable[["App", str, dict[str, Any]], Any]
-StopDecider = Callable[["App", str, dict[str, Any]], Any]
-HookListener = Callable[["App", str, str, dict[str, Any]], Any]
+ContextProvider = Callable[[str, dict[str, Any]], Any]
+StopDecider = Callable[[str, dict[str, Any]], Any]
+HookListener = Callable[[str, str, dict[str, Any]], Any]
 
 CONTEXT_EVENTS = ("UserPromptSubmit", "PostToolUse")
 
@@ -55,27 +53,25 @@ class HookExtensions:
 
     # -- used by the session manager ------------------------------------------------------------
 
-    async def context(self, app: App, session_id: str, event: str, payload: dict[str, Any]) -> str:
+    async def context(self, session_id: str, event: str, payload: dict[str, Any]) -> str:
         texts = []
         for fn in self.context_providers.get(event, []):
-            text = await _call(fn, app, session_id, payload)
+            text = await _call(fn, session_id, payload)
             if text:
                 texts.append(str(text).rstrip("\n"))
         return "\n\n".join(texts)
 
-    async def stop_decision(
-        self, app: App, session_id: str, payload: dict[str, Any]
-    ) -> dict[str, Any] | None:
+    async def stop_decision(self, session_id: str, payload: dict[str, Any]) -> dict[str, Any] | None:
         for fn in self.stop_deciders:
-            decision = await _call(fn, app, session_id, payload)
+            decision = await _call(fn, session_id, payload)
             if decision:
                 return dict(decision)
         return None
 
-    async def notify(self, app: App, session_id: str, event: str, payload: dict[str, Any]) -> None:
+    async def notify(self, session_id: str, event: str, payload: dict[str, Any]) -> None:
         for want, fn in self.listeners:
             if want is None or want == event:
-                await _call(fn, app, session_id, event, payload)
+                await _call(fn, session_id, event, payload)
 
 
 async def _call(fn: Callable[..., Any], *args: Any) -> Any:

@@ -149,4 +149,8 @@ MIGRATIONS: list[str] = [
         updated_at TEXT NOT NULL
     );
     """,
+    # 5: why a queued prompt waits (a dialog, a person typing, the turn) -- shown by `session history`.
+    """
+    ALTER TABLE session_prompts ADD COLUMN held TEXT;
+    """,
 ]

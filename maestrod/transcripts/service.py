@@ -59,7 +59,7 @@ from shared.digest import (
     SessionDigest,
     agent_label_for_path,
 )
-from shared.transcript import TurnState
+from shared.transcript import PromptEvent, TurnState
 
 log = logging.getLogger("maestrod.transcripts")
 
@@ -98,6 +98,9 @@ class _Sink:
         now = s.clock()
         if self.label is None:
             update = s.digest.feed(data, now)
+            # A prompt the agent received, as its transcript records it: a witness of delivery.
+            s.prompts.extend(e.text for e in update.events
+                             if type(e) is PromptEvent and e.source in ("user", "queued"))
         else:
             update = s.digest.feed_subagent(self.label, data, now)
         s.dirty = True
@@ -123,6 +126,8 @@ class _Session:
         self.clock = clock
         self.name: str | None = None
         self.updates: list[DigestUpdate] = []
+        #: Prompt texts read since the last publish (they confirm delivered prompts).
+        self.prompts: list[str] = []
         self.dirty = False
         self.closing = False
         self.closed = False
@@ -209,13 +214,17 @@ class TranscriptService:
 
     def __init__(self, db: Database, session_store: SessionStore, recorder: Recorder, bus: EventBus,
                  hook_extensions: HookExtensions, task_store: TaskStore, settings: DigestSettings,
-                 context_settings: ContextSettings, transcript_state: Callable[[str, str], None]) -> None:
+                 context_settings: ContextSettings, transcript_state: Callable[[str, str], None],
+                 transcript_prompt: Callable[[str, str], None] | None = None) -> None:
         self.db = db
         self.session_store = session_store
         self.recorder = recorder
         self.settings = settings
         #: Where turn-state changes go (``SessionManager.transcript_state``).
         self.transcript_state = transcript_state
+        #: Where prompts read from the transcript go (``SessionManager.transcript_prompt``: they confirm
+        #: delivery, like the UserPromptSubmit hook).
+        self.transcript_prompt = transcript_prompt
         #: Wall clock for the digest's time rules (stuck, waiting, idle); tests may replace it.
         self.clock: Callable[[], float] = time.time
         self._sessions: dict[str, _Session] = {}
@@ -542,6 +551,13 @@ class TranscriptService:
                 "last_activity": window.last_activity,
             })
         s.attention = attention
+        prompts, s.prompts = s.prompts, []
+        if self.transcript_prompt is not None:
+            for text in prompts:
+                try:
+                    self.transcript_prompt(s.id, text)
+                except Exception:
+                    log.exception("session %s: prompt listener failed", s.id)
         if state_changed:
             s.last_state = state
             try:

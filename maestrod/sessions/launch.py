@@ -1,0 +1,94 @@
+"""What a new session's process is started with: its environment and its argv, per agent kind.
+
+Nothing here starts a process or touches the store; the per-session files maestrod owns (the hook
+settings, the composed system prompt) live in ``<data dir>/sessions/<id>/`` and are the only files written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+import attrs
+
+from maestrod.config import ClaudeConfig
+from maestrod.sessions import briefing, claude
+from shared import errors
+from shared.messages.session import SessionSpawn
+
+_SECRET_HINTS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL")
+
+
+@attrs.define
+class Launch:
+    #: As stored and shown: the composed system prompt replaced by a placeholder naming its file.
+    argv: list[str]
+    env: dict[str, str]
+    claude_session_id: str | None = None
+    transcript_path: str | None = None
+    placeholder: str | None = None
+
+    def real_argv(self, system_prompt: str) -> list[str]:
+        """The argv to exec: the placeholder replaced by the text itself."""
+        return [system_prompt if a is self.placeholder else a for a in self.argv]
+
+
+def stored_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The ``--env`` values as stored: anything that looks like a secret is redacted."""
+    return {k: ("<redacted>" if any(h in k.upper() for h in _SECRET_HINTS) else v) for k, v in env.items()}
+
+
+def session_env(p: SessionSpawn, identity: Mapping[str, str], claude_cfg: ClaudeConfig) -> dict[str, str]:
+    """The daemon's environment without other agents' identities, plus the spawn's ``--env``, the
+    terminal, maestroctl on PATH, and the session's identity (``MAESTRO_*``)."""
+    env = claude.scrub_env(os.environ)
+    if p.agent == "claude" and not claude_cfg.autoupdate:
+        # A spawned Claude Code must not update itself machine-wide in the middle of a run.
+        env["DISABLE_AUTOUPDATER"] = "1"
+    env.update(p.env)
+    env["TERM"] = p.env.get("TERM", "xterm-256color")
+    env.setdefault("COLORTERM", "truecolor")
+    bindir = str(Path(sys.executable).parent)
+    path = env.get("PATH", os.defpath)
+    if bindir not in path.split(os.pathsep):  # last: maestroctl found, the project's tools still win
+        env["PATH"] = path + os.pathsep + bindir if path else bindir
+    env.update(identity)
+    return env
+
+
+def claude_launch(p: SessionSpawn, env: dict[str, str], cwd: str, session_dir: Path, prompt_file: Path,
+                  cfg: ClaudeConfig) -> Launch:
+    binary = claude.find_claude(cfg.bin, env)
+    if binary is None:
+        raise errors.RpcError(
+            errors.UNAVAILABLE,
+            "Claude Code not found: set `bin` in the [claude] section of the config, or MAESTRO_CLAUDE_BIN, "
+            "or put `claude` on the daemon's PATH")
+    claude_sid = str(uuid.uuid4())
+    session_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    settings = session_dir / "settings.json"
+    settings.write_text(json.dumps(claude.hook_settings(), indent=2))
+    placeholder = briefing.ARGV_PLACEHOLDER.format(path=prompt_file)
+    argv = claude.claude_argv(binary, claude_sid, str(settings),
+                              allowed_tools=p.allowed_tools or cfg.allowed_tools,
+                              permission_mode=p.permission_mode or cfg.permission_mode,
+                              extra_args=[*cfg.extra_args, *p.argv], append_system_prompt=placeholder)
+    return Launch(argv, env, claude_sid, claude.transcript_path(env, cwd, claude_sid), placeholder)
+
+
+def command_launch(p: SessionSpawn, env: dict[str, str], cwd: str, session_dir: Path) -> Launch:
+    if not p.argv:
+        raise errors.invalid_params(["argv: a command is needed (e.g. `session spawn ... -- bash -i`)"])
+    argv = list(p.argv)
+    prog = argv[0]
+    found = (shutil.which(prog, path=env.get("PATH")) if os.sep not in prog
+             else (prog if os.access(os.path.join(cwd, prog), os.X_OK) else None))
+    if found is None:
+        raise errors.invalid_params([f"argv: no such program: {prog}"])
+    session_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return Launch(argv, env)

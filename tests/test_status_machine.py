@@ -1,0 +1,227 @@
+"""The pure session status machine: every witness in every state, the races, the input gate. No I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from maestrod.sessions.status import (AGENT_KINDS, MISSED_STOP_GRACE, PERSON_HOLD, STATUSES, Decision,
+                                      Hibernated, HookSeen, Observation, PersonTyped, ProcessExited,
+                                      ProcessStarted, Queued, ScreenSeen, StatusMachine, TranscriptSeen)
+
+CLAUDE = AGENT_KINDS["claude"]
+COMMAND = AGENT_KINDS["command"]
+
+TRUST = ScreenSeen(0, "dialog", "trust-folder", "Claude Code asks whether to trust /w")
+APIKEY = ScreenSeen(0, "dialog", "api-key", "Claude Code asks whether to use the API key")
+PROMPT = ScreenSeen(0, "prompt", "empty-prompt")
+OTHER = ScreenSeen(0, "other")
+STALE = ScreenSeen(0, "stale")
+RETRY = ScreenSeen(0, "notice", "api-retrying", "Claude Code is retrying the model API: 529 overloaded")
+LOGIN = ScreenSeen(0, "blocked", "not-logged-in", "Claude Code is not logged in")
+
+
+def at(obs: Observation, t: float) -> Observation:
+    import attrs
+
+    return attrs.evolve(obs, at=t)  # type: ignore[misc]
+
+
+def run(seq: Sequence[Observation], now: float | None = None, kind: str = "claude") -> tuple[StatusMachine, Decision]:
+    """Feed ``seq`` (each observation at its index + 1 seconds) to a fresh machine; the decision after it."""
+    m = StatusMachine(AGENT_KINDS[kind])
+    t = 0.0
+    for i, obs in enumerate(seq):
+        t = float(i + 1)
+        m.observe(at(obs, t))
+    return m, m.decide(t + 0.01 if now is None else now)
+
+
+START = ProcessStarted(0)
+UP = HookSeen(0, "SessionStart", "startup")
+UPS = HookSeen(0, "UserPromptSubmit")
+PRE = HookSeen(0, "PreToolUse", "Bash")
+POST = HookSeen(0, "PostToolUse", "Bash")
+FAIL = HookSeen(0, "PostToolUseFailure", "Bash")
+STOP = HookSeen(0, "Stop")
+STOP_BLOCKED = HookSeen(0, "Stop", blocked=True)
+PERMISSION = HookSeen(0, "Notification", "permission_prompt", "Claude needs your permission to use Bash")
+IDLE_REMINDER = HookSeen(0, "Notification", "idle_prompt", "Claude is waiting for your input")
+
+
+def tr(state: str) -> TranscriptSeen:
+    return TranscriptSeen(0, state)  # type: ignore[arg-type]
+
+
+# -- every witness, every state (Claude Code) -----------------------------------------------------------
+
+CASES: list[tuple[str, list[Observation], str, str | None, str]] = [
+    # (name, observations, status, attention, witness)
+    ("nothing yet", [], "spawning", None, "daemon"),
+    ("process started", [START], "spawning", None, "process"),
+    ("process exited 0", [START, ProcessExited(0, 0, "completed")], "exited", None, "process"),
+    ("exit is final", [START, ProcessExited(0, 1, "failed"), UPS, TRUST], "exited", None, "process"),
+    ("hook SessionStart", [START, UP], "idle", None, "hook:SessionStart"),
+    ("hook UserPromptSubmit", [START, UP, UPS], "working", None, "hook:UserPromptSubmit"),
+    ("hook PreToolUse", [START, UP, UPS, PRE], "working", None, "hook:PreToolUse"),
+    ("hook PostToolUse", [START, UP, UPS, PRE, POST], "working", None, "hook:PostToolUse"),
+    ("hook PostToolUseFailure", [START, UP, UPS, PRE, FAIL], "working", None, "hook:PostToolUseFailure"),
+    ("hook Stop", [START, UP, UPS, STOP], "idle", None, "hook:Stop"),
+    ("hook Stop blocked", [START, UP, UPS, STOP_BLOCKED], "working", None, "hook:Stop"),
+    ("hook permission dialog", [START, UP, UPS, PRE, PERMISSION], "waiting_input",
+     "Claude needs your permission to use Bash", "hook:Notification:permission_prompt"),
+    ("dialog answered: the tool ran", [START, UP, UPS, PRE, PERMISSION, POST], "working", None, "hook:PostToolUse"),
+    ("idle reminder is not a dialog", [START, UP, UPS, STOP, IDLE_REMINDER], "idle", None, "hook:Stop"),
+    ("transcript working (hook lost)", [START, UP, tr("working")], "working", None, "transcript:working"),
+    ("transcript compacting", [START, UP, tr("compacting")], "working", None, "transcript:compacting"),
+    ("transcript question", [START, UP, UPS, tr("waiting_input")], "waiting_input",
+     "the agent asked a question and waits for an answer", "transcript:waiting_input"),
+    ("transcript interrupted", [START, UP, UPS, PRE, tr("interrupted")], "idle", None, "transcript:interrupted"),
+    ("transcript api_error", [START, UP, UPS, tr("api_error")], "idle", None, "transcript:api_error"),
+    ("transcript idle after Stop", [START, UP, UPS, STOP, tr("idle")], "idle", None, "hook:Stop"),
+    ("transcript older than the hook", [START, UP, tr("working"), UPS, STOP], "idle", None, "hook:Stop"),
+    ("screen trust dialog at start", [START, TRUST], "waiting_input", "Claude Code asks whether to trust /w",
+     "screen:trust-folder"),
+    ("screen api-key dialog after trust", [START, TRUST, APIKEY], "waiting_input",
+     "Claude Code asks whether to use the API key", "screen:api-key"),
+    ("screen dialog over a working turn", [START, UP, UPS, PRE, TRUST], "waiting_input",
+     "Claude Code asks whether to trust /w", "screen:trust-folder"),
+    ("screen dialog gone, turn goes on", [START, UP, UPS, PRE, TRUST, OTHER], "working", None, "hook:PreToolUse"),
+    ("screen not logged in", [START, UP, LOGIN], "waiting_input", "Claude Code is not logged in",
+     "screen:not-logged-in"),
+    ("screen retry notice while working", [START, UP, UPS, RETRY], "working",
+     "Claude Code is retrying the model API: 529 overloaded", "hook:UserPromptSubmit"),
+    ("screen retry notice while idle", [START, UP, RETRY], "idle", None, "hook:SessionStart"),
+    ("screen prompt without hooks: up", [START, PROMPT], "idle", None, "screen:empty-prompt"),
+    ("screen other says nothing", [START, UP, UPS, OTHER], "working", None, "hook:UserPromptSubmit"),
+    ("screen stale says nothing", [START, UP, STALE], "idle", None, "hook:SessionStart"),
+    ("hibernated", [Hibernated(0)], "hibernated", None, "daemon"),
+    ("queued", [Queued(0)], "queued", None, "daemon"),
+]
+
+
+@pytest.mark.parametrize(("name", "seq", "status", "attention", "witness"), CASES, ids=[c[0] for c in CASES])
+def test_every_witness_every_state(name: str, seq: list[Observation], status: str, attention: str | None,
+                                   witness: str) -> None:
+    _, d = run(seq)
+    assert (d.status, d.attention, d.witness) == (status, attention, witness)
+    assert d.reason  # always says why
+
+
+def test_every_status_is_reachable_and_listed() -> None:
+    reached = {run(seq)[1].status for _, seq, *_ in CASES}
+    reached.add("unknown")  # the status of a session found after a restart: set by the daemon, not here
+    assert reached == set(STATUSES)
+
+
+def test_exited_carries_code_and_reason() -> None:
+    _, d = run([START, UP, ProcessExited(0, 3, "failed")])
+    assert (d.exit_code, d.exit_reason, d.source) == (3, "failed", "process")
+
+
+# -- races -------------------------------------------------------------------------------------------
+
+
+def test_stop_hook_late_the_transcript_may_not_end_the_turn() -> None:
+    """Claude Code 2.1.332 writes the end of the turn to the transcript before its Stop hook returns (and the
+    hook may block to keep the agent working): idle only once the Stop hook says so."""
+    m, d = run([START, UP, UPS, PRE, POST, tr("idle")])
+    assert d.status == "working" and d.recheck_at is None
+    m.observe(HookSeen(10, "Stop", blocked=True))  # urgent mail: the agent goes on
+    assert m.decide(10).status == "working"
+    m.observe(HookSeen(20, "Stop"))
+    assert m.decide(20).status == "idle"
+
+
+def test_a_lost_stop_hook_is_bounded_by_the_empty_prompt_on_screen() -> None:
+    m, d = run([START, UP, UPS, tr("idle"), PROMPT])
+    assert d.status == "working" and d.recheck_at == 5 + MISSED_STOP_GRACE
+    assert m.decide(5 + MISSED_STOP_GRACE - 0.1).status == "working"
+    late = m.decide(5 + MISSED_STOP_GRACE)
+    assert late.status == "idle" and late.witness == "transcript:idle"
+
+
+def test_interrupt_fires_no_stop_hook_the_transcript_ends_the_turn() -> None:
+    m, d = run([START, UP, UPS, PRE, tr("interrupted")])
+    assert d.status == "idle"
+    m.observe(HookSeen(10, "UserPromptSubmit"))  # the next prompt starts a turn again
+    assert m.decide(10).status == "working"
+
+
+def test_dialog_over_a_working_turn_then_answered() -> None:
+    m, d = run([START, UP, UPS, PRE])
+    assert d.status == "working"
+    m.observe(ScreenSeen(10, "dialog", "auto-mode", "Auto mode cannot check actions"))
+    d = m.decide(10)
+    assert (d.status, d.attention, d.source) == ("waiting_input", "Auto mode cannot check actions", "screen")
+    m.observe(ScreenSeen(11, "other"))
+    assert m.decide(11).status == "working" and m.decide(11).attention is None
+
+
+def test_trust_then_key_then_prompt_a_person_answers_both() -> None:
+    m, d = run([START, TRUST])
+    assert d.status == "waiting_input"
+    m.observe(at(APIKEY, 5))
+    assert m.decide(5).attention == "Claude Code asks whether to use the API key"
+    m.observe(ScreenSeen(6, "prompt", "empty-prompt"))
+    m.observe(HookSeen(6.5, "SessionStart", "startup"))
+    d = m.decide(7)
+    assert (d.status, d.attention) == ("idle", None)
+
+
+# -- the input gate ----------------------------------------------------------------------------------
+
+
+GATES: list[tuple[str, list[Observation], bool, bool]] = [
+    # (name, observations, skip_turn_wait, open)
+    ("empty prompt, idle", [START, UP, PROMPT], False, True),
+    ("no screen yet", [START, UP], False, False),
+    ("stale screen", [START, UP, STALE], False, False),
+    ("unrecognised screen", [START, UP, OTHER], False, False),
+    ("trust dialog", [START, TRUST], False, False),
+    ("trust dialog, --now", [START, TRUST], True, False),
+    ("not logged in", [START, UP, LOGIN], True, False),
+    ("working", [START, UP, UPS, PROMPT], False, False),
+    ("working, --now", [START, UP, UPS, PROMPT], True, True),
+    ("hook dialog, prompt drawn", [START, UP, UPS, PERMISSION, PROMPT], True, False),
+    ("exited", [START, PROMPT, ProcessExited(0, 0, "completed")], True, False),
+    ("retry notice is not a dialog", [START, UP, PROMPT, RETRY], False, False),
+]
+
+
+@pytest.mark.parametrize(("name", "seq", "skip", "open_"), GATES, ids=[g[0] for g in GATES])
+def test_input_gate(name: str, seq: list[Observation], skip: bool, open_: bool) -> None:
+    m, _ = run(seq)
+    gate = m.input_gate(len(seq) + 0.01, skip_turn_wait=skip)
+    assert gate.open is open_, gate.reason
+    assert gate.reason
+
+
+def test_a_person_typing_holds_prompts_back_for_a_while() -> None:
+    m, _ = run([START, UP, PROMPT, PersonTyped(0)])
+    gate = m.input_gate(4.5)
+    assert not gate.open and "person" in gate.reason and gate.recheck_at == 4 + PERSON_HOLD
+    assert m.input_gate(4 + PERSON_HOLD).open
+
+
+def test_a_plain_program_has_no_screen_rules() -> None:
+    m, d = run([START], kind="command")
+    assert (d.status, d.source) == ("idle", "process")
+    gate = m.input_gate(2)
+    assert gate.open and "no screen rules" in gate.reason
+    m.observe(PersonTyped(3))
+    assert not m.input_gate(3.5).open
+    m.observe(ProcessExited(4, 0, "completed"))
+    assert m.decide(4).status == "exited" and not m.input_gate(5).open
+
+
+def test_evidence_names_each_witness_with_its_age() -> None:
+    m, _ = run([START, UP, UPS, tr("working"), TRUST])
+    ev = m.evidence(10.0)
+    assert ev["process"] == {"observation": "ProcessStarted", "age_s": 9.0}
+    assert ev["hooks"] == {"observation": "HookSeen", "event": "UserPromptSubmit", "age_s": 7.0}
+    assert ev["transcript"] == {"observation": "TranscriptSeen", "state": "working", "age_s": 6.0}
+    assert ev["screen"] == {"observation": "ScreenSeen", "kind": "dialog", "rule": "trust-folder",
+                            "reason": "Claude Code asks whether to trust /w", "age_s": 5.0}
+    assert ev["person"] is None
