@@ -13,7 +13,8 @@ measured in the same run.
 For each scenario (stream x10, redraw x10, redraw x20) the same programs run twice: once through maestrod,
 once under a bare trio drain loop that reads their PTYs and does nothing else (the floor), with a bare NDJSON
 echo server (bench/_echo_server.py) standing in for the daemon's socket. In each, a paced client sends a
-``system.ping`` every 10 ms. Figures: daemon CPU % per busy session (/proc/<pid>/stat) vs the drain loop's;
+``system.ping`` every 20 ms. Figures: daemon CPU % per busy session (/proc/<pid>/stat) vs the floor's (the
+drain loop's plus the echo server's: both jobs the daemon does);
 ping p50/p99 vs the echo server's; the programs' output rate through maestrod vs under the drain loop;
 daemon RSS per busy session (minus the RSS before any session) vs the scrollback bound.
 
@@ -54,7 +55,7 @@ from maestroctl.client import Client  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 ROWS, COLS = 40, 80
-PING_INTERVAL = 0.01
+PING_INTERVAL = 0.02
 
 REDRAW = r'''
 import os, random, sys, time
@@ -126,12 +127,20 @@ def w(s): os.write(1, s.encode())
 prompt = ("\x1b[2J\x1b[H\x1b[1m\u273b Welcome to Claude Code!\x1b[0m\r\n\r\n"
           "\u256d" + "\u2500" * (cols - 2) + "\u256e\r\n\u2502 > " + " " * (cols - 5) + "\u2502\r\n"
           "\u2570" + "\u2500" * (cols - 2) + "\u256f\r\n  ? for shortcuts\r\n")
-dialog = ("\x1b[2J\x1b[H\x1b[1mAccessing workspace:\x1b[0m\r\n\r\n " + os.getcwd() + "\r\n\r\n"
-          " Quick safety check: Is this a project you created or one you trust? (Like your own code, a\r\n"
-          " well-known open source project, or work from your team). If not, take a moment to review\r\n"
-          " what's in this folder first.\r\n\r\n Claude Code'll be able to read, edit, and execute files here."
-          "\r\n\r\n \x1b[36m\u276f 1. Yes, I trust this folder\x1b[0m\r\n   2. No, exit\r\n\r\n"
-          " \x1b[2mEnter to confirm \u00b7 Esc to cancel\x1b[0m\r\n")
+def placed(text):
+    """A line as Claude Code 2.1.328 writes it: each word placed with ESC[<col>G, no spaces."""
+    out, col = [], 2
+    for word in text.split(" "):
+        out.append("\x1b[%dG%s" % (col, word))
+        col += len(word) + 1
+    return "".join(out) + "\r\n"
+dialog = ("\x1b[2J\x1b[H" + placed("\x1b[1mAccessing workspace:\x1b[22m") + "\r\n" + placed(os.getcwd()) + "\r\n"
+          + placed("Quick safety check: Is this a project you created or one you trust? (Like your own code, a")
+          + placed("well-known open source project, or work from your team). If not, take a moment to review")
+          + placed("what's in this folder first.") + "\r\n"
+          + placed("Claude Code'll be able to read, edit, and execute files here.") + "\r\n"
+          + "\x1b[2G\x1b[36m\u276f 1. Yes, I trust this folder\x1b[39m\r\n" + placed("  2. No, exit") + "\r\n"
+          + placed("\x1b[2mEnter to confirm \u00b7 Esc to cancel\x1b[22m"))
 w("\x1b[?1049h\x1b[?2004h\x1b[?25l" + prompt)
 time.sleep(1.0)
 for i in range(trials):
@@ -254,8 +263,10 @@ def totals(client: Client, sids: list[str]) -> int:
     return sum(client.call("session.output", {"id": sid, "offset": 0, "limit": 1})["total"] for sid in sids)
 
 
-def spawn(client: Client, name: str, argv: list[str], agent: str = "command") -> str:
-    params: dict[str, Any] = {"project": "P", "name": name, "agent": agent, "rows": ROWS, "cols": COLS}
+def spawn(client: Client, name: str, argv: list[str], agent: str = "command",
+          env: dict[str, str] | None = None) -> str:
+    params: dict[str, Any] = {"project": "P", "name": name, "agent": agent, "rows": ROWS, "cols": COLS,
+                              "env": env or {}}
     if agent == "command":
         params["argv"] = argv
     return str(client.call("session.spawn", params)["id"])
@@ -317,16 +328,16 @@ def bare_phase(progs: dict[str, Path], kind: str, n: int, seconds: float, prefil
                 raise SystemExit("the bare loop's programs did not produce their output in time")
             time.sleep(0.1)
         time.sleep(1.0)
-        c0, b0, t0 = cpu_seconds(loop.pid), count(), time.monotonic()
+        c0, e0, b0, t0 = cpu_seconds(loop.pid), cpu_seconds(echo.pid), count(), time.monotonic()
         lat = paced_pings(echo_path, seconds)
-        c1, b1, t1 = cpu_seconds(loop.pid), count(), time.monotonic()
+        c1, e1, b1, t1 = cpu_seconds(loop.pid), cpu_seconds(echo.pid), count(), time.monotonic()
     finally:
         loop.stdin.close()
         loop.wait(timeout=30)
         echo.terminate()
         echo.wait()
-    return {"cpu": 100 * (c1 - c0) / (t1 - t0), "rate": (b1 - b0) / (t1 - t0), "p50": statistics.median(lat),
-            "p99": pct(lat, 0.99)}
+    return {"cpu": 100 * (c1 - c0) / (t1 - t0), "echo_cpu": 100 * (e1 - e0) / (t1 - t0),
+            "rate": (b1 - b0) / (t1 - t0), "p50": statistics.median(lat), "p99": pct(lat, 0.99)}
 
 
 def verdict(ok: bool) -> str:
@@ -338,14 +349,15 @@ def load_scenario(progs: dict[str, Path], kind: str, n: int, args: argparse.Name
     scrollback = int(args.scrollback_mib * 1024 * 1024)
     d = daemon_phase(progs, kind, n, args.seconds, prefill, scrollback)
     b = bare_phase(progs, kind, n, args.seconds, prefill)
-    per, bare_per = d["cpu"] / n, b["cpu"] / n
+    per = d["cpu"] / n
+    floor_per = (b["cpu"] + b["echo_cpu"]) / n  # draining the PTYs + answering the same pings
     rate_ratio = d["rate"] / b["rate"] if b["rate"] else 0.0
     p99_ratio = d["p99"] / b["p99"]
     rss_ratio = d["rss_per"] / args.scrollback_mib
     print(f"\n{kind} x{n}, {args.seconds:g} s window:")
-    print(f"  daemon CPU {d['cpu']:6.2f} % = {per:5.2f} % per busy session;  bare drain loop (floor) "
-          f"{b['cpu']:5.2f} % = {bare_per:5.2f} % per session;  daemon - floor = {per - bare_per:+.2f} % "
-          f"per session  (goal <= 1 %: {verdict(per <= 1.0)})")
+    print(f"  daemon CPU {d['cpu']:6.2f} % = {per:5.2f} % per busy session;  floor: bare drain loop "
+          f"{b['cpu']:5.2f} % + echo server {b['echo_cpu']:4.2f} % = {floor_per:5.2f} % per session;  "
+          f"daemon - floor = {per - floor_per:+.2f} % per session  (goal <= 1 %: {verdict(per - floor_per <= 1.0)})")
     print(f"  system.ping p50 {d['p50'] * 1e3:6.2f} ms  p99 {d['p99'] * 1e3:6.2f} ms;  bare echo p50 "
           f"{b['p50'] * 1e3:5.2f} ms  p99 {b['p99'] * 1e3:5.2f} ms;  p99 ratio {p99_ratio:.2f}x  "
           f"(goal <= 3x: {verdict(p99_ratio <= 3)})")
@@ -369,11 +381,8 @@ def latency(progs: dict[str, Path], flood: int, args: argparse.Namespace) -> Non
             client.call("project.create", {"name": "P", "dir": tmp})
             floods = [spawn(client, f"flood{i}", program_argv(progs, "redraw", 0)) for i in range(flood)]
             client.call("events.subscribe", {"topics": ["session.status", "session.needs_attention"]})
-            os.environ["BENCH_DIALOG_LOG"], os.environ["BENCH_TRIALS"] = str(log), str(args.trials)
-            try:
-                sid = spawn(client, "dialog", [], agent="claude")
-            finally:
-                del os.environ["BENCH_DIALOG_LOG"], os.environ["BENCH_TRIALS"]
+            sid = spawn(client, "dialog", [], agent="claude",
+                        env={"BENCH_DIALOG_LOG": str(log), "BENCH_TRIALS": str(args.trials)})
             events: list[tuple[float, dict[str, Any]]] = []
             client.set_timeout(0.2)
             end = time.monotonic() + 1.0 + args.trials * 1.5 + 1.0
@@ -408,10 +417,10 @@ def latency(progs: dict[str, Path], flood: int, args: argparse.Namespace) -> Non
 
 def attention(event: dict[str, Any]) -> bool:
     """A ``session.needs_attention`` event that sets a reason, or a status change to waiting_input."""
-    data = event.get("data", {})
+    data: dict[str, Any] = event.get("data", {})
     if event.get("topic") == "session.needs_attention":
         return data.get("reason") is not None
-    return data.get("to") == "waiting_input"
+    return bool(data.get("to") == "waiting_input")
 
 
 def main() -> None:
