@@ -24,6 +24,7 @@ TIMELINE_TYPES: dict[str, str] = {
     "session.needs_attention": "a session started or stopped needing attention",
     "session.hook": "a Claude Code hook reported on the session",
     "session.attach": "a viewer attached to (or detached from) the session's terminal",
+    "session.deleted": "exited sessions and their rows were removed (recorded on their project)",
     "mail.sent": "a message was sent",
     "mail.read": "a message was read",
 }

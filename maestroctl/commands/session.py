@@ -1,5 +1,6 @@
 """``maestroctl session spawn|list|get|screen|output|prompt|input|interrupt|resize|stop|kill|attach|wait``
-(and ``log|digests|usage`` from :mod:`maestroctl.commands.session_log`)
+(and ``log|digests|usage`` from :mod:`maestroctl.commands.session_log`, ``delete|prune|history|explain``
+and ``output --tail`` from :mod:`maestroctl.commands.session_admin`)
 
 Inside an agent the caller is its session (MAESTRO_SESSION_TOKEN): a session it spawns gets it
 as parent (only coordinators may spawn), and ``list --my-workers`` / ``--siblings`` are relative to it.
@@ -116,10 +117,13 @@ def register(sub: Any, name: str, help_: str) -> None:
     sc.add_argument("id")
     sc.set_defaults(func=screen)
 
-    o = s.add_parser("output", help="write raw output bytes (from the scrollback) to stdout")
+    o = s.add_parser("output", help="write raw output bytes (from the scrollback), or the last N lines",
+                     description="Raw output bytes from --offset; or, with --tail N, the last N lines as "
+                                 "text (escape sequences stripped; --json: the raw bytes in base64).")
     o.add_argument("id")
-    o.add_argument("--offset", type=int, default=0, help="absolute byte offset")
+    o.add_argument("--offset", type=int, help="absolute byte offset (default 0)")
     o.add_argument("--limit", type=int, default=1024 * 1024)
+    o.add_argument("--tail", type=int, metavar="N", help="the latest N lines of output instead")
     o.set_defaults(func=output)
 
     pr = s.add_parser("prompt", help="send a prompt: pasted, then Enter; queued while the agent is working")
@@ -190,6 +194,10 @@ def register(sub: Any, name: str, help_: str) -> None:
     from maestroctl.commands.session_log import register_log
 
     register_log(s)
+
+    from maestroctl.commands.session_admin import register_admin
+
+    register_admin(s)
 
 
 def _one(r: dict[str, Any]) -> str:
@@ -293,12 +301,17 @@ def screen(rt: Any, a: argparse.Namespace) -> int:
 def output(rt: Any, a: argparse.Namespace) -> int:
     import base64
 
-    r = rt.call("session.output", {"id": a.id, "offset": a.offset, "limit": a.limit})
+    if a.tail is not None:
+        from maestroctl.commands.session_admin import output_tail
+
+        return output_tail(rt, a)
+    offset = a.offset or 0
+    r = rt.call("session.output", {"id": a.id, "offset": offset, "limit": a.limit})
     if rt.json:
         rt.emit(r)
         return 0
     if r["truncated"]:
-        sys.stderr.write(f"maestroctl: bytes {a.offset}..{r['offset']} are no longer in the scrollback\n")
+        sys.stderr.write(f"maestroctl: bytes {offset}..{r['offset']} are no longer in the scrollback\n")
     sys.stdout.buffer.write(base64.b64decode(r["data"]))
     sys.stdout.flush()
     return 0

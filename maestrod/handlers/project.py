@@ -61,19 +61,34 @@ async def update(ctx: Context, p: ProjectUpdate) -> Project:
 
 @handler("project.delete")
 async def delete(ctx: Context, p: ProjectDelete) -> dict[str, Any]:
+    """Refused while sessions of the project run (even with cascade: stop them first); its tasks and
+    exited sessions go only with cascade.  Sessions first (their rows point at the project and their
+    children at them), then tasks deepest first, then the project: SQLite's foreign keys accept that order."""
     app = ctx.app
     pid = app.projects.resolve(p.id)
-    with app.db.transaction():
+    store = app.session_store
+    with app.db.transaction() as c:
+        sessions = store.select(project_id=pid)
+        live = [r for r in sessions if r["status"] != "exited"]
+        if live:
+            listed = ", ".join(f"{r['id']} ({r['name']}, {r['status']})" for r in live)
+            raise errors.conflict(
+                f"project {pid} has {len(live)} live session(s): {listed}; stop them first "
+                "(`maestroctl session stop ID`), then delete the project",
+                {"live_sessions": [{"id": r["id"], "name": r["name"], "status": r["status"]} for r in live]})
         n = app.projects.task_count(pid)
-        if n and not p.cascade:
-            raise errors.conflict(f"project {pid} still has {n} task(s); delete them first or pass cascade",
-                                  {"tasks": n})
+        if (n or sessions) and not p.cascade:
+            raise errors.conflict(
+                f"project {pid} still has {n} task(s) and {len(sessions)} exited session(s); delete them "
+                "first or pass cascade", {"tasks": n, "sessions": len(sessions)})
+        session_ids = [r["id"] for r in sessions]
+        if session_ids:
+            store.delete(c, session_ids)
         if n:
-            ids = [r[0] for r in app.db.conn.execute(
-                "WITH RECURSIVE d(id, depth) AS (SELECT id, 0 FROM tasks WHERE project_id=? AND parent_id IS NULL "
-                "UNION ALL SELECT t.id, d.depth+1 FROM tasks t JOIN d ON t.parent_id=d.id) "
-                "SELECT id FROM d ORDER BY depth DESC", (pid,))]
-            app.tasks.delete(ids)
+            app.tasks.delete(app.projects.task_ids_deepest_first(pid))
         app.projects.delete(pid)
-        app.record(ctx.actor, "project", pid, "project.deleted", {"tasks_deleted": n})
-    return {"deleted": pid, "tasks_deleted": n}
+        app.record(ctx.actor, "project", pid, "project.deleted",
+                   {"tasks_deleted": n, "sessions_deleted": len(session_ids), "sessions": session_ids})
+    for sid in session_ids:
+        app.sessions.forget(sid)
+    return {"deleted": pid, "tasks_deleted": n, "sessions_deleted": len(session_ids)}

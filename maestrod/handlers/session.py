@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as _dt
 import math
 from typing import Any
 
@@ -33,6 +34,7 @@ from shared.messages.session import (
     SessionStop,
     SessionWait,
 )
+from shared.messages.session import SessionHistory, SessionPrune, parse_duration  # housekeeping, at the end
 
 
 def _sid(ctx: Context, ident: str, action: policy.Action | None = None) -> str:
@@ -150,3 +152,108 @@ async def wait(ctx: Context, p: SessionWait) -> dict[str, Any]:
     with ctx.conn.cancel_when_gone():
         return await mgr.wait(sids, p.until, p.timeout)
     return mgr.wait_state(sids, p.until, False)  # the client went away: nobody reads this
+
+
+# -- housekeeping and inspection: delete, prune, history, explain ----------------------------------------
+#
+# These read and remove session rows through ``app.session_store`` (the only code that touches the session
+# tables).  Only exited sessions are removed; the live side then forgets them (``sessions.forget``).  The
+# removal is recorded once per project (``session.deleted``, subject kind ``project``): the sessions' own
+# timeline rows go with them.  An agent may remove only exited sessions below it (its own subtree).
+
+
+def _resolve(ctx: Context, ident: str, action: policy.Action | None = None) -> str:
+    """The session id for ``ident`` (id, unique prefix or name); with ``action``, refused unless allowed."""
+    store = ctx.app.session_store
+    sid = store.resolve(ident)
+    if action is not None:
+        policy.check_act(store, ctx.session_id, sid, action)
+    return sid
+
+
+def _may_remove(ctx: Context, sid: str) -> None:
+    """An agent may remove only sessions below it (its own subtree); the human any exited session."""
+    if policy.is_human(ctx.session_id):
+        return
+    store = ctx.app.session_store
+    assert ctx.session_id is not None
+    rel = policy.relation(store, ctx.session_id, sid)
+    if rel != "descendant":
+        what = {"self": "itself", "sibling": "its sibling", "ancestor": "one of its coordinators"}.get(
+            rel, "outside its subtree")
+        raise errors.RpcError(
+            errors.FORBIDDEN,
+            f"{store.describe(ctx.session_id)} may not delete {store.describe(sid)}: a session may delete "
+            f"only the sessions below it (its own subtree); {sid} is {what}",
+            {"actor": ctx.session_id, "target": sid, "action": "delete", "relation": rel})
+
+
+def _removed(row: Any) -> dict[str, Any]:
+    return {"id": row["id"], "name": row["name"], "project_id": row["project_id"],
+            "exit_reason": row["exit_reason"], "exit_code": row["exit_code"], "exited_at": row["exited_at"]}
+
+
+def _remove(ctx: Context, sids: list[str], why: dict[str, Any]) -> dict[str, Any]:
+    """Delete exited sessions ``sids`` with their rows and record it on their projects, in one transaction;
+    then the live side forgets them.  ``{"count", "deleted": [{id, name, project_id, exit_reason, ...}]}``."""
+    app = ctx.app
+    store = app.session_store
+    removed: list[dict[str, Any]] = []
+    with app.db.transaction() as c:
+        rows = [r for i in range(0, len(sids), 500) for r in store.select(ids=sids[i:i + 500])]
+        live = [r for r in rows if r["status"] != "exited"]
+        if live:  # checked inside the transaction: nothing is removed while it runs
+            first = live[0]
+            raise errors.conflict(
+                f"session {first['id']} ({first['name']}) is {first['status']}: only exited sessions can be "
+                f"deleted; stop it first (`maestroctl session stop {first['id']}`)",
+                {"session": first["id"], "name": first["name"], "status": first["status"]})
+        removed = [_removed(r) for r in rows]
+        if removed:
+            store.delete(c, [r["id"] for r in removed])
+        by_project: dict[str, list[dict[str, Any]]] = {}
+        for gone in removed:
+            by_project.setdefault(gone["project_id"], []).append({"id": gone["id"], "name": gone["name"]})
+        for project_id, listed in by_project.items():
+            app.record(ctx.actor, "project", project_id, "session.deleted",
+                       {"count": len(listed), "sessions": listed, **why})
+    for gone in removed:
+        app.sessions.forget(gone["id"])
+    return {"count": len(removed), "deleted": removed}
+
+
+@handler("session.delete")
+async def delete(ctx: Context, p: SessionRef) -> dict[str, Any]:
+    sid = _resolve(ctx, p.id)
+    _may_remove(ctx, sid)
+    return _remove(ctx, [sid], {"how": "delete"})
+
+
+@handler("session.prune")
+async def prune(ctx: Context, p: SessionPrune) -> dict[str, Any]:
+    app = ctx.app
+    project_id = app.projects.resolve(p.project) if p.project is not None else None
+    before = None
+    if p.older_than is not None:
+        cutoff = _dt.datetime.now(_dt.timezone.utc) - _dt.timedelta(seconds=parse_duration(p.older_than))
+        before = cutoff.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"  # the format of utcnow(): sorts as text
+    sids = app.session_store.prunable(project_id, before)
+    if not policy.is_human(ctx.session_id):
+        assert ctx.session_id is not None
+        mine = set(app.session_store.descendants(ctx.session_id))
+        sids = [s for s in sids if s in mine]
+    result = _remove(ctx, sids, {"how": "prune", "older_than": p.older_than})
+    return {**result, "project_id": project_id, "older_than": p.older_than, "exited_before": before}
+
+
+@handler("session.history")
+async def history(ctx: Context, p: SessionHistory) -> dict[str, Any]:
+    store = ctx.app.session_store
+    sid = _resolve(ctx, p.id, "read")
+    return {"id": sid, "name": store.name(sid), "entries": store.history(sid, p.limit),
+            "prompts": store.prompts(sid, p.limit)}
+
+
+@handler("session.explain")
+async def explain(ctx: Context, p: SessionRef) -> dict[str, Any]:
+    return ctx.app.sessions.explain(_resolve(ctx, p.id, "read"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
 from typing import Any
 
@@ -58,6 +59,14 @@ class ProjectStore:
 
     def task_count(self, pid: str) -> int:
         return int(self.db.conn.execute("SELECT COUNT(*) FROM tasks WHERE project_id=?", (pid,)).fetchone()[0])
+
+    def task_ids_deepest_first(self, pid: str) -> builtins.list[str]:
+        """The project's tasks, children before their parents (the order a delete must take)."""
+        return [r[0] for r in self.db.conn.execute(
+            "WITH RECURSIVE d(id, depth) AS ("
+            "SELECT id, 0 FROM tasks WHERE project_id=? AND parent_id IS NULL "
+            "UNION ALL SELECT t.id, d.depth+1 FROM tasks t JOIN d ON t.parent_id=d.id) "
+            "SELECT id FROM d ORDER BY depth DESC", (pid,))]
 
     def delete(self, pid: str) -> None:
         with self.db.transaction() as c:

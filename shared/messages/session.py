@@ -223,3 +223,78 @@ METHODS = [
         "A Claude Code hook reporting (needs the session token); answers what the hook prints.",
     ),
 ]
+
+
+# -- housekeeping and inspection: delete, prune, history, explain --------------------------------------
+
+#: ``session prune --older-than``: a number and a unit, or several (``1d12h``).
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+#: The longest ``older_than`` taken (about 100 years): beyond that, dates overflow.
+DURATION_MAX_S = 5200 * 7 * 86400
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in ``30m``, ``2h``, ``7d``, ``1w`` or a sum of them (``1d12h``); ValueError saying why."""
+    import re
+
+    spec = text.strip().lower()
+    parts = re.findall(r"(\d+)\s*([smhdw])\s*", spec)
+    if not spec or "".join(f"{n}{u}" for n, u in parts) != re.sub(r"\s+", "", spec):
+        raise ValueError(f"expected a duration such as 30m, 2h, 7d or 1w (units s, m, h, d, w), got {text!r}")
+    seconds = sum(int(n) * DURATION_UNITS[u] for n, u in parts)
+    if seconds > DURATION_MAX_S:
+        raise ValueError(f"at most {DURATION_MAX_S // (7 * 86400)}w, got {text!r}")
+    return seconds
+
+
+def _duration(_inst: object, a: "attrs.Attribute[Optional[str]]", v: Optional[str]) -> None:
+    if v is not None:
+        try:
+            parse_duration(v)
+        except ValueError as exc:
+            raise ValueError(f"{a.name}: {exc}") from None
+
+
+@attrs.define
+class SessionPrune:
+    project: Optional[str] = attrs.field(
+        default=None, metadata=doc("only this project's sessions (id, prefix or name); default: all of them")
+    )
+    older_than: Optional[str] = attrs.field(
+        default=None, validator=_duration,
+        metadata=doc("only sessions that exited longer ago than this: 30m, 2h, 7d, 1w (or 1d12h)"),
+    )
+
+
+@attrs.define
+class SessionHistory:
+    id: str = attrs.field(metadata=doc("session id, unique prefix, or name"))
+    limit: int = attrs.field(
+        default=200, validator=_positive, metadata=doc("the latest this many timeline rows and prompts")
+    )
+
+
+METHODS += [
+    MethodSpec(
+        "session.delete",
+        SessionRef,
+        "Remove an exited session with its rows (prompts, task links, timeline); a live one is refused.",
+    ),
+    MethodSpec(
+        "session.prune",
+        SessionPrune,
+        "Remove exited sessions (of a project, exited longer ago than older_than); answers what went.",
+    ),
+    MethodSpec(
+        "session.history",
+        SessionHistory,
+        "A session's timeline (status changes with reason and source, prompts, attention, hooks, input, "
+        "attach) and its prompts with their state.",
+    ),
+    MethodSpec(
+        "session.explain",
+        SessionRef,
+        "Why the session has its status: the deciding source, each source's latest observation, the "
+        "screen rule, whether a prompt may be typed now, queued prompts.",
+    ),
+]
