@@ -162,6 +162,10 @@ def out(text):
     os.write(1, text.encode())
 
 
+# Claude Code's empty input box (what its screen rule "empty-prompt" recognises): a "❯" between two rules.
+BOX = "\r\n" + "\u2500" * 40 + "\r\n\u276f \r\n" + "\u2500" * 40 + "\r\n"
+
+
 def read_until(marker):
     got = b""
     while marker not in got:
@@ -175,7 +179,7 @@ out("fake claude\r\n\x1b[c")
 da1 = read_until(b"c")
 out("\x1b[6n")
 cpr = read_until(b"R")
-out("da1=%r cpr=%r\r\n\x1b[?2004h> " % (da1, cpr))
+out("da1=%r cpr=%r\r\n\x1b[?2004h" % (da1, cpr) + BOX)
 buf = b""
 working = False
 while True:
@@ -196,14 +200,14 @@ while True:
                 buf = buf.replace(b"\x07", b"", 1)
                 said = hook("Stop", stop_hook_active=False, last_assistant_message="done")
                 working = bool(said and json.loads(said).get("decision") == "block")
-                out("stop: %s\r\n> " % (said or "-"))
+                out("stop: %s" % (said or "-") + BOX)
                 continue
             if buf == b"\x1b":
                 buf = b""
                 working = False
-                out("interrupted\r\n")
+                out("interrupted")
                 hook("Stop", stop_hook_active=False)
-                out("> ")
+                out(BOX)
             break
         start, end = buf.find(b"\x1b[200~"), buf.find(b"\x1b[201~")
         if start >= 0 and end > start and b"\r" in buf[end:]:
@@ -211,7 +215,7 @@ while True:
             buf = buf[buf.index(b"\r", end) + 1:]
             context = hook("UserPromptSubmit", prompt=text)
             # Like Claude Code, the input box stays on screen while the agent works.
-            out("\r\nprompt: %s\r\ncontext: %s\r\n> " % (text.replace("\n", "|"), context or "-"))
+            out("\r\nprompt: %s\r\ncontext: %s" % (text.replace("\n", "|"), context or "-") + BOX)
             working = True
             hook("PreToolUse", tool_name="Bash", tool_input={"command": "true"})
             continue

@@ -41,7 +41,7 @@ def _sid(ctx: Context, ident: str, action: policy.Action | None = None) -> str:
     """The session id for ``ident``; with ``action``, refused (FORBIDDEN) unless the caller may do it."""
     sid = ctx.app.sessions.resolve(ident)
     if action is not None:
-        policy.check_act(ctx.app.db, ctx.session_id, sid, action)
+        policy.check_act(ctx.app.session_store, ctx.session_id, sid, action)
     return sid
 
 
@@ -126,7 +126,7 @@ async def attach(ctx: Context, p: SessionAttach) -> dict[str, Any]:
         raise errors.invalid_params(["give both rows and cols, or neither"])
     sid = _sid(ctx, p.id, "read")  # the stream; keys go through session.input (prompt)
     if p.rows is not None:
-        policy.check_act(ctx.app.db, ctx.session_id, sid, "prompt")  # it resizes the terminal
+        policy.check_act(ctx.app.session_store, ctx.session_id, sid, "prompt")  # it resizes the terminal
     reason = await ctx.app.sessions.attach(ctx.conn, sid, p.rows, p.cols, ctx.actor)
     return {"id": sid, "ended": reason}
 

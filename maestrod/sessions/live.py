@@ -5,6 +5,7 @@ from __future__ import annotations
 import trio
 
 from maestrod.sessions.pty import PtyProcess
+from maestrod.sessions.screen import ScreenWatch
 from maestrod.sessions.scrollback import Scrollback
 from maestrod.sessions.status import AgentKind, Decision, StatusMachine
 from maestrod.sessions.terminal import Terminal
@@ -75,6 +76,8 @@ class LiveSession:
         self.awaiting_confirm_until = 0.0
         #: Why the head of the prompt queue waits (as stored), to write it only when it changes.
         self.held: str | None = None
+        #: The screen witness (set right after the session starts).
+        self.screen_watch: ScreenWatch | None = None
 
     @property
     def agent(self) -> str:

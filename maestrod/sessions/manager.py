@@ -328,6 +328,7 @@ class SessionManager:
         log.info("session %s (%s) started: pid %d, %s", sid, p.name, pty.pid, argv[0])
         watch = ScreenWatch(live.terminal, self.screen_rules.get(p.agent),
                             lambda obs: self._on_screen(live, obs), max_rate_hz=SCREEN_RATE_HZ)
+        live.screen_watch = watch
         assert self._nursery is not None
         self._nursery.start_soon(self._run_session, live, watch)
         self._observe(live, ProcessStarted(trio.current_time()), SYSTEM)
@@ -336,7 +337,6 @@ class SessionManager:
     # -- the per-session tasks --------------------------------------------------------------------
 
     async def _run_session(self, s: LiveSession, watch: ScreenWatch) -> None:
-        s.screen_watch = watch
         async with trio.open_nursery() as nursery:
             nursery.start_soon(terminal_io.read_loop, s, nursery, watch.output_arrived)
             nursery.start_soon(watch.run)
@@ -421,10 +421,9 @@ class SessionManager:
         self._observe(s, ScreenSeen(obs.at, obs.kind, obs.rule, obs.reason), SYSTEM)
 
     async def _fresh_screen(self, s: LiveSession) -> ScreenObservation | None:
-        watch = getattr(s, "screen_watch", None)
-        if watch is None:
+        if s.screen_watch is None:
             return None
-        obs: ScreenObservation = await watch.fresh()
+        obs = await s.screen_watch.fresh()
         if not s.is_exited:
             self._on_screen(s, obs)
         return obs
