@@ -37,7 +37,7 @@ def register(sub: Any, name: str, help_: str) -> None:
 
     d = s.add_parser("delete", help="delete a project (refused while it has tasks)")
     d.add_argument("id")
-    d.add_argument("--cascade", action="store_true", help="also delete its tasks")
+    d.add_argument("--cascade", action="store_true", help="also delete its tasks and exited sessions (refused while sessions are live)")
     d.set_defaults(func=delete)
 
 
@@ -79,5 +79,5 @@ def update(rt: Any, a: argparse.Namespace) -> int:
 
 def delete(rt: Any, a: argparse.Namespace) -> int:
     r = rt.call("project.delete", {"id": a.id, "cascade": a.cascade})
-    rt.emit(r, f"deleted {r['deleted']} ({r['tasks_deleted']} task(s))")
+    rt.emit(r, f"deleted {r['deleted']} ({r['tasks_deleted']} task(s), {r.get('sessions_deleted', 0)} session(s))")
     return 0

@@ -39,7 +39,7 @@ class ProjectUpdate:
 @attrs.define
 class ProjectDelete:
     id: str = attrs.field(metadata=doc("project id, unique id prefix, or name"))
-    cascade: bool = attrs.field(default=False, metadata=doc("also delete its tasks"))
+    cascade: bool = attrs.field(default=False, metadata=doc("also delete its tasks and exited sessions"))
 
 
 METHODS = [
@@ -47,5 +47,5 @@ METHODS = [
     MethodSpec("project.list", NoParams, "List projects."),
     MethodSpec("project.get", ProjectRef, "Get one project."),
     MethodSpec("project.update", ProjectUpdate, "Change a project's name, directory or description."),
-    MethodSpec("project.delete", ProjectDelete, "Delete a project (refused while it has tasks unless cascade)."),
+    MethodSpec("project.delete", ProjectDelete, "Delete a project (refused while it has live sessions, or tasks or sessions unless cascade)."),
 ]
