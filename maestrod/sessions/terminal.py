@@ -19,7 +19,9 @@ Nobody sits behind the PTY master, so the daemon is the terminal. Its jobs, at t
   :class:`~maestrod.sessions.screen.ScreenWatch` decides when). The queue is bounded
   (:data:`BACKLOG_MAX`): beyond it the oldest output is dropped for the model (never for the
   scrollback) and the screen is :attr:`Terminal.stale` -- unknown -- until the program next
-  clears it fully. Modes, margins and character sets set in dropped output are still applied.
+  clears it fully. Modes, margins, character sets and screen switches in dropped output are still
+  applied (:func:`_net_state`); where the cursor was when dropped output saved it (``ESC 7``,
+  ``ESC[?1049h``) is not, so a cursor restored after a full clear from such a save may be off.
 
 The model is avt (asciinema's virtual terminal, Rust, via the ``pyavt`` bindings) when it is
 installed, else pyte. Measured on the 2-core VM: a full 80x40 frame of coloured text takes
@@ -103,12 +105,15 @@ _SCAN = re.compile(
     re.X,
 )
 
-#: An escape sequence the read cut off (it may still become a query).
-_INCOMPLETE = re.compile(rb"\x1b(?:\[[0-9;?>=$]*|\][^\x07\x1b]*\x1b?)?\Z")
+#: An escape sequence the read cut off (it may still become a query): CSI with its parameters and
+#: intermediates, a string (OSC, DCS, APC, PM, SOS) not yet terminated, or ESC with intermediates
+#: (``ESC ( B`` designates a character set).
+_INCOMPLETE = re.compile(rb"\x1b(?:\[[0-9;:<=>?\x20-\x2f]*|[\]P_^X][^\x07\x1b]*\x1b?|[\x20-\x2f]+)?\Z")
 
 #: What output dropped for the model still changes in it: modes (SM/RM, DECSET/DECRST -- the
-#: alternate screen among them), scrolling margins, character sets. Text, cursor moves and colours go.
-_STATE = re.compile(rb"\x1b(?:\[\??[0-9;]*+[hlr]|[()*+][0-9A-Za-z])")
+#: alternate screen among them), scrolling margins, character sets, and full resets (which undo the
+#: others before them). Text, cursor moves and colours go.
+_STATE = re.compile(rb"\x1b(?:\[\??[0-9;]*+[hlr]|[()*+][0-9A-Za-z]|c)")
 
 #: Where the model may resume after dropped output: the start of a sequence or of a line.
 _RESYNC = re.compile(rb"[\x1b\n]")
@@ -197,7 +202,10 @@ class _PyteModel:
         self.screen.resize(rows, cols)
 
     def lines(self) -> list[str]:
-        return [line.rstrip() for line in self.screen.display]
+        # Not pyte's `display`: it raises IndexError on rows that some sequences leave behind (an empty
+        # cell not after a wide character); the empty right half of a wide character joins as nothing.
+        screen, cols = self.screen, self.screen.columns
+        return ["".join(screen.buffer[y][x].data for x in range(cols)).rstrip() for y in range(screen.lines)]
 
     def cursor(self) -> tuple[int, int]:
         return self.screen.cursor.y, self.screen.cursor.x
@@ -332,6 +340,56 @@ def _avt_sgr(pen: avt.Pen) -> str:
     return f"\x1b[{';'.join(params)}m"
 
 
+def _net_state(found: list[bytes]) -> bytes:
+    """What state sequences (:data:`_STATE`, in stream order) leave set, as few sequences as keep their
+    effect: nothing before the last full reset; every alternate-screen switch in place (entering saves
+    modes that leaving restores, and the model may be on either screen when the dropped stretch begins);
+    between switches, each mode's, the margins' and each character set's last setting, in the order of
+    those last settings. So output dropped again and again -- a TUI that hides and shows its cursor in
+    every frame -- does not make what is kept of it grow; only switching screens does, and the watch feeds
+    the model before that matters (:data:`maestrod.sessions.screen.FEED_AT`)."""
+    last_reset = max((i for i, seq in enumerate(found) if seq == b"\x1bc"), default=-1)
+    out = [b"\x1bc"] if last_reset >= 0 else []
+    segments: list[dict[object, bytes]] = [{}]
+    for seq in found[last_reset + 1 :]:
+        if seq[1] != 0x5B:  # ESC ( B and the like
+            _last_setting(segments[-1], ("charset", seq[1]), seq)
+        elif seq.endswith(b"r"):
+            _last_setting(segments[-1], "margins", seq)
+        else:
+            private = seq[2] == 0x3F  # "?"
+            final = seq[-1:]
+            for part in seq[3 if private else 2 : -1].split(b";"):
+                if not part:
+                    continue
+                mode = int(part)
+                one = b"\x1b[%s%d%s" % (b"?" if private else b"", mode, final)
+                if private and mode in ALT_SCREEN_MODES:
+                    segments.append({"switch": one})
+                else:
+                    _last_setting(segments[-1], (private, mode), one)
+    for segment in segments:
+        out += segment.values()
+    return b"".join(out)
+
+
+def _last_setting(segment: dict[object, bytes], key: object, seq: bytes) -> None:
+    segment.pop(key, None)  # re-inserted: the order of last settings is kept
+    segment[key] = seq
+
+
+def _boundary_before(chunk: bytes, cut: int) -> int:
+    """The last place at or before ``cut`` where no escape sequence or UTF-8 character is cut (0: none)."""
+    cut_seq = _INCOMPLETE.search(chunk, max(0, cut - _MAX_CARRY), cut)
+    if cut_seq is not None:
+        cut = cut_seq.start()
+    back = 0
+    while cut > 0 and back < 3 and 0x80 <= chunk[cut] < 0xC0:  # a UTF-8 continuation byte
+        cut -= 1
+        back += 1
+    return cut
+
+
 def _make_model(emulator: Emulator, rows: int, cols: int) -> _Model:
     if emulator == "avt":
         if avt is None:
@@ -353,6 +411,7 @@ class Terminal:
         #: Private modes the program set (DECSET), from the fast scan: exact even when the
         #: screen model lags behind. DECAWM (7) and DECTCEM (25) are on at start.
         self.private_modes: set[int] = {7, 25}
+        self._alternate = False
         self._carry = b""
         self._model_lock = threading.Lock()
         self._queue_lock = threading.Lock()
@@ -388,7 +447,9 @@ class Terminal:
 
     @property
     def alternate_screen(self) -> bool:
-        return not ALT_SCREEN_MODES.isdisjoint(self.private_modes)
+        """The program is on the alternate screen (47, 1047 and 1049 are one switch: any of them sets or
+        resets it, as in xterm)."""
+        return self._alternate
 
     @property
     def stale(self) -> bool:
@@ -424,30 +485,36 @@ class Terminal:
         replies: list[bytes] = []
         pieces: list[bytes] = []
         pos = 0  # in buf: start of what viewers have not been given
-        fed = 0  # in data: start of what is not queued for the screen model
+        # The model is queued whole sequences only: a sequence cut by the read (the carry) waits for its
+        # end, so that dropping output before a clear can never drop the tail of a sequence whose head
+        # the model already took.
+        fed = 0  # in buf: start of what is not queued for the screen model
         main_in_read = not self.alternate_screen  # this read has bytes for the main screen (so far)
         for m in _SCAN.finditer(buf, 0, end):
             kind = m.lastgroup
             if kind == "set" or kind == "modes":
-                was_alt = self.alternate_screen
+                was_alt = self._alternate
                 on = m.group("set") == b"h"
                 for part in m.group("modes").split(b";"):
                     if part:
-                        (self.private_modes.add if on else self.private_modes.discard)(int(part))
-                if not was_alt and self.alternate_screen:
-                    fed = self._full_clear(data, fed, m.start() - carried, main_in_read, alt=True)
+                        mode = int(part)
+                        (self.private_modes.add if on else self.private_modes.discard)(mode)
+                        if mode in ALT_SCREEN_MODES:
+                            self._alternate = on
+                if not was_alt and self._alternate:
+                    fed = self._full_clear(buf, fed, m.start(), main_in_read, alt=True)
                     main_in_read = False
-                elif was_alt and not self.alternate_screen:
+                elif was_alt and not self._alternate:
                     main_in_read = True
                     if self._main_stale:
                         self._stale = True
                 continue  # viewers need mode changes
             if kind == "clear" or kind == "ris":
-                alt = self.alternate_screen
+                alt = self._alternate
                 if kind == "ris":
                     self.private_modes = {7, 25}  # a full reset: main screen, default modes
-                    alt = False
-                fed = self._full_clear(data, fed, m.start() - carried, main_in_read, alt=alt)
+                    self._alternate = alt = False
+                fed = self._full_clear(buf, fed, m.start(), main_in_read, alt=alt)
                 main_in_read = not alt
                 continue  # viewers need clears
             pieces.append(buf[pos : m.start()])
@@ -460,9 +527,8 @@ class Terminal:
                 replies.append(DSR_OK)
             elif kind == "cpr":
                 # The cursor where the query stands: bring the model up to exactly there.
-                upto = max(0, m.end() - carried)
-                self._enqueue(data[fed:upto], main_in_read)
-                fed = upto
+                self._enqueue(buf[fed : m.end()], main_in_read)
+                fed = m.end()
                 self.sync_now(full=True)
                 y, x = self.cursor
                 x = min(x, self.cols - 1)  # a cursor past the last column (pending wrap) reports the last
@@ -476,7 +542,7 @@ class Terminal:
             out = b"".join(pieces)
         else:
             out = buf[:end] if end != len(buf) or carried else buf
-        self._enqueue(data[fed:] if fed else data, main_in_read)
+        self._enqueue(buf[fed:end] if fed or end != len(buf) else buf, main_in_read)
         return out, replies
 
     def _look_for_triggers(self, data: bytes) -> None:
@@ -487,21 +553,19 @@ class Terminal:
             self._trigger_seen = True
         self._trigger_tail = joined[-TRIGGER_OVERLAP:]
 
-    def _full_clear(self, data: bytes, fed: int, at: int, main_in_read: bool, *, alt: bool) -> int:
-        """The program cleared the whole screen at ``data[at]`` (``alt``: it is then on the alternate
-        screen): output before it is dropped for the model; the new index of what is queued in data."""
+    def _full_clear(self, buf: bytes, fed: int, at: int, main_in_read: bool, *, alt: bool) -> int:
+        """The program cleared the whole screen at ``buf[at]`` (``alt``: it is then on the alternate
+        screen): output before it is dropped for the model; the new index of what is queued in buf."""
         self.full_clears += 1
         self._stale = False
         if not alt:
             self._main_stale = False
-        if at < 0:  # the clear began in the previous read, already queued: keep it all
-            return fed
         if alt and (self._pending_has_main or (main_in_read and at > fed)):
             # Main-screen output is pending: the alternate screen's clear does not make it moot.
-            self._enqueue(data[fed:at], main_in_read)
+            self._enqueue(buf[fed:at], main_in_read)
             return at
         with self._queue_lock:
-            dropped = [*self._pending, data[fed:at]]
+            dropped = [*self._pending, buf[fed:at]]
             self._pending.clear()
             self._pending_bytes = 0
             self._pending_has_main = False
@@ -511,7 +575,7 @@ class Terminal:
     def _keep_state_of(self, dropped: list[bytes]) -> None:
         """Count output dropped for the model, and queue what in it still changes the model."""
         joined = b"".join(dropped)
-        state = b"".join(_STATE.findall(joined))
+        state = _net_state(_STATE.findall(joined))
         with self._queue_lock:
             self.model_skipped += len(joined)
             if state:
@@ -568,15 +632,21 @@ class Terminal:
             self._keep_state_of(dropped)
 
     def _take(self, limit: int) -> bytes:
-        """Up to ``limit`` pending bytes, oldest first."""
+        """Up to ``limit`` pending bytes, oldest first, ending where a sequence and a character end (so
+        that output dropped later never holds the rest of something the model began)."""
         with self._queue_lock:
             taken: list[bytes] = []
             n = 0
             while self._pending and n < limit:
                 chunk = self._pending.popleft()
                 if len(chunk) > limit - n:
-                    self._pending.appendleft(chunk[limit - n :])
-                    chunk = chunk[: limit - n]
+                    cut = _boundary_before(chunk, limit - n)
+                    if cut == 0 and n:
+                        self._pending.appendleft(chunk)
+                        break
+                    if cut:  # else the chunk starts with one long sequence: all of it, or no progress
+                        self._pending.appendleft(chunk[cut:])
+                        chunk = chunk[:cut]
                 self._pending_bytes -= len(chunk)
                 taken.append(chunk)
                 n += len(chunk)
