@@ -88,10 +88,8 @@ import os, sys, time
 words = ("the quick brown fox jumps over a lazy dog while the daemon keeps every screen of its agents "
          "honest and cheap so that nobody waits for a ping").split()
 cols = int(sys.argv[1])
-box = ["\x1b[2m" + "\u256d" + "\u2500" * (cols - 2) + "\u256e\x1b[0m",
-       "\x1b[2m\u2502\x1b[0m > " + " " * (cols - 5) + "\x1b[2m\u2502\x1b[0m",
-       "\x1b[2m" + "\u2570" + "\u2500" * (cols - 2) + "\u256f\x1b[0m",
-       "  \x1b[2m? for shortcuts\x1b[0m"]
+box = ["\x1b[2m" + "\u2500" * cols + "\x1b[0m", "\u276f ", "\x1b[2m" + "\u2500" * cols + "\x1b[0m",
+       "  \x1b[2m\u23f5\u23f5 auto mode on (shift+tab to cycle) \u00b7 esc to interrupt\x1b[0m"]
 def wrap(text):
     lines, line = [], ""
     for w in text.split(" "):
@@ -124,23 +122,25 @@ log = open(os.environ["BENCH_DIALOG_LOG"], "a", buffering=1)
 trials, cols = int(os.environ.get("BENCH_TRIALS", "15")), 80
 rnd = random.Random(os.getpid())
 def w(s): os.write(1, s.encode())
-prompt = ("\x1b[2J\x1b[H\x1b[1m\u273b Welcome to Claude Code!\x1b[0m\r\n\r\n"
-          "\u256d" + "\u2500" * (cols - 2) + "\u256e\r\n\u2502 > " + " " * (cols - 5) + "\u2502\r\n"
-          "\u2570" + "\u2500" * (cols - 2) + "\u256f\r\n  ? for shortcuts\r\n")
-def placed(text):
+# Claude Code 2.1.328's empty input prompt: a rule above and below "❯", and the mode footer.
+prompt = ("\x1b[2J\x1b[H\x1b[1m\u273b Claude Code v2.1.328\x1b[22m\r\n" + "\r\n" * 30
+          + "\u2500" * cols + "\r\n\u276f \r\n" + "\u2500" * cols
+          + "\r\n  \u23f5\u23f5 auto mode on (shift+tab to cycle)\r\n")
+def placed(text, sgr=("", "")):
     """A line as Claude Code 2.1.328 writes it: each word placed with ESC[<col>G, no spaces."""
     out, col = [], 2
     for word in text.split(" "):
-        out.append("\x1b[%dG%s" % (col, word))
+        out.append("\x1b[%dG%s%s%s" % (col, sgr[0], word, sgr[1]))
         col += len(word) + 1
     return "".join(out) + "\r\n"
-dialog = ("\x1b[2J\x1b[H" + placed("\x1b[1mAccessing workspace:\x1b[22m") + "\r\n" + placed(os.getcwd()) + "\r\n"
-          + placed("Quick safety check: Is this a project you created or one you trust? (Like your own code, a")
-          + placed("well-known open source project, or work from your team). If not, take a moment to review")
-          + placed("what's in this folder first.") + "\r\n"
+dialog = ("\x1b[2J\x1b[H" + placed("Accessing workspace:", ("\x1b[1m", "\x1b[22m")) + "\r\n" + placed(os.getcwd())
+          + "\r\n"
+          + placed("Quick safety check: Is this a project you created or one you trust? (Like")
+          + placed("your own code, a well-known open source project, or work from your team). If")
+          + placed("not, take a moment to review what's in this folder first.") + "\r\n"
           + placed("Claude Code'll be able to read, edit, and execute files here.") + "\r\n"
           + "\x1b[2G\x1b[36m\u276f 1. Yes, I trust this folder\x1b[39m\r\n" + placed("  2. No, exit") + "\r\n"
-          + placed("\x1b[2mEnter to confirm \u00b7 Esc to cancel\x1b[22m"))
+          + placed("Enter to confirm \u00b7 Esc to cancel", ("\x1b[2m", "\x1b[22m")))
 w("\x1b[?1049h\x1b[?2004h\x1b[?25l" + prompt)
 time.sleep(1.0)
 for i in range(trials):
