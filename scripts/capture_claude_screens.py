@@ -123,15 +123,15 @@ def held_answer(release: threading.Event, text: str) -> Callable[[dict[str, Any]
     return script
 
 
-def write_file_call(path: Path, content: str) -> Callable[[dict[str, Any]], list[Block]]:
-    """One Write tool call (a file permission prompt in the default mode), then a short answer."""
-    then_answer = bash_then_text("true", "Written.")
+def one_tool_call(name: str, tool_input: dict[str, Any]) -> Callable[[dict[str, Any]], list[Block]]:
+    """An agent turn that calls one tool; after its result, a short answer."""
+    then_answer = bash_then_text("true", "Done.")
 
     def script(body: dict[str, Any]) -> list[Block]:
         first = then_answer(body)
         if first[0]["type"] == "text":
             return first
-        return [{"type": "tool_use", "name": "Write", "input": {"file_path": str(path), "content": content}}]
+        return [{"type": "tool_use", "name": name, "input": tool_input}]
 
     return script
 
@@ -284,8 +284,22 @@ def scenarios() -> list[Scenario]:
                 Capture("permission-file", "permission", has("Do you want to", "1. Yes"),
                         "a file write waiting for approval (the generic permission question)"),
             ),
-            model=lambda work: FakeAnthropic(write_file_call(work / "notes.txt", "hello\n")).start(),
+            model=lambda work: FakeAnthropic(
+                one_tool_call("Write", {"file_path": str(work / "notes.txt"), "content": "hello\n"})).start(),
             args=("--permission-mode", "default"),
+        ),
+        Scenario(
+            "ask-user-question", "the model asks the user a multiple-choice question (AskUserQuestion)",
+            (
+                *typed("Set up the service."),
+                Capture("ask-user-question", "ask-user-question", has("Enter to select"),
+                        "Claude's own question to the user, waiting for a choice"),
+            ),
+            model=lambda work: FakeAnthropic(one_tool_call("AskUserQuestion", {"questions": [{
+                "question": "Which database should the service use?", "header": "Database", "multiSelect": False,
+                "options": [{"label": "PostgreSQL", "description": "a server"},
+                            {"label": "SQLite", "description": "one file"}],
+            }]})).start(),
         ),
         Scenario(
             "working", "a turn in progress: the spinner, the prompt box below it",
