@@ -13,7 +13,7 @@ measured in the same run.
 For each scenario (stream x10, redraw x10, redraw x20) the same programs run twice: once through maestrod,
 once under a bare trio drain loop that reads their PTYs and does nothing else (the floor), with a bare NDJSON
 echo server (bench/_echo_server.py) standing in for the daemon's socket. In each, a paced client sends a
-``system.ping`` every 20 ms. Figures: daemon CPU % per busy session (/proc/<pid>/stat) vs the floor's (the
+``system.ping`` every 10 ms. Figures: daemon CPU % per busy session (/proc/<pid>/stat) vs the floor's (the
 drain loop's plus the echo server's: both jobs the daemon does);
 ping p50/p99 vs the echo server's; the programs' output rate through maestrod vs under the drain loop;
 daemon RSS per busy session (minus the RSS before any session) vs the scrollback bound.
@@ -55,7 +55,7 @@ from maestroctl.client import Client  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 ROWS, COLS = 40, 80
-PING_INTERVAL = 0.02
+PING_INTERVAL = 0.01
 
 REDRAW = r'''
 import os, random, sys, time
