@@ -18,7 +18,7 @@ import trio
 
 from tests.conftest import Daemon, EventLog, RawClient, wait_screen
 from tests.fake_anthropic import FakeAnthropic, bash_then_text
-from tests.test_e2e_claude import API_KEY, claude_bin, claude_home, spawn_env  # noqa: F401  (fixture)
+from tests.test_e2e_claude import API_KEY, claude_bin, claude_home, spawn_env  # noqa: F401  (claude_bin: a fixture)
 
 pytestmark = pytest.mark.e2e
 
@@ -53,7 +53,7 @@ def _rejected(home: Path) -> list[str]:
 
 
 async def test_first_run_dialogs_wait_for_a_person_and_the_prompt_waits_for_them(
-    daemon: Daemon, client: RawClient, short_tmp: Path, events: EventLog, claude_bin: str
+    daemon: Daemon, client: RawClient, short_tmp: Path, events: EventLog, claude_bin: str  # noqa: F811
 ) -> None:
     work, home = short_tmp / "work", short_tmp / "home"
     work.mkdir()
@@ -124,7 +124,7 @@ async def test_first_run_dialogs_wait_for_a_person_and_the_prompt_waits_for_them
 
 
 async def test_auto_mode_dialog_over_a_working_turn_is_named(
-    daemon: Daemon, client: RawClient, short_tmp: Path, events: EventLog, claude_bin: str
+    daemon: Daemon, client: RawClient, short_tmp: Path, events: EventLog, claude_bin: str  # noqa: F811
 ) -> None:
     """Claude Code 2.1.328's default permission mode is "auto"; offline its safety check is unreachable and a
     Bash call opens a dialog. The hooks only say "working": the screen names the dialog."""

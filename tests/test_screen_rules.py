@@ -95,7 +95,7 @@ EXPECTED_REASONS: dict[str, str | None] = {
     "empty-prompt": "Claude Code is at its input prompt, ready for text",
     "answer-on-screen": "Claude Code is at its input prompt, ready for text",
     "prompt-with-text": None,
-    "working": None,
+    "working": "Claude Code is working; its input box takes text for after the turn",
 }
 
 
@@ -150,11 +150,11 @@ def test_every_rule_matches_its_own_fixture(rules: ScreenRules) -> None:
 
 
 def test_negative_fixtures_are_never_a_dialog_or_blocked(rules: ScreenRules) -> None:
-    negatives = [f for f in ALL.values() if f.expect in (None, "empty-prompt")]
+    negatives = [f for f in ALL.values() if f.expect in (None, "empty-prompt", "busy-prompt")]
     assert {f.name for f in negatives} >= {"working", "prompt-with-text", "answer-on-screen", "empty-prompt"}
     for fixture in negatives:
         found = rules.match(fixture.lines)
-        assert found is None or found.kind == "prompt", f"{fixture.name}: {found}"
+        assert found is None or found.kind in ("prompt", "busy"), f"{fixture.name}: {found}"
 
 
 def test_an_answer_quoting_a_dialog_is_not_that_dialog(rules: ScreenRules) -> None:
@@ -182,7 +182,8 @@ def test_text_in_the_prompt_is_not_an_empty_prompt(rules: ScreenRules) -> None:
 def test_a_running_turn_is_not_an_empty_prompt(rules: ScreenRules) -> None:
     working = ALL["working"].lines
     assert "❯" in working and any("esc to interrupt" in line for line in working)
-    assert rules.match(working) is None
+    found = rules.match(working)  # the input box of a running turn: only `--now` types there
+    assert found is not None and found.kind == "busy"
 
 
 def test_a_usage_limit_with_newer_messages_below_is_old_news(rules: ScreenRules) -> None:
@@ -251,7 +252,7 @@ enabled = false
     before = [r.name for r in rules.rules]
     # Replaced in place; the new rule just before the prompt rules; the disabled one gone.
     assert names.index("trust-folder") == before.index("trust-folder")
-    assert names[-2:] == ["spinner-brewing", "empty-prompt"]
+    assert names[-3:] == ["spinner-brewing", "busy-prompt", "empty-prompt"]
     assert "turn-failed" not in names and len(names) == len(before)
 
     found = overridden.match(ALL["trust-folder"].lines)

@@ -16,6 +16,7 @@ COMMAND = AGENT_KINDS["command"]
 TRUST = ScreenSeen(0, "dialog", "trust-folder", "Claude Code asks whether to trust /w")
 APIKEY = ScreenSeen(0, "dialog", "api-key", "Claude Code asks whether to use the API key")
 PROMPT = ScreenSeen(0, "prompt", "empty-prompt")
+BUSY = ScreenSeen(0, "busy", "busy-prompt")
 OTHER = ScreenSeen(0, "other")
 STALE = ScreenSeen(0, "stale")
 RETRY = ScreenSeen(0, "notice", "api-retrying", "Claude Code is retrying the model API: 529 overloaded")
@@ -142,6 +143,12 @@ def test_a_lost_stop_hook_is_bounded_by_the_empty_prompt_on_screen() -> None:
     assert late.status == "idle" and late.witness == "transcript:idle"
 
 
+def test_the_input_box_of_a_running_turn_never_ends_the_turn() -> None:
+    m, d = run([START, UP, UPS, tr("idle"), BUSY])
+    assert d.status == "working" and d.recheck_at is None
+    assert m.decide(100).status == "working"
+
+
 def test_interrupt_fires_no_stop_hook_the_transcript_ends_the_turn() -> None:
     m, d = run([START, UP, UPS, PRE, tr("interrupted")])
     assert d.status == "idle"
@@ -187,6 +194,8 @@ GATES: list[tuple[str, list[Observation], bool, bool]] = [
     ("hook dialog, prompt drawn", [START, UP, UPS, PERMISSION, PROMPT], True, False),
     ("exited", [START, PROMPT, ProcessExited(0, 0, "completed")], True, False),
     ("retry notice is not a dialog", [START, UP, PROMPT, RETRY], False, False),
+    ("busy input box", [START, UP, UPS, BUSY], False, False),
+    ("busy input box, --now", [START, UP, UPS, BUSY], True, True),
 ]
 
 

@@ -38,10 +38,10 @@ from maestrod.sessions.terminal import Terminal
 
 log = logging.getLogger("maestrod.sessions.screen")
 
-ScreenKind = Literal["dialog", "notice", "blocked", "prompt", "other", "stale"]
+ScreenKind = Literal["dialog", "notice", "blocked", "prompt", "busy", "other", "stale"]
 #: The kinds a rule can report, and the ones that stay watched until they go.
 MATCH_KINDS: dict[str, ScreenKind] = {"dialog": "dialog", "notice": "notice", "blocked": "blocked",
-                                      "prompt": "prompt"}
+                                      "prompt": "prompt", "busy": "busy"}
 WATCHED_KINDS = frozenset({"dialog", "notice", "blocked"})
 
 #: After a trigger, new output is classified for this long (the screen may still be drawing).

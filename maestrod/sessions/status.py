@@ -39,7 +39,7 @@ Status = Literal["queued", "spawning", "working", "waiting_input", "idle", "hibe
 STATUSES: tuple[Status, ...] = ("queued", "spawning", "working", "waiting_input", "idle", "hibernated",
                                 "exited", "unknown")
 Source = Literal["process", "hook", "transcript", "screen", "person", "daemon"]
-ScreenKind = Literal["dialog", "notice", "blocked", "prompt", "other", "stale"]
+ScreenKind = Literal["dialog", "notice", "blocked", "prompt", "busy", "other", "stale"]
 TurnState = Literal["working", "compacting", "waiting_input", "idle", "interrupted", "api_error"]
 
 #: A person who typed into the session (attach, ``session input``) keeps automatic prompts out this long.
@@ -347,6 +347,8 @@ class StatusMachine:
         if self.dialog_hook is not None:
             return Gate(False, f"a dialog is open: {self.dialog_hook.message or self.dialog_hook.detail}",
                         blocker="dialog")
+        if screen.kind == "busy" and skip_turn_wait:
+            return Gate(True, "--now: the input box of the running turn is on screen")
         if screen.kind != "prompt":
             return Gate(False, "the empty input prompt is not on screen", blocker="no_prompt")
         if d.status == "working" and not skip_turn_wait:

@@ -12,9 +12,11 @@ Each rule is a set of regular expressions that must all match the visible screen
 * ``dialog``  -- a question only a person may answer; nothing may be typed into the session;
 * ``blocked`` -- the agent cannot work until a person acts (not logged in, key refused, limit hit);
 * ``notice``  -- the agent keeps going but something is failing (the model API is being retried);
-* ``prompt``  -- the empty input prompt, ready for text.
+* ``prompt``  -- the empty input prompt, ready for text;
+* ``busy``    -- the empty input box while a turn runs: text typed now is queued by the agent itself (only
+  ``--now`` types there).
 
-The first matching rule in table order wins, and every ``prompt`` rule comes after all the others,
+The first matching rule in table order wins, and every ``prompt``/``busy`` rule comes after all the others,
 so a dialog drawn over (or instead of) the input box is never taken for a ready prompt.
 
 The built-in table for agent ``<agent>`` is ``<agent>.toml`` next to this module; a file of the same
@@ -49,7 +51,9 @@ __all__ = [
     "load_rules",
 ]
 
-ScreenKind = Literal["dialog", "notice", "blocked", "prompt"]
+ScreenKind = Literal["dialog", "notice", "blocked", "prompt", "busy"]
+#: Kinds that show the input box: they come after every other rule.
+_INPUT_KINDS = frozenset({"prompt", "busy"})
 KINDS: Final[tuple[str, ...]] = get_args(ScreenKind)
 
 #: Where the built-in tables are: ``<agent>.toml`` beside this module.
@@ -201,7 +205,8 @@ def load_rules(agent: str, override_dir: Path | None = None) -> ScreenRules | No
         if builtin is None:
             version = override.version
     # A stable partition: the prompt rules last, whatever an override did.
-    ordered = [r for r in rules if r.kind != "prompt"] + [r for r in rules if r.kind == "prompt"]
+    ordered = ([r for r in rules if r.kind not in _INPUT_KINDS] + [r for r in rules if r.kind == "busy"]
+               + [r for r in rules if r.kind == "prompt"])
     return ScreenRules(agent=agent, version=version, rules=tuple(ordered), sources=tuple(sources))
 
 
@@ -346,7 +351,7 @@ def _apply_override(rules: list[ScreenRule], override: _Table, path: Path) -> li
         merged[by_name[name]] = None
     kept = [r for r in merged if r is not None]
     # New rules go after the built-in non-prompt rules and before the first prompt rule.
-    cut = next((i for i, r in enumerate(kept) if r.kind == "prompt"), len(kept))
+    cut = next((i for i, r in enumerate(kept) if r.kind in _INPUT_KINDS), len(kept))
     return kept[:cut] + added + kept[cut:]
 
 
