@@ -213,7 +213,8 @@ while True:
         if start >= 0 and end > start and b"\r" in buf[end:]:
             text = buf[start + 6:end].decode()
             buf = buf[buf.index(b"\r", end) + 1:]
-            context = hook("UserPromptSubmit", prompt=text)
+            # FAKE_NO_PROMPT_HOOK: as if the hook call were lost (the transcript still confirms).
+            context = "" if os.environ.get("FAKE_NO_PROMPT_HOOK") else hook("UserPromptSubmit", prompt=text)
             # Like Claude Code, the input box stays on screen while the agent works.
             out("\r\nprompt: %s\r\ncontext: %s" % (text.replace("\n", "|"), context or "-") + BOX)
             working = True

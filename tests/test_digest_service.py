@@ -127,6 +127,21 @@ async def test_turn_state_reaches_the_session_manager(daemon: Daemon, tmp_path: 
         app.transcripts.transcript_state = app.sessions.transcript_state
 
 
+async def test_prompts_read_from_the_transcript_reach_the_session_manager(daemon: Daemon, tmp_path: Path) -> None:
+    """A prompt's ``user`` record is a witness of delivery, like the UserPromptSubmit hook."""
+    app = daemon.app
+    got: list[tuple[str, str]] = []
+    assert app.transcripts.transcript_prompt == app.sessions.transcript_prompt  # wired at start-up
+    app.transcripts.transcript_prompt = lambda sid, text: got.append((sid, text))
+    try:
+        _events, path = await watched_worker(daemon, tmp_path)
+        append(path, prompt("fix the parser\nand the tests", 0) + say("On it.", 1))
+        assert await app.transcripts.sync("s-w")
+        assert got == [("s-w", "fix the parser\nand the tests")]
+    finally:
+        app.transcripts.transcript_prompt = app.sessions.transcript_prompt
+
+
 async def test_exit_unwatches_and_keeps_the_digest(daemon: Daemon, tmp_path: Path) -> None:
     app = daemon.app
     data = prompt("go", 0) + say("Finished the job.", 1)

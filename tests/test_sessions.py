@@ -200,6 +200,29 @@ async def test_transcript_state_reaches_the_status_machine(
     assert (await client.call("session.explain", {"id": cat["id"]}))["status"] == "idle"
 
 
+async def test_the_transcript_confirms_a_prompt_whose_hook_was_lost(
+    daemon: Daemon, client: RawClient, short_tmp: Path, fake_claude: Path, events: EventLog
+) -> None:
+    await _project(client, short_tmp)
+    s = await _fake_claude(daemon, client, fake_claude, events, env={"FAKE_NO_PROMPT_HOOK": "1"})
+    sid = s["id"]
+    first = await client.call("session.prompt", {"id": sid, "message": "one\ntwo"})
+    assert first["state"] == "delivered", (first["held"], first["status"])
+    await wait_screen(daemon.app, sid, lambda t: "prompt: one|two" in t)
+    mark = len(events.items)
+    await client.call("session.input", {"id": sid, "text": "\x07"})  # the turn ends: Stop
+    await events.status(sid, "idle", start=mark)
+    # No hook said the first prompt arrived: the next one waits for a confirmation.
+    second = await client.call("session.prompt", {"id": sid, "message": "again"})
+    assert second["state"] == "queued" and "confirm" in second["held"]
+    mark = len(events.items)
+    daemon.app.sessions.transcript_prompt(sid, "one\ntwo")  # what the transcript tailer reports
+    ack = await events.wait_for(lambda e: e["topic"] == "session.prompt_delivered", start=mark)
+    assert ack["data"]["prompt_id"] == first["prompt_id"] and ack["data"]["witness"] == "transcript"
+    # ... and the queue moves on.
+    await wait_screen(daemon.app, sid, lambda t: "prompt: again" in t)
+
+
 async def test_exit_codes_and_reasons(
     daemon: Daemon, client: RawClient, short_tmp: Path, events: EventLog
 ) -> None:

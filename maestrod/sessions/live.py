@@ -61,6 +61,8 @@ class LiveSession:
         self.scrollback = Scrollback(scrollback_bytes)
         self.viewers: list[Viewer] = []
         self.write_lock = trio.Lock()
+        #: Held from "which prompt is next, may it be typed" to "typed": one prompt at a time, never twice.
+        self.prompt_lock = trio.Lock()
         self.exited = trio.Event()
         self.reader_done = trio.Event()
         self.changed = trio.Event()

@@ -19,31 +19,32 @@ writes what it decides (status, attention) through the store, which records a ti
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import os
-import secrets
 import signal
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import trio
 
-from maestrod import policy
 from maestrod.config import ClaudeConfig, SessionsConfig
 from maestrod.events import EventBus
-from maestrod.sessions import briefing, launch, terminal_io
+from maestrod.sessions import terminal_io
 from maestrod.sessions.attach import Attachments, Peer
 from maestrod.sessions.hooks import HookExtensions
 from maestrod.sessions.live import LiveSession
-from maestrod.sessions.prompts import SYSTEM, PromptDesk, prompt_source
+from maestrod.sessions.prompts import SYSTEM, PromptDesk
 from maestrod.sessions.pty import PtyProcess
 from maestrod.sessions.screen import ScreenObservation, ScreenWatch
 from maestrod.sessions.screens import ScreenRules, load_rules
+from maestrod.sessions.spawn import DirectiveMail, Spawner
 from maestrod.sessions.status import (AGENT_KINDS, Gate, HookSeen, Observation, PersonTyped, ProcessExited,
                                       ProcessStarted, ScreenSeen, TranscriptSeen)
-from maestrod.sessions.store import LiveFacts, NewSession, SessionStore, token_hash
+from maestrod.sessions.store import LiveFacts, SessionStore
 from maestrod.sessions.waits import SessionWaits
 from maestrod.store.projects import ProjectStore
 from maestrod.store.tasks import TaskStore
@@ -60,15 +61,6 @@ KEEP_EXITED = 64
 EXTENSION_TIMEOUT = 1.5
 #: How often, at most, the screen witness renders a busy session's screen.
 SCREEN_RATE_HZ = 4.0
-
-
-class DirectiveMail(Protocol):
-    """What spawning needs of the mail service: the first mail of a new session."""
-
-    def check_content(self, subject: str, body: str) -> None: ...
-
-    def send_directive(self, sender: str, session_id: str, subject: str, message: str,
-                       task_id: str | None = None) -> dict[str, Any]: ...
 
 
 class SessionManager:
@@ -93,6 +85,7 @@ class SessionManager:
         self.waits = SessionWaits(store, self.sessions.get)
         self.prompts = PromptDesk(store, config, self._gate, self.waits.wake)
         self.attachments = Attachments(store, self._sync_screen)
+        self.spawner = Spawner(store, projects, tasks, mail, claude, data_dir, socket_path, self.prompts.check_text)
         bus.add_listener(self.waits.on_event)
 
     # -- service lifecycle ------------------------------------------------------------------------
@@ -208,8 +201,6 @@ class SessionManager:
                 "recognised": None if obs is None else {"kind": obs.kind, "rule": obs.rule, "reason": obs.reason}}
 
     def output(self, sid: str, offset: int, limit: int) -> dict[str, Any]:
-        import base64
-
         if offset < 0:
             raise errors.invalid_params([f"offset: must be >= 0, got {offset}"])
         if not 1 <= limit <= 1024 * 1024:
@@ -248,75 +239,10 @@ class SessionManager:
         it becomes the parent unless ``p.parent`` names one, and only a coordinator may spawn."""
         if self._nursery is None:
             raise errors.RpcError(errors.UNAVAILABLE, "the session service is not running")
-        project_id = self.projects.resolve(p.project)
-        project = self.projects.get(project_id)
-        cwd = p.cwd if p.cwd is not None else project.dir
-        if not os.path.isabs(cwd):
-            raise errors.invalid_params([f"cwd: must be an absolute path, got {cwd!r}"])
-        if not os.path.isdir(cwd):
-            raise errors.invalid_params([f"cwd: no such directory: {cwd}"])
-        cwd = os.path.normpath(cwd)
-        parent_id = self.resolve(p.parent) if p.parent else caller
-        policy.check_spawn(self.store, caller, parent_id)
-        root_parent = self.store.row(parent_id)["root_id"] if parent_id else None
-        task_ids = list(dict.fromkeys(self.tasks.resolve(t) for t in p.task_ids))
-        if p.prompt is not None:
-            self.prompts.check_text(p.prompt)
-        template = briefing.resolve_template(p.template, p.role)
-        directive = briefing.directive_from(p.subject, p.message)
-        if directive is not None:
-            self.mail.check_content(directive.subject, directive.message)
-        self.store.check_name_free(project_id, p.name)
-
-        sid = self.store.db.new_id("sessions", "s")
-        token = secrets.token_urlsafe(32)
-        root_id = root_parent or sid
-        session_dir = self.data_dir / "sessions" / sid
-        prompt_file = session_dir / briefing.SYSTEM_PROMPT_FILE
-        env = launch.session_env(p, {
-            "MAESTRO_SESSION_ID": sid, "MAESTRO_SESSION_TOKEN": token, "MAESTRO_SOCKET": str(self.socket_path),
-            "MAESTRO_PROJECT_ID": project_id, "MAESTRO_TASK_IDS": ",".join(task_ids),
-            "MAESTRO_COORDINATOR_SESSION_ID": parent_id or "", "MAESTRO_ROOT_SESSION_ID": root_id,
-            "MAESTRO_SYSTEM_PROMPT_FILE": str(prompt_file)}, self.claude)
-        if p.agent == "claude":
-            started = launch.claude_launch(p, env, cwd, session_dir, prompt_file, self.claude)
-        else:
-            started = launch.command_launch(p, env, cwd, session_dir)
-        argv = started.argv
-
-        new = NewSession(sid, project_id, p.name, p.role, parent_id, root_id, p.agent, argv, cwd, dict(p.env),
-                         token_hash(token), started.claude_session_id, started.transcript_path, p.rows, p.cols,
-                         task_ids)
-        spawned = {"name": p.name, "role": p.role, "agent": p.agent, "cwd": cwd, "parent_id": parent_id,
-                   "root_id": root_id, "project_id": project_id, "task_ids": task_ids,
-                   "template": template.name if template else None,
-                   **({"argv": argv} if p.agent == "command" else {})}
-        with self.store.db.transaction() as c:
-            self.store.insert(c, new, launch.stored_env(p.env), actor, spawned)
-            mail_id = None
-            if directive is not None:
-                # The directive is the first mail of the new session (a thread of its own).
-                mail_id = self.mail.send_directive(actor, sid, directive.subject, directive.message,
-                                                   task_id=task_ids[0] if len(task_ids) == 1 else None)["id"]
-            text = briefing.compose(session={"id": sid, "name": p.name, "parent_id": parent_id}, project=project,
-                                    tasks=[self.tasks.get(t) for t in task_ids], role=p.role, directive=directive,
-                                    sender=actor, mail_id=mail_id, template=template)
-            first = p.prompt
-            if not first and directive is not None and p.agent == "claude":
-                first = briefing.kickoff_prompt(directive, mail_id)
-            if first:
-                self.store.queue_prompt(c, sid, first, "send", prompt_source(actor), actor, now=False)
+        ready = self.spawner.prepare(p, actor, caller)
+        sid, argv = ready.session_id, ready.argv
         try:
-            prompt_file.write_text(text)
-        except OSError as exc:
-            log.warning("session %s: could not write %s: %s", sid, prompt_file, exc)
-        if p.agent == "claude":
-            real_argv = started.real_argv(text)
-        else:
-            real_argv = argv
-            env["MAESTRO_SYSTEM_PROMPT"] = text
-        try:
-            pty = await PtyProcess.spawn(real_argv, cwd=cwd, env=env, rows=p.rows, cols=p.cols)
+            pty = await PtyProcess.spawn(ready.exec_argv, cwd=ready.cwd, env=ready.env, rows=p.rows, cols=p.cols)
         except OSError as exc:
             self.store.write_status(sid, "spawning", "exited", SYSTEM,
                                     {"exit_reason": "failed", "exit_code": None, "error": str(exc),
@@ -605,8 +531,6 @@ def _str(value: object) -> str | None:
 
 
 def _json(value: object) -> str:
-    import json
-
     return json.dumps(value)
 
 

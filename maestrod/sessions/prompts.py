@@ -11,6 +11,7 @@ the prompt's ``user`` record in the transcript makes it ``confirmed``.
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -33,6 +34,7 @@ CONFIRM_TIMEOUT = 15.0
 #: While a prompt waits for the screen to show the empty input prompt, the screen is looked at this often.
 GATE_POLL = 0.25
 RATE_WINDOW = 60.0
+CONFIRM_WAIT = "waiting for the agent to confirm the previous prompt"
 
 
 def prompt_source(actor: str) -> str:
@@ -95,19 +97,26 @@ class PromptDesk:
         self.check_rate(source, s.id)
         with self.store.db.transaction() as c:
             pid = self.store.queue_prompt(c, s.id, text, mode, source, actor, now)
-        ahead = self.store.queued_ahead(s.id, pid)
-        person = source == "human"
-        gate = await self._gate(s, now, person)
-        with trio.move_on_after(SETTLE_FOR_PROMPT):
-            while not gate.open and gate.blocker in ("no_prompt", "screen") and s.status == "idle":
-                await trio.sleep(GATE_POLL / 5)
-                gate = await self._gate(s, now, person)
-        if (now or not ahead) and gate.open and not self._confirming(s):
-            await self.deliver(s, pid, text, mode)
-            return {"session_id": s.id, "prompt_id": pid, "state": "delivered", "source": source}
-        if now and gate.open:  # --now jumps the queue, but still waits for the previous confirmation
-            gate = Gate(False, "the previous prompt is not confirmed yet")
-        self._hold(s, gate.reason if not gate.open else "prompts ahead of it are waiting")
+        async with s.prompt_lock:
+            if self.store.prompt_state(pid) != "queued":  # the delivery loop took it meanwhile
+                return {"session_id": s.id, "prompt_id": pid, "state": "delivered", "source": source}
+            ahead = self.store.queued_ahead(s.id, pid)
+            person = source == "human"
+            gate = await self._gate(s, now, person)
+            with trio.move_on_after(SETTLE_FOR_PROMPT):
+                while not gate.open and gate.blocker in ("no_prompt", "screen") and s.status == "idle":
+                    await trio.sleep(GATE_POLL / 5)
+                    gate = await self._gate(s, now, person)
+            if (now or not ahead) and gate.open and not self._confirming(s):
+                await self.deliver(s, pid, text, mode)
+                return {"session_id": s.id, "prompt_id": pid, "state": "delivered", "source": source}
+            if not gate.open:
+                why = gate.reason
+            elif self._confirming(s):  # --now jumps the queue, but never a prompt the agent has not confirmed
+                why = CONFIRM_WAIT
+            else:
+                why = "prompts ahead of it are waiting"
+            self._hold(s, why)
         s.kick()
         return {"session_id": s.id, "prompt_id": pid, "state": "queued", "source": source, "ahead": ahead,
                 "status": s.status, "held": s.held}
@@ -144,30 +153,36 @@ class PromptDesk:
         """Type the queue's head whenever the gate opens; look again on every change of the session."""
         while not s.is_exited:
             changed = s.changed
+            delay = await self._try_next(s)
+            if delay is None:
+                continue
+            with trio.move_on_after(delay):
+                await changed.wait()
+
+    async def _try_next(self, s: LiveSession) -> float | None:
+        """Type the queue's head if it may be typed now (None: look again at once); else how long to wait
+        at most before looking again (inf: until the session changes)."""
+        async with s.prompt_lock:
             row = self.store.next_queued(s.id)
             if row is None:
-                await changed.wait()
-                continue
+                return math.inf
             wait = s.awaiting_confirm_until - trio.current_time()
             if wait > 0:
-                self._hold(s, "waiting for the agent to confirm the previous prompt")
-                with trio.move_on_after(wait):
-                    await changed.wait()
-                continue
+                self._hold(s, CONFIRM_WAIT)
+                return wait
             gate = await self._gate(s, False, row["sender"] == "human")
             if gate.open:
                 try:
                     await self.deliver(s, row["id"], row["text"], row["mode"])
                 except errors.RpcError as exc:  # marked failed; the next one may fare better
                     log.warning("session %s: queued prompt %s not delivered: %s", s.id, row["id"], exc.message)
-                continue
+                return None
             self._hold(s, gate.reason)
-            # The screen may show the prompt without anyone telling us: look again soon, while one waits.
-            delay = GATE_POLL
-            if gate.recheck_at is not None:
-                delay = min(delay, max(0.0, gate.recheck_at - trio.current_time()))
-            with trio.move_on_after(delay):
-                await changed.wait()
+        # The screen may show the prompt without anyone telling us: look again soon, while one waits.
+        delay = GATE_POLL
+        if gate.recheck_at is not None:
+            delay = min(delay, max(0.0, gate.recheck_at - trio.current_time()))
+        return delay
 
     # -- confirmation --------------------------------------------------------------------------------------
 
