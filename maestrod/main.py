@@ -17,6 +17,7 @@ from maestrod.app import App
 from maestrod.config import ConfigError, load_config
 from maestrod.logs import setup_logging
 from maestrod.server import serve
+from maestrod.sessions.screens import ScreenRulesError
 from maestrod.service import (AlreadyRunning, acquire_lock, bind_unix, ensure_private_dir, sd_notify,
                               systemd_listen_sockets)
 from shared import paths
@@ -98,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         trio.run(_main)
+    except ScreenRulesError as exc:  # an override in the config directory that does not load
+        log.error("bad screen rules: %s", exc)
+        return 2
     finally:
         if not activated:
             try:

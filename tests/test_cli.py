@@ -171,6 +171,16 @@ def test_bad_config_stops_startup_with_the_key(dproc: DaemonProcess) -> None:
     assert "sessions.bogus: unknown field" in err
 
 
+def test_bad_screen_rules_override_stops_startup_naming_file_and_rule(dproc: DaemonProcess) -> None:
+    screens = dproc.root / "config" / "maestro" / "screens"
+    screens.mkdir(parents=True)
+    (screens / "claude.toml").write_text('[[rule]]\nname = "trust-folder"\nkind = "nonsense"\n')
+    proc = dproc.start()
+    assert proc.wait(timeout=20) == 2
+    err = dproc.stderr()
+    assert "bad screen rules" in err and "claude.toml" in err and "trust-folder" in err
+
+
 def test_json_logs(dproc: DaemonProcess) -> None:
     proc = dproc.start("--log-format", "json", "--log-level", "debug")
     dproc.wait_ready()

@@ -223,6 +223,24 @@ async def test_the_transcript_confirms_a_prompt_whose_hook_was_lost(
     await wait_screen(daemon.app, sid, lambda t: "prompt: again" in t)
 
 
+def test_screen_rules_override_from_the_config_directory(short_tmp: Path) -> None:
+    """A rule can be changed without a release: ``<config dir>/screens/<agent>.toml`` is read at start-up."""
+    screens = short_tmp / "screens"
+    screens.mkdir()
+    (screens / "claude.toml").write_text(
+        '[[rule]]\nname = "fake-banner"\nkind = "dialog"\nreason = "the fake asks"\n'
+        "patterns = ['^fake claude$']\ntriggers = ['fake']\n")
+    app = App(short_tmp / "data", short_tmp / "s.sock", screens_dir=screens)
+    try:
+        rules = app.sessions.screen_rules["claude"]
+        assert rules is not None and rules.sources[-1] == str(screens / "claude.toml")
+        found = rules.match(["fake claude", "more"])
+        assert found is not None and (found.rule, found.reason) == ("fake-banner", "the fake asks")
+        assert rules.rule("trust-folder") is not None  # the built-in rules stay
+    finally:
+        app.close()
+
+
 async def test_exit_codes_and_reasons(
     daemon: Daemon, client: RawClient, short_tmp: Path, events: EventLog
 ) -> None:

@@ -69,13 +69,8 @@ class SessionManager:
                  data_dir: Path, socket_path: Path, screens_dir: Path | None = None) -> None:
         self.store = store
         self.projects = projects
-        self.tasks = tasks
-        self.mail = mail
         self.hooks = hooks
         self.config = config
-        self.claude = claude
-        self.data_dir = data_dir
-        self.socket_path = socket_path
         self.sessions: dict[str, LiveSession] = {}
         self._exited_order: deque[str] = deque()
         self._nursery: trio.Nursery | None = None
