@@ -305,7 +305,8 @@ def scenarios() -> list[Scenario]:
             "working", "a turn in progress: the spinner, the prompt box below it",
             (
                 *typed("Please think about it."),
-                Capture("working", None, has("esc to interrupt"), "a working turn (spinner)", settle=0),
+                Capture("working", "busy-prompt", has("esc to interrupt"),
+                        "a working turn (spinner): the input box is drawn, but the turn runs", settle=0),
             ),
             model=lambda work: FakeAnthropic(held_answer(release, "Thought about it.")).start(),
         ),

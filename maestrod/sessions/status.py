@@ -303,7 +303,7 @@ class StatusMachine:
             if tr.state == "idle" and hook_running:
                 # The Stop hook may still be running (and may block): the turn is not over before it says
                 # so -- unless it never comes (a lost hook), which the empty prompt on screen bounds.
-                if screen is not None and screen.kind == "prompt" and screen.at >= tr.at:
+                if screen is not None and screen.kind == "prompt":
                     deadline = max(tr.at, screen.at) + MISSED_STOP_GRACE
                     if now >= deadline:
                         return Decision("idle", "the transcript and the screen say the turn is over; "
