@@ -18,6 +18,18 @@ drain loop's plus the echo server's: both jobs the daemon does);
 ping p50/p99 vs the echo server's; the programs' output rate through maestrod vs under the drain loop;
 daemon RSS per busy session (minus the RSS before any session) vs the scrollback bound.
 
+Then the same figures with ``--real-claude N`` (default 10 when a binary is found, as tests/test_e2e_claude.py
+finds it; else the scenario says it is skipped) real Claude Code agents, offline against a scripted model server
+(bench/_claude.py) that streams each agent's answer as text deltas at ~100 words/s, longer than the run. Under
+maestrod: ``agent: claude`` sessions (``[claude] bin``, a HOME per agent, ``--permission-mode acceptEdits``,
+the first prompt typed by the daemon); the window (``--claude-seconds``) opens once every session is
+``working`` and every answer streams. The floor: the same binary with the argv maestrod used (``session.get``;
+the placeholder replaced by the composed system prompt, a new ``--session-id``, the prompt as Claude Code's
+initial prompt) and the same environment minus the session's identity, in bare PTYs under the drain loop,
+which answers the terminal queries Claude Code waits for at start-up and nothing else. The answers outlast
+both windows, so the agents' output is the same kind at the same rate in both. The scrollback does not fill
+in such a run (~16 kB/s per agent): the RSS figure is for reference.
+
 (b) Status latency. A scripted "claude" (``[claude] bin`` points at it, so the session gets Claude's screen
 rules) shows an input prompt, then at random moments draws Claude Code's folder-trust dialog and removes it
 again. Figure: time from the dialog's write to the daemon's ``session.needs_attention`` /
@@ -28,6 +40,7 @@ Goals (issue): <= 1 % of a core per busy session; ping p99 <= 3x the echo's; out
 floor's; RSS per busy session <= 1.5x the scrollback bound; dialog -> status p99 <= 250 ms quiet, <= 1 s
 under the flood.
 Run: python bench/bench_screen.py [--seconds 6] [--scenarios stream:10,redraw:10,redraw:20]
+                                  [--real-claude 10] [--claude-bin PATH] [--claude-seconds 20]
                                   [--trials 15] [--skip-latency] [--skip-load]
 """
 
@@ -42,12 +55,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _claude  # noqa: E402
 from _daemon import running_daemon  # noqa: E402
 from _stats import pct  # noqa: E402
 
@@ -152,10 +166,21 @@ time.sleep(3600)
 '''
 
 BARE_LOOP = r'''
-import fcntl, json, os, pty, struct, subprocess, sys, termios
+import fcntl, json, os, pty, re, struct, subprocess, sys, termios
 import trio
-rows, cols, argvs = int(sys.argv[1]), int(sys.argv[2]), json.loads(sys.argv[3])
+rows, cols, specs = int(sys.argv[1]), int(sys.argv[2]), json.load(open(sys.argv[3]))
+answer_queries = sys.argv[4:] == ["answer-queries"]
+# The least a terminal must say for Claude Code to start (it waits for a DA1 answer): DA1, DA2, DSR and a
+# cursor position (always the top left corner: a drain loop keeps no screen).
+QUERIES = re.compile(rb"\x1b\[(?:(0?c)|>(0?c)|(5n)|(\?)?6n)")
 total = 0
+def replies(data):
+    out = []
+    for m in QUERIES.finditer(data):
+        da1, da2, dsr, private = m.groups()
+        out.append(b"\x1b[?62;22c" if da1 is not None else b"\x1b[>1;10;0c" if da2 is not None
+                   else b"\x1b[0n" if dsr is not None else b"\x1b[?1;1;1R" if private else b"\x1b[1;1R")
+    return b"".join(out)
 async def drain(master):
     global total
     while True:
@@ -169,6 +194,8 @@ async def drain(master):
         if not data:
             return
         total += len(data)
+        if answer_queries and b"\x1b[" in data and (reply := replies(data)):
+            os.write(master, reply)
         await trio.lowlevel.checkpoint()
 async def control():
     stdin = trio.lowlevel.FdStream(os.dup(0))
@@ -184,11 +211,12 @@ async def control():
 async def main():
     procs = []
     async with trio.open_nursery() as nursery:
-        for argv in argvs:
+        for spec in specs:
             master, slave = pty.openpty()
             fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
             os.set_blocking(master, False)
-            procs.append(subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, start_new_session=True))
+            procs.append(subprocess.Popen(spec["argv"], stdin=slave, stdout=slave, stderr=slave, env=spec.get("env"),
+                                          cwd=spec.get("cwd"), start_new_session=True))
             os.close(slave)
             nursery.start_soon(drain, master)
         os.write(1, b"ready\n")
@@ -259,58 +287,137 @@ def config_file(root: Path, text: str) -> Iterator[Path]:
     yield path
 
 
+def output_total(client: Client, sid: str) -> int:
+    return int(client.call("session.output", {"id": sid, "offset": 0, "limit": 1})["total"])
+
+
 def totals(client: Client, sids: list[str]) -> int:
-    return sum(client.call("session.output", {"id": sid, "offset": 0, "limit": 1})["total"] for sid in sids)
+    return sum(output_total(client, sid) for sid in sids)
 
 
 def spawn(client: Client, name: str, argv: list[str], agent: str = "command",
-          env: dict[str, str] | None = None) -> str:
+          env: dict[str, str] | None = None, **claude_params: Any) -> str:
     params: dict[str, Any] = {"project": "P", "name": name, "agent": agent, "rows": ROWS, "cols": COLS,
-                              "env": env or {}}
-    if agent == "command":
-        params["argv"] = argv
+                              "env": env or {}, "argv": argv, **claude_params}
     return str(client.call("session.spawn", params)["id"])
 
 
 def wait_totals(client: Client, sids: list[str], at_least: int, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
-    while any(client.call("session.output", {"id": s, "offset": 0, "limit": 1})["total"] < at_least for s in sids):
+    while any(output_total(client, s) < at_least for s in sids):
         if time.monotonic() > deadline:
             raise SystemExit("the sessions did not produce their output in time")
         time.sleep(0.1)
 
 
-def daemon_phase(progs: dict[str, Path], kind: str, n: int, seconds: float, prefill: int,
-                 scrollback: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory(prefix="bs-") as tmp, \
-            config_file(Path(tmp), f"[sessions]\nscrollback_bytes = {scrollback}\n") as cfg, \
+def wait_exited(client: Client, sid: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while client.call("session.get", {"id": sid})["status"] != "exited":
+        if time.monotonic() > deadline:
+            raise SystemExit(f"session {sid} did not exit in time")
+        time.sleep(0.05)
+
+
+class Load(Protocol):
+    """A load scenario's sessions: how maestrod runs them, and the same programs under the bare drain loop."""
+
+    n: int
+    #: maestrod's config.toml.
+    config: str
+    #: The project's directory (None: a temp dir).
+    project_dir: str | None
+    #: Whether the drain loop must answer terminal queries for the programs to start.
+    answer_queries: bool
+
+    def warm_up(self, client: Client) -> str:
+        """Spawn a session that exits at once, so lazy imports and first-spawn costs are paid before RSS0."""
+        ...
+
+    def start(self, client: Client) -> list[str]:
+        ...
+
+    def until_busy(self, client: Client, sids: list[str]) -> None:
+        """Return once every session is busy the way the scenario means (the window opens)."""
+        ...
+
+    def busy_still(self, client: Client | None, sids: list[str]) -> bool:
+        """Whether every program was still busy when the window closed (None, []: under the drain loop)."""
+        ...
+
+    def bare_specs(self) -> list[dict[str, Any]]:
+        """``{"argv", "env", "cwd"}`` of each program for the drain loop."""
+        ...
+
+    def until_bare_busy(self, count: Callable[[], int]) -> None:
+        """Return once every program under the drain loop is busy; ``count()``: bytes drained so far."""
+        ...
+
+
+class ProgramLoad:
+    """``n`` sessions (``agent: command``) running one of the small programs."""
+
+    answer_queries = False
+    project_dir: str | None = None
+
+    def __init__(self, progs: dict[str, Path], kind: str, n: int, prefill: int, scrollback: int) -> None:
+        self.progs, self.kind, self.n, self.prefill = progs, kind, n, prefill
+        self.config = f"[sessions]\nscrollback_bytes = {scrollback}\n"
+
+    def warm_up(self, client: Client) -> str:
+        return spawn(client, "warm-up", [sys.executable, "-c", "print('warm')"])
+
+    def start(self, client: Client) -> list[str]:
+        argv = program_argv(self.progs, self.kind, self.prefill)
+        return [spawn(client, f"{self.kind}{i}", argv) for i in range(self.n)]
+
+    def until_busy(self, client: Client, sids: list[str]) -> None:
+        wait_totals(client, sids, max(self.prefill, 1))
+        time.sleep(1.0)
+
+    def busy_still(self, client: Client | None, sids: list[str]) -> bool:
+        return True  # the programs never stop on their own
+
+    def bare_specs(self) -> list[dict[str, Any]]:
+        return [{"argv": program_argv(self.progs, self.kind, self.prefill)} for _ in range(self.n)]
+
+    def until_bare_busy(self, count: Callable[[], int]) -> None:
+        deadline = time.monotonic() + 60
+        while count() < self.n * max(self.prefill, 1):
+            if time.monotonic() > deadline:
+                raise SystemExit("the bare loop's programs did not produce their output in time")
+            time.sleep(0.1)
+        time.sleep(1.0)
+
+
+def daemon_phase(load: Load, seconds: float) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="bs-") as tmp, config_file(Path(tmp), load.config) as cfg, \
             running_daemon("--config", str(cfg)) as (sock, _env), Client(str(sock)) as client:
         pid = int(client.call("system.version")["pid"])
-        client.call("project.create", {"name": "P", "dir": tmp})
-        warm = spawn(client, "warm-up", [sys.executable, "-c", "print('warm')"])  # lazy imports, first spawn
-        while client.call("session.get", {"id": warm})["status"] != "exited":
-            time.sleep(0.05)
+        client.call("project.create", {"name": "P", "dir": load.project_dir or tmp})
+        wait_exited(client, load.warm_up(client))
         rss0 = rss_mib(pid)
-        sids = [spawn(client, f"{kind}{i}", program_argv(progs, kind, prefill)) for i in range(n)]
-        wait_totals(client, sids, max(prefill, 1))
-        time.sleep(1.0)
+        sids = load.start(client)
+        load.until_busy(client, sids)
         c0, b0, t0 = cpu_seconds(pid), totals(client, sids), time.monotonic()
         lat = paced_pings(str(sock), seconds)
         c1, b1, t1 = cpu_seconds(pid), totals(client, sids), time.monotonic()
         rss = rss_mib(pid)
+        busy = load.busy_still(client, sids)
         for sid in sids:
             client.call("session.kill", {"id": sid})
     return {"cpu": 100 * (c1 - c0) / (t1 - t0), "rate": (b1 - b0) / (t1 - t0), "p50": statistics.median(lat),
-            "p99": pct(lat, 0.99), "rss_per": (rss - rss0) / n, "rss0": rss0, "rss": rss}
+            "p99": pct(lat, 0.99), "rss_per": (rss - rss0) / load.n, "rss0": rss0, "rss": rss,
+            "output_per_mib": b1 / load.n / 2**20, "busy": float(busy)}
 
 
-def bare_phase(progs: dict[str, Path], kind: str, n: int, seconds: float, prefill: int) -> dict[str, float]:
-    root = progs["redraw"].parent
+def bare_phase(load: Load, root: Path, seconds: float) -> dict[str, float]:
     echo_path = str(root / "echo.sock")
     echo = subprocess.Popen([sys.executable, str(Path(__file__).parent / "_echo_server.py"), echo_path],
                             stdout=subprocess.PIPE, text=True)
-    argvs = json.dumps([program_argv(progs, kind, prefill) for _ in range(n)])
-    loop = subprocess.Popen([sys.executable, str(root / "bare_loop.py"), str(ROWS), str(COLS), argvs],
+    specs = root / "bare-specs.json"
+    specs.write_text(json.dumps(load.bare_specs()))
+    loop = subprocess.Popen([sys.executable, str(root / "bare_loop.py"), str(ROWS), str(COLS), str(specs),
+                             *(["answer-queries"] if load.answer_queries else [])],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert echo.stdout is not None and loop.stdin is not None and loop.stdout is not None
     try:
@@ -322,22 +429,19 @@ def bare_phase(progs: dict[str, Path], kind: str, n: int, seconds: float, prefil
             loop.stdin.flush()
             return int(loop.stdout.readline())
 
-        deadline = time.monotonic() + 60
-        while count() < n * max(prefill, 1):
-            if time.monotonic() > deadline:
-                raise SystemExit("the bare loop's programs did not produce their output in time")
-            time.sleep(0.1)
-        time.sleep(1.0)
+        load.until_bare_busy(count)
         c0, e0, b0, t0 = cpu_seconds(loop.pid), cpu_seconds(echo.pid), count(), time.monotonic()
         lat = paced_pings(echo_path, seconds)
         c1, e1, b1, t1 = cpu_seconds(loop.pid), cpu_seconds(echo.pid), count(), time.monotonic()
+        busy = load.busy_still(None, [])
     finally:
         loop.stdin.close()
         loop.wait(timeout=30)
         echo.terminate()
         echo.wait()
     return {"cpu": 100 * (c1 - c0) / (t1 - t0), "echo_cpu": 100 * (e1 - e0) / (t1 - t0),
-            "rate": (b1 - b0) / (t1 - t0), "p50": statistics.median(lat), "p99": pct(lat, 0.99)}
+            "rate": (b1 - b0) / (t1 - t0), "p50": statistics.median(lat), "p99": pct(lat, 0.99),
+            "busy": float(busy)}
 
 
 def verdict(ok: bool) -> str:
@@ -347,14 +451,24 @@ def verdict(ok: bool) -> str:
 def load_scenario(progs: dict[str, Path], kind: str, n: int, args: argparse.Namespace) -> None:
     prefill = int(args.scrollback_mib * 1.25 * 1024 * 1024) if kind == "redraw" else 0
     scrollback = int(args.scrollback_mib * 1024 * 1024)
-    d = daemon_phase(progs, kind, n, args.seconds, prefill, scrollback)
-    b = bare_phase(progs, kind, n, args.seconds, prefill)
+    load = ProgramLoad(progs, kind, n, prefill, scrollback)
+    d = daemon_phase(load, args.seconds)
+    b = bare_phase(load, progs["redraw"].parent, args.seconds)
+    report(f"{kind} x{n}, {args.seconds:g} s window", n, d, b, args.scrollback_mib,
+           scrollback_full=kind == "redraw")
+
+
+def report(title: str, n: int, d: dict[str, float], b: dict[str, float], scrollback_mib: float,
+           scrollback_full: bool) -> None:
     per = d["cpu"] / n
     floor_per = (b["cpu"] + b["echo_cpu"]) / n  # draining the PTYs + answering the same pings
     rate_ratio = d["rate"] / b["rate"] if b["rate"] else 0.0
     p99_ratio = d["p99"] / b["p99"]
-    rss_ratio = d["rss_per"] / args.scrollback_mib
-    print(f"\n{kind} x{n}, {args.seconds:g} s window:")
+    rss_ratio = d["rss_per"] / scrollback_mib
+    print(f"\n{title}:")
+    if not (d["busy"] and b["busy"]):
+        print("  WARNING: not every program was still busy when the window closed "
+              f"(under maestrod: {'yes' if d['busy'] else 'no'}; under the bare loop: {'yes' if b['busy'] else 'no'})")
     print(f"  daemon CPU {d['cpu']:6.2f} % = {per:5.2f} % per busy session;  floor: bare drain loop "
           f"{b['cpu']:5.2f} % + echo server {b['echo_cpu']:4.2f} % = {floor_per:5.2f} % per session;  "
           f"daemon - floor = {per - floor_per:+.2f} % per session  (goal <= 1 %: {verdict(per - floor_per <= 1.0)})")
@@ -364,9 +478,119 @@ def load_scenario(progs: dict[str, Path], kind: str, n: int, args: argparse.Name
     print(f"  output rate {d['rate'] / 1e3:8.1f} kB/s vs {b['rate'] / 1e3:8.1f} kB/s under the bare loop = "
           f"{rate_ratio:.3f}x  (goal >= 0.95x: {verdict(rate_ratio >= 0.95)})")
     print(f"  daemon RSS {d['rss']:.1f} MiB ({d['rss0']:.1f} before the sessions): {d['rss_per']:.2f} MiB per "
-          f"busy session = {rss_ratio:.2f}x the {args.scrollback_mib:g} MiB scrollback bound"
-          + (f"  (goal <= 1.5x: {verdict(rss_ratio <= 1.5)})" if kind == "redraw" else
-             "  (scrollback not full: figure for reference)"))
+          f"busy session = {rss_ratio:.2f}x the {scrollback_mib:g} MiB scrollback bound"
+          + (f"  (goal <= 1.5x: {verdict(rss_ratio <= 1.5)})" if scrollback_full else
+             f"  (scrollback not full: {min(d['output_per_mib'], scrollback_mib):.2f} MiB of output per session; "
+             "figure for reference)"))
+
+
+#: The scripted answer outlasts the window by this much: 10 Claude Code start-ups on 2 cores, then the settle.
+CLAUDE_START_ALLOWANCE = 90.0
+#: How long every agent must have streamed before the window opens (their start-up output is behind them).
+CLAUDE_SETTLE = 3.0
+CLAUDE_START_TIMEOUT = 150.0
+CLAUDE_PROMPT = "Write a long essay about terminal emulators, in plain paragraphs, as long as you can make it."
+
+
+class ClaudeLoad:
+    """``n`` real Claude Code sessions, each streaming the scripted model's long answer; under the drain loop,
+    the same argv and environment in bare PTYs."""
+
+    answer_queries = True  # Claude Code waits for a DA1 answer at start-up
+
+    def __init__(self, claude_bin: str, model: _claude.SlowModel, root: Path, n: int, scrollback: int) -> None:
+        self.model, self.root, self.n = model, root, n
+        work = root / "claude-work"
+        work.mkdir(exist_ok=True)
+        self.project_dir: str | None = str(work)
+        # One HOME per agent: Claude Code rewrites its ~/.claude.json at start-up.
+        self.homes = [root / f"claude-home-{i}" for i in range(n)]
+        for home in self.homes:
+            _claude.write_claude_home(home, work)
+        self.config = (f"[sessions]\nscrollback_bytes = {scrollback}\n\n"
+                       f"[claude]\nbin = {json.dumps(claude_bin)}\n")  # a JSON string is a TOML basic string
+        self.launches: list[_claude.DaemonLaunch] = []
+        #: Agent turns the model server had started before the drain loop's agents.
+        self.started_before = 0
+
+    def warm_up(self, client: Client) -> str:
+        # `claude ... --version` exits at once: the daemon's Claude launch path is loaded before RSS0, as the
+        # command path is for the programs.
+        return spawn(client, "warm-up", ["--version"], agent="claude",
+                     env=_claude.claude_env(self.homes[0], self.model.url))
+
+    def start(self, client: Client) -> list[str]:
+        sids = [spawn(client, f"claude{i}", [], agent="claude", env=_claude.claude_env(home, self.model.url),
+                      prompt=CLAUDE_PROMPT, permission_mode="acceptEdits")
+                for i, home in enumerate(self.homes)]
+        # Now, while the daemon's data dir (system prompt, hook settings) exists.
+        self.launches = [_claude.DaemonLaunch.capture(client.call("session.get", {"id": sid})["argv"])
+                         for sid in sids]
+        return sids
+
+    def statuses(self, client: Client, sids: list[str]) -> dict[str, str]:
+        return {sid: str(client.call("session.get", {"id": sid})["status"]) for sid in sids}
+
+    def until_busy(self, client: Client, sids: list[str]) -> None:
+        deadline = time.monotonic() + CLAUDE_START_TIMEOUT
+        while True:
+            statuses = self.statuses(client, sids)
+            if all(s == "working" for s in statuses.values()) and self.model.streams()["active"] >= self.n:
+                break
+            if "exited" in statuses.values() or time.monotonic() > deadline:
+                raise SystemExit(f"the Claude Code sessions did not all reach `working` with a streaming answer "
+                                 f"within {CLAUDE_START_TIMEOUT:g} s: {statuses}, model: {self.model.streams()}")
+            time.sleep(0.5)
+        time.sleep(CLAUDE_SETTLE)
+
+    def busy_still(self, client: Client | None, sids: list[str]) -> bool:
+        streaming = self.model.streams()["active"] >= self.n
+        if client is None:
+            return streaming
+        return streaming and all(s == "working" for s in self.statuses(client, sids).values())
+
+    def bare_specs(self) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + 10
+        while self.model.streams()["active"]:  # the daemon run's answers notice their killed agents
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the daemon run's answers are still streaming: {self.model.streams()}")
+            time.sleep(0.1)
+        self.started_before = self.model.streams()["started"]
+        return [{"argv": launch.bare_argv(self.root / f"claude-settings-{i}.json", CLAUDE_PROMPT),
+                 "env": _claude.bare_env(home, self.model.url), "cwd": self.project_dir}
+                for i, (launch, home) in enumerate(zip(self.launches, self.homes, strict=True))]
+
+    def until_bare_busy(self, count: Callable[[], int]) -> None:
+        deadline = time.monotonic() + CLAUDE_START_TIMEOUT
+        while True:
+            streams = self.model.streams()
+            if streams["started"] - self.started_before >= self.n and streams["active"] >= self.n:
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the bare Claude Code processes did not all stream within "
+                                 f"{CLAUDE_START_TIMEOUT:g} s: model: {streams}, {count()} bytes drained")
+            time.sleep(0.5)
+        time.sleep(CLAUDE_SETTLE)
+
+
+def real_claude(root: Path, args: argparse.Namespace) -> None:
+    n = 10 if args.real_claude is None else args.real_claude
+    if n <= 0:
+        return
+    claude_bin = args.claude_bin if args.claude_bin else _claude.find_claude()
+    if not claude_bin or not (os.path.isfile(claude_bin) and os.access(claude_bin, os.X_OK)):
+        print(f"\nreal Claude Code x{n}: SKIPPED: no Claude Code binary "
+              + (f"at {args.claude_bin}" if args.claude_bin else
+                 "(--claude-bin, $MAESTRO_TEST_CLAUDE_BIN, .ci/cache/claude/node_modules/.bin/claude as .ci/run "
+                 "installs it, or `claude` on PATH)"))
+        return
+    with _claude.slow_model(_claude.WORDS_PER_SECOND, args.claude_seconds + CLAUDE_START_ALLOWANCE) as model:
+        load = ClaudeLoad(claude_bin, model, root, n, int(args.scrollback_mib * 1024 * 1024))
+        d = daemon_phase(load, args.claude_seconds)
+        b = bare_phase(load, root, args.claude_seconds)
+    report(f"real Claude Code {_claude.claude_version(claude_bin)} x{n}, each streaming a long answer "
+           f"(~{_claude.WORDS_PER_SECOND:g} words/s), {args.claude_seconds:g} s window", n, d, b,
+           args.scrollback_mib, scrollback_full=False)
 
 
 def latency(progs: dict[str, Path], flood: int, args: argparse.Namespace) -> None:
@@ -430,6 +654,10 @@ def main() -> None:
     ap.add_argument("--scrollback-mib", type=float, default=4.0)
     ap.add_argument("--trials", type=int, default=15, help="dialogs shown per latency run")
     ap.add_argument("--flood", type=int, default=20, help="redraw sessions beside the dialog in the second run")
+    ap.add_argument("--real-claude", type=int, metavar="N",
+                    help="real Claude Code agents streaming a long answer (default 10 when the binary is found; 0: skip)")
+    ap.add_argument("--claude-bin", help="the Claude Code binary (default: as tests/test_e2e_claude.py finds it)")
+    ap.add_argument("--claude-seconds", type=float, default=20.0, help="measuring window of the real-Claude phases")
     ap.add_argument("--skip-load", action="store_true")
     ap.add_argument("--skip-latency", action="store_true")
     args = ap.parse_args()
@@ -437,9 +665,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bs-progs-") as tmp:
         progs = write_programs(Path(tmp), args.trials)
         if not args.skip_load:
-            for item in args.scenarios.split(","):
+            for item in filter(None, args.scenarios.split(",")):  # --scenarios '': the real agents only
                 kind, n = item.split(":")
                 load_scenario(progs, kind, int(n), args)
+            real_claude(Path(tmp), args)
         if not args.skip_latency:
             latency(progs, 0, args)
             latency(progs, args.flood, args)
