@@ -59,7 +59,7 @@ def find_claude(configured: str | None = None) -> str | None:
 
 
 def write_claude_home(home: Path, work: Path) -> None:
-    """What the interactive TUI needs to start offline (shared/notes/claude-code-offline.md): onboarding
+    """What the interactive TUI needs to start offline (docs/claude-code.md): onboarding
     done, the API key approved, the working directory trusted."""
     home.mkdir(parents=True, exist_ok=True)
     (home / ".claude.json").write_text(json.dumps({

@@ -3,7 +3,7 @@
 Claude Code streams (``"stream": true``): the answer is Server-Sent Events
 ``message_start``, ``content_block_start``, ``content_block_delta`` (``text_delta`` /
 ``input_json_delta``), ``content_block_stop``, ``message_delta`` (with the ``stop_reason``),
-``message_stop`` -- see ``shared/notes/claude-code-offline.md``.
+``message_stop`` -- see ``docs/claude-code.md``.
 
 Requests that carry ``tools`` are the agent's turns and are answered by the *script*: a
 callable that gets the request body and returns a list of content blocks

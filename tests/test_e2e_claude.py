@@ -54,7 +54,7 @@ def claude_bin() -> str:
 
 
 def claude_home(home: Path, work: Path) -> None:
-    """The three things the interactive TUI needs to start offline (notes/claude-code-offline.md)."""
+    """The three things the interactive TUI needs to start offline (docs/claude-code.md)."""
     home.mkdir()
     (home / ".claude.json").write_text(
         json.dumps(

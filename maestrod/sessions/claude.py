@@ -1,6 +1,6 @@
 """How a Claude Code session is started: the binary, its argv, the hooks, the environment.
 
-Facts from Claude Code 2.1.328 (``shared/notes/claude-code-offline.md``, and checked here):
+Facts from Claude Code 2.1.328 (``docs/claude-code.md``, and checked here):
 
 * ``--session-id <uuid>`` names the transcript before the first byte is written:
   ``<config dir>/projects/<slug of cwd>/<uuid>.jsonl``, the config dir being
