@@ -1,7 +1,7 @@
 """Tests for the sans-I/O Claude Code transcript parser (``shared.transcript``).
 
 Real transcripts (CC 1.0.98 → 2.1.328) live in ``tests/data/transcripts`` (a copy of
-``../shared/transcripts`` with its provenance note, so CI does not depend on files outside the repo);
+public recordings; provenance in its ``SOURCES.md``, see ``docs/transcripts.md``, 'Samples');
 ``MAESTRO_TRANSCRIPTS_DIR`` points the tests at another directory.  Synthetic records cover the rules the
 samples do not exercise.
 """

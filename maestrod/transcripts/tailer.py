@@ -1,7 +1,7 @@
 """Follow one append-only JSONL transcript file and hand its new bytes to a sink (a transcript parser).
 
 Why a class of its own: the failure modes of tailing Claude Code transcripts are many and well documented
-(``shared/notes/claude-transcripts.md`` §5), and each one lost data in some other tool.  This class is
+(``docs/transcripts.md``, 'Writing and rewriting'), and each one lost data in some other tool.  This class is
 synchronous and clock-free - the service decides *when* to call :meth:`TranscriptTailer.poll` (on an
 inotify/watchfiles hint, or on its stat-poll timer) - so every case is testable with a plain file:
 

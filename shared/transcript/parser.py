@@ -7,7 +7,7 @@ per-session aggregates a coordinator needs: the turn state, token usage without 
 estimated cost.  It never opens files or reads clocks, so it is testable with plain bytes and usable from
 both the trio daemon and the blocking CLI.
 
-Rules implemented here come from ``shared/notes/claude-transcripts.md`` (sections 2-5):
+Rules implemented here are explained in ``docs/transcripts.md`` ('Records' to 'Writing and rewriting'):
 
 * Only bytes up to the last ``\\n`` are consumed; the unterminated tail is buffered and :attr:`offset` (the
   checkpoint) stops before it.  Lines above :data:`MAX_LINE_BYTES` are skipped and counted without being

@@ -7,7 +7,7 @@ dicts.  Large fields we need only sometimes (a tool result's ``content``, ``tool
 ``msgspec.Raw`` and decoded lazily.
 
 Why tolerant: the format is undocumented and changes almost every release (see
-``shared/notes/claude-transcripts.md``).  Unknown record types and unknown fields must pass through; a field
+``docs/transcripts.md``, 'Versions').  Unknown record types and unknown fields must pass through; a field
 whose type changed must not make us drop the record; glued objects, invalid UTF-8 and lone surrogates must be
 recovered where possible; and nothing here may raise on bad input.  Every slow path is counted by the caller
 through :class:`LineStatus`.
