@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import argparse
     from typing import Any
 
-STATUSES = ["spawning", "working", "waiting_input", "idle", "exited"]
+STATUSES = ["queued", "spawning", "working", "waiting_input", "idle", "hibernated", "exited", "unknown"]
 #: Extra seconds the socket waits beyond `session wait --timeout`, so the daemon always answers first.
 WAIT_GRACE = 30.0
 COLUMNS = [

@@ -1,6 +1,6 @@
 """A child process on a PTY whose master the daemon owns, under trio.
 
-``pty.openpty()`` + ``trio.lowlevel.open_process`` (notes: trio-daemon-techniques §1.2): trio
+``pty.openpty()`` + ``trio.lowlevel.open_process`` (not ptyprocess, whose close and terminate block): trio
 owns reaping, and ``await proc.wait()`` uses a pidfd on Linux (kqueue on macOS). The master
 fd is non-blocking; reads and writes wait with ``wait_readable``/``wait_writable``.
 

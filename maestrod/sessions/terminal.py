@@ -5,7 +5,7 @@ Nobody sits behind the PTY master, so the daemon is the terminal. Its jobs, at t
 * **Every byte, on the read path** (compiled-regex scans; memchr speed on plain text):
   answer the terminal queries a TUI waits for -- DA1 ``ESC[c``, DA2 ``ESC[>c``, DSR ``ESC[5n``,
   cursor position ``ESC[6n`` / ``ESC[?6n`` (Claude Code hangs at start-up without a DA1 answer,
-  notes §1.5); track private modes (DECSET/DECRST ``ESC[?...h/l``: bracketed paste 2004,
+  docs/claude-code.md); track private modes (DECSET/DECRST ``ESC[?...h/l``: bracketed paste 2004,
   cursor keys, mouse, the alternate screen...); strip every query from what attached viewers
   get, so a real terminal behind ``session attach`` never answers a second time into the
   agent's input; spot **full clears** (``ESC[2J``, ``ESC[H ESC[J``, ``ESC c``, entering the

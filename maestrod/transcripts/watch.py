@@ -1,7 +1,7 @@
 """Change hints for the transcript tailers: "something in directory D (entry N) changed".
 
 Why hints and not data: correctness never depends on them.  Every tailer also polls ``stat`` on a slow
-interval (notes: trio-daemon-techniques §6), so a missed, coalesced or overflowed notification costs
+interval (docs/transcripts.md, 'The tailer'), so a missed, coalesced or overflowed notification costs
 latency, never an entry.  The hints only make the common case fast (an appended line reaches the digest in
 about a millisecond with inotify, 10-30 ms with watchfiles, instead of up to the poll interval).
 

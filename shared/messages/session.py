@@ -7,7 +7,8 @@ import attrs
 from shared.messages.spec import MethodSpec, doc
 
 Role = Literal["worker", "coordinator"]
-Status = Literal["spawning", "working", "waiting_input", "idle", "exited"]
+#: Every status the status machine (maestrod/sessions/status.py) can decide.
+Status = Literal["queued", "spawning", "working", "waiting_input", "idle", "hibernated", "exited", "unknown"]
 PromptMode = Literal["send", "paste"]
 PROMPT_MAX_CHARS = 10_000
 

@@ -81,7 +81,7 @@ __all__ = [
 
 
 class TurnState(enum.StrEnum):
-    """What the agent is doing, derived from the transcript alone (notes §4).
+    """What the agent is doing, derived from the transcript alone (docs/transcripts.md, 'Turn state').
 
     ``working``: a prompt or tool result is being answered, or a tool runs.  ``waiting_input``: an
     ``AskUserQuestion``/``ExitPlanMode`` call has no result yet.  ``idle``: the turn ended (stop hook,
@@ -101,7 +101,7 @@ class TurnState(enum.StrEnum):
 
 
 class FailureKind(enum.StrEnum):
-    """Why a tool call failed (notes §3.3)."""
+    """Why a tool call failed (docs/transcripts.md, 'Tool results')."""
 
     #: ``is_error`` with no more specific text
     ERROR = "error"
@@ -414,7 +414,7 @@ def first_error_line(text: str, limit: int = 200) -> str:
 
 
 def classify_tool_result(text: str, is_error: bool | None, interrupted: bool = False) -> ToolOutcome:
-    """Classify one ``tool_result`` (notes §3.3): ``is_error`` decides failure, the text decides the kind."""
+    """Classify one ``tool_result`` (docs/transcripts.md, 'Tool results'): ``is_error`` decides failure, the text decides the kind."""
     if not is_error:
         if interrupted:
             return ToolOutcome(True, FailureKind.INTERRUPTED)
@@ -490,7 +490,7 @@ def parse_timestamp(timestamp: str | None) -> float | None:
 
 
 class _ResultBits(msgspec.Struct, rename="camel", omit_defaults=True):
-    """Small structured parts of ``toolUseResult`` worth keeping (notes §6); bulky parts are skipped."""
+    """Small structured parts of ``toolUseResult`` worth keeping; bulky parts are skipped."""
 
     status: str | None = None
     agent_id: str | None = None
@@ -1182,7 +1182,7 @@ class TranscriptParser:
         return any(p.own for p in self._pending.values())
 
     def _abort_pending(self, timestamp: str, events: list[Event], own_only: bool) -> None:
-        """Tool calls left without a result when their turn ended count as aborted (notes §3.3.4)."""
+        """Tool calls left without a result when their turn ended count as aborted (docs/transcripts.md, 'Tool results')."""
         if not self._pending:
             return
         for tool_id in [tid for tid, p in self._pending.items() if p.own or not own_only]:
