@@ -35,7 +35,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -46,7 +45,7 @@ sys.path.insert(0, str(REPO))
 
 from maestrod.sessions.screens import load_rules  # noqa: E402
 from maestrod.sessions.terminal import Terminal  # noqa: E402
-from tests.fake_anthropic import Block, FakeAnthropic, bash_then_text  # noqa: E402
+from tests.fake_anthropic import Block, ErrorAPI, FakeAnthropic, bash_then_text  # noqa: E402
 
 DEFAULT_CLAUDE = REPO / ".ci" / "cache" / "claude" / "node_modules" / ".bin" / "claude"
 DEFAULT_OUT = REPO / "tests" / "fixtures" / "screens" / "claude"
@@ -69,44 +68,6 @@ class ModelServer(Protocol):
     def url(self) -> str: ...
 
     def stop(self) -> None: ...
-
-
-class ErrorAPI:
-    """A model API that answers every request with one HTTP error (401, 429, 529, ...), counting them."""
-
-    def __init__(self, status: int, error_type: str, message: str) -> None:
-        body = json.dumps({"type": "error", "error": {"type": error_type, "message": message}}).encode()
-        self.requests = 0
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-            def do_POST(self) -> None:  # noqa: N802
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                api.requests += 1
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_GET = do_POST
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="error-api", daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 def text_answer(text: str) -> Callable[[dict[str, Any]], list[Block]]:

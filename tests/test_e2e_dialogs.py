@@ -17,7 +17,7 @@ import pytest
 import trio
 
 from tests.conftest import Daemon, EventLog, RawClient, wait_screen
-from tests.fake_anthropic import FakeAnthropic, bash_then_text
+from tests.fake_anthropic import ErrorAPI, FakeAnthropic, bash_then_text
 from tests.test_e2e_claude import API_KEY, claude_bin, claude_home, spawn_env  # noqa: F401  (claude_bin: a fixture)
 
 pytestmark = pytest.mark.e2e
@@ -150,3 +150,32 @@ async def test_auto_mode_dialog_over_a_working_turn_is_named(
         await client.call("session.kill", {"id": sid})
     finally:
         model.stop()
+
+
+async def test_api_retries_keep_working_and_say_what_fails(
+    daemon: Daemon, client: RawClient, short_tmp: Path, events: EventLog, claude_bin: str  # noqa: F811
+) -> None:
+    """The model API answers 529: Claude Code retries for minutes. Not a dialog: the session stays ``working``,
+    and ``needs_attention`` says what is failing as soon as the notice is on screen."""
+    work, home = short_tmp / "work", short_tmp / "home"
+    work.mkdir()
+    claude_home(home, work)
+    await client.call("project.create", {"name": "demo", "dir": str(work)})
+    model = ErrorAPI(529, "overloaded_error", "Overloaded")
+    daemon.app.config.claude.bin = claude_bin
+    try:
+        # On a custom base URL Claude Code gives up after three 529s unless IS_SANDBOX is set.
+        env = {**_env(home, model.url), "IS_SANDBOX": "1"}
+        s = await client.call("session.spawn", {"project": "demo", "name": "retry", "cwd": str(work),
+                                                "prompt": "hello", "permission_mode": "acceptEdits", "env": env})
+        sid = s["id"]
+        ev = await _attention(events, sid, "retrying the model API: 529", timeout=90)
+        assert ev["data"]["source"] == "screen"
+        got = await client.call("session.get", {"id": sid})
+        assert got["status"] == "working" and "529" in got["needs_attention"]
+        why = await client.call("session.explain", {"id": sid})
+        assert why["witnesses"]["screen"]["rule"] == "api-retrying" and why["attention_source"] == "screen"
+        await client.call("session.kill", {"id": sid})
+    finally:
+        model.stop()
+

@@ -116,7 +116,7 @@ class PromptDesk:
                 why = CONFIRM_WAIT
             else:
                 why = "prompts ahead of it are waiting"
-            self._hold(s, why)
+            self._hold(s, why, force=True)  # the new row has no reason yet, even if the others have this one
         s.kick()
         return {"session_id": s.id, "prompt_id": pid, "state": "queued", "source": source, "ahead": ahead,
                 "status": s.status, "held": s.held}
@@ -124,8 +124,8 @@ class PromptDesk:
     def _confirming(self, s: LiveSession) -> bool:
         return trio.current_time() < s.awaiting_confirm_until
 
-    def _hold(self, s: LiveSession, why: str | None) -> None:
-        if why != s.held:
+    def _hold(self, s: LiveSession, why: str | None, *, force: bool = False) -> None:
+        if force or why != s.held:
             s.held = why
             self.store.set_prompt_held(s.id, why)
 
