@@ -223,6 +223,26 @@ async def test_the_transcript_confirms_a_prompt_whose_hook_was_lost(
     await wait_screen(daemon.app, sid, lambda t: "prompt: again" in t)
 
 
+async def test_a_person_typing_holds_other_prompts_back(
+    daemon: Daemon, client: RawClient, short_tmp: Path, events: EventLog
+) -> None:
+    await _project(client, short_tmp)
+    target = await _spawn(client, ["cat"], name="cat")
+    sid = target["id"]
+    await events.status(sid, "idle")
+    _worker, agent, _ = await _agent(daemon, client, "sender")
+    await client.call("session.input", {"id": sid, "text": "typed by a person "})
+    held = await agent.call("session.prompt", {"id": sid, "message": "from an agent"})
+    assert held["state"] == "queued" and "person is typing" in held["held"]
+    history = await client.call("session.history", {"id": sid})
+    assert [p["held"] for p in history["prompts"]] == [held["held"]]
+    await wait_screen(daemon.app, sid, lambda t: "from an agent" in t)  # typed once the person paused
+    # A person's own prompt is not held back by their own typing.
+    await client.call("session.input", {"id": sid, "text": "more "})
+    mine = await client.call("session.prompt", {"id": sid, "message": "mine"})
+    assert mine["state"] == "delivered"
+
+
 def test_screen_rules_override_from_the_config_directory(short_tmp: Path) -> None:
     """A rule can be changed without a release: ``<config dir>/screens/<agent>.toml`` is read at start-up."""
     screens = short_tmp / "screens"
