@@ -20,7 +20,6 @@ writes what it decides (status, attention) through the store, which records a ti
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import os
 import signal
@@ -35,6 +34,7 @@ from maestrod.config import ClaudeConfig, SessionsConfig
 from maestrod.events import EventBus
 from maestrod.sessions import terminal_io
 from maestrod.sessions.attach import Attachments, Peer
+from maestrod.sessions.hook_intake import HookIntake
 from maestrod.sessions.hooks import HookExtensions
 from maestrod.sessions.live import LiveSession
 from maestrod.sessions.prompts import SYSTEM, PromptDesk
@@ -57,8 +57,6 @@ log = logging.getLogger("maestrod.sessions")
 EXIT_DRAIN = 0.25
 #: Exited sessions whose screen and scrollback stay in memory.
 KEEP_EXITED = 64
-#: Hook extensions (context, stop decision, listeners) get this long each; the hook client gives up at ~2 s.
-EXTENSION_TIMEOUT = 1.5
 #: How often, at most, the screen witness renders a busy session's screen.
 SCREEN_RATE_HZ = 4.0
 
@@ -80,6 +78,7 @@ class SessionManager:
         self.waits = SessionWaits(store, self.sessions.get)
         self.prompts = PromptDesk(store, config, self._gate, self.waits.wake)
         self.attachments = Attachments(store, self._sync_screen)
+        self.hook_intake = HookIntake(store, hooks, self._hook_seen, self._hook_prompt)
         self.spawner = Spawner(store, projects, tasks, mail, claude, data_dir, socket_path, self.prompts.check_text)
         bus.add_listener(self.waits.on_event)
 
@@ -386,49 +385,18 @@ class SessionManager:
     # -- hooks ------------------------------------------------------------------------------------
 
     async def hook(self, sid: str, event: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """Apply one hook report (the hooks witness); answer what the hook should print."""
-        summary: dict[str, Any] = {"event": event}
-        for key in ("source", "tool_name", "notification_type", "reason", "message"):
-            if isinstance(payload.get(key), (str, int, float, bool)):
-                summary[key] = payload[key] if not isinstance(payload[key], str) else payload[key][:200]
-        self.store.record(sid, sid, "session.hook", summary)
+        """One hook report (the hooks witness); what the hook should print."""
+        return await self.hook_intake.report(sid, event, payload)
+
+    def _hook_seen(self, sid: str, obs: HookSeen) -> None:
         s = self.sessions.get(sid)
-        stdout = ""
-        now = trio.current_time()
-        obs: HookSeen | None = None
-        if event == "SessionStart":
-            # The hook knows best where the transcript is (e.g. after a resume).
-            self.store.set_transcript(sid, _str(payload.get("session_id")), _str(payload.get("transcript_path")))
-            obs = HookSeen(now, event, _str(payload.get("source")))
-        elif event == "UserPromptSubmit":
-            if s is not None and isinstance(payload.get("prompt"), str):
-                self.prompts.confirm(s, payload["prompt"], "hook")
-            obs = HookSeen(now, event)
-        elif event in ("PreToolUse", "PostToolUse", "PostToolUseFailure"):
-            obs = HookSeen(now, event, _str(payload.get("tool_name")))
-        elif event == "Stop":
-            blocked = False
-            with trio.move_on_after(EXTENSION_TIMEOUT):
-                decision = await self.hooks.stop_decision(sid, payload)
-                if decision:
-                    stdout = _json(decision)
-                    blocked = decision.get("decision") == "block"
-            obs = HookSeen(trio.current_time(), event, blocked=blocked)
-        elif event == "Notification":
-            kind = _str(payload.get("notification_type"))
-            obs = HookSeen(now, event, kind, str(payload.get("message") or kind or "")[:500] or None)
-        if s is not None and obs is not None:
+        if s is not None and not s.is_exited:
             self._observe(s, obs, sid)
-        if event in ("UserPromptSubmit", "PostToolUse"):
-            with trio.move_on_after(EXTENSION_TIMEOUT):
-                text = await self.hooks.context(sid, event, payload)
-                if text and event == "UserPromptSubmit":
-                    stdout = text
-                elif text:
-                    stdout = _json({"hookSpecificOutput": {"hookEventName": event, "additionalContext": text}})
-        with trio.move_on_after(EXTENSION_TIMEOUT):
-            await self.hooks.notify(sid, event, payload)
-        return {"stdout": stdout}
+
+    def _hook_prompt(self, sid: str, text: str) -> None:
+        s = self.sessions.get(sid)
+        if s is not None:
+            self.prompts.confirm(s, text, "hook")
 
     # -- waiting for sessions -----------------------------------------------------------------------
 
@@ -519,14 +487,6 @@ class SessionManager:
                 return
         s.pty.kill()
         await s.exited.wait()
-
-
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _json(value: object) -> str:
-    return json.dumps(value)
 
 
 def pid_alive(pid: int | None) -> bool:
