@@ -21,6 +21,7 @@ read      yes   yes         yes      no (digest, log, inbox, details)
 stop      yes   yes         no       no (stopping/killing is limited to the own subtree)
 kill      yes   yes         no       no
 spawn     yes   yes         no       no (the parent of a new session; only coordinators spawn)
+delete    no    yes         no       no (exited sessions below it)
 ========  ====  ==========  =======  ========
 
 The human (``actor`` None or ``"human"``) may do everything. Refusals raise
@@ -36,7 +37,7 @@ from shared import errors
 from shared.messages.spec import HUMAN
 
 Relation = Literal["self", "descendant", "sibling", "ancestor", "unrelated"]
-Action = Literal["mail", "prompt", "read", "stop", "kill", "spawn"]
+Action = Literal["mail", "prompt", "read", "stop", "kill", "spawn", "delete"]
 
 ALLOWED: dict[str, frozenset[str]] = {
     "mail": frozenset({"self", "descendant", "sibling", "ancestor"}),
@@ -45,10 +46,12 @@ ALLOWED: dict[str, frozenset[str]] = {
     "stop": frozenset({"self", "descendant"}),
     "kill": frozenset({"self", "descendant"}),
     "spawn": frozenset({"self", "descendant"}),
+    # Only exited sessions are deleted, so never the acting one itself.
+    "delete": frozenset({"descendant"}),
 }
 
 _VERBS = {"mail": "mail", "prompt": "prompt", "read": "read", "stop": "stop", "kill": "kill",
-          "spawn": "spawn sessions under"}
+          "spawn": "spawn sessions under", "delete": "delete"}
 _RULES = {
     "mail": "a session may mail itself, its descendants, its siblings and its coordinators",
     "prompt": "a session may prompt only itself, its descendants and its siblings",
@@ -56,6 +59,7 @@ _RULES = {
     "stop": "a session may stop only itself and the sessions below it (its own subtree)",
     "kill": "a session may kill only itself and the sessions below it (its own subtree)",
     "spawn": "a session may place new sessions only under itself or its descendants",
+    "delete": "a session may delete only the sessions below it (its own subtree)",
 }
 
 

@@ -171,23 +171,6 @@ def _resolve(ctx: Context, ident: str, action: policy.Action | None = None) -> s
     return sid
 
 
-def _may_remove(ctx: Context, sid: str) -> None:
-    """An agent may remove only sessions below it (its own subtree); the human any exited session."""
-    if policy.is_human(ctx.session_id):
-        return
-    store = ctx.app.session_store
-    assert ctx.session_id is not None
-    rel = policy.relation(store, ctx.session_id, sid)
-    if rel != "descendant":
-        what = {"self": "itself", "sibling": "its sibling", "ancestor": "one of its coordinators"}.get(
-            rel, "outside its subtree")
-        raise errors.RpcError(
-            errors.FORBIDDEN,
-            f"{store.describe(ctx.session_id)} may not delete {store.describe(sid)}: a session may delete "
-            f"only the sessions below it (its own subtree); {sid} is {what}",
-            {"actor": ctx.session_id, "target": sid, "action": "delete", "relation": rel})
-
-
 def _removed(row: Any) -> dict[str, Any]:
     return {"id": row["id"], "name": row["name"], "project_id": row["project_id"],
             "exit_reason": row["exit_reason"], "exit_code": row["exit_code"], "exited_at": row["exited_at"]}
@@ -224,8 +207,7 @@ def _remove(ctx: Context, sids: list[str], why: dict[str, Any]) -> dict[str, Any
 
 @handler("session.delete")
 async def delete(ctx: Context, p: SessionRef) -> dict[str, Any]:
-    sid = _resolve(ctx, p.id)
-    _may_remove(ctx, sid)
+    sid = _resolve(ctx, p.id, "delete")
     return _remove(ctx, [sid], {"how": "delete"})
 
 
