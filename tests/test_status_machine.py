@@ -121,6 +121,65 @@ def test_exited_carries_code_and_reason() -> None:
     assert (d.exit_code, d.exit_reason, d.source) == (3, "failed", "process")
 
 
+# -- every source x every state: a full matrix -------------------------------------------------------------
+
+#: Each state, reached by a sequence of observations.
+STATES: dict[str, list[Observation]] = {
+    "spawning": [START],
+    "idle": [START, UP],
+    "working": [START, UP, UPS],
+    "dialog(screen)": [START, UP, UPS, TRUST],
+    "dialog(hook)": [START, UP, UPS, PERMISSION],
+    "question(transcript)": [START, UP, UPS, tr("waiting_input")],
+    "exited": [START, UP, ProcessExited(0, 0, "completed")],
+}
+#: Every observation every witness can make.
+OBSERVATIONS: dict[str, Observation] = {
+    "exit": ProcessExited(0, 1, "failed"),
+    "SessionStart": UP, "UserPromptSubmit": UPS, "PreToolUse": PRE, "PostToolUse": POST, "Stop": STOP,
+    "Stop(blocked)": STOP_BLOCKED, "Notification(permission)": PERMISSION, "Notification(idle)": IDLE_REMINDER,
+    "t:working": tr("working"), "t:compacting": tr("compacting"), "t:waiting_input": tr("waiting_input"),
+    "t:idle": tr("idle"), "t:interrupted": tr("interrupted"), "t:api_error": tr("api_error"),
+    "s:dialog": TRUST, "s:blocked": LOGIN, "s:notice": RETRY, "s:prompt": PROMPT, "s:busy": BUSY,
+    "s:other": OTHER, "s:stale": STALE,
+}
+# The status after each observation, in OBSERVATIONS' order; "!" marks needs_attention.
+S, I, W, Q, X = "spawning", "idle", "working", "waiting_input!", "exited"
+MATRIX: dict[str, list[str]] = {
+    #                     exit SS UPS PRE POST Stop Stp(b) perm idle  t:w t:c t:q t:i t:int t:err  s:dia s:blk s:not    s:pr s:busy s:oth s:st
+    "spawning":           [X, I, W, W, W, I, W, Q, S,                 W, W, Q, I, I, I,              Q, Q, S + "!", I, S, S, S],
+    "idle":               [X, I, W, W, W, I, W, Q, I,                 W, W, Q, I, I, I,              Q, Q, I, I, I, I, I],
+    "working":            [X, I, W, W, W, I, W, Q, W,                 W, W, Q, W, I, I,              Q, Q, W + "!", W, W, W, W],
+    "dialog(screen)":     [X, Q, Q, Q, Q, Q, Q, Q, Q,                 Q, Q, Q, Q, Q, Q,              Q, Q, W + "!", W, W, W, W],
+    "dialog(hook)":       [X, I, W, W, W, I, W, Q, Q,                 Q, Q, Q, Q, I, I,              Q, Q, Q, W, Q, Q, Q],
+    "question(transcript)": [X, I, W, W, W, I, W, Q, Q,               W, W, Q, W, I, I,              Q, Q, Q, Q, Q, Q, Q],
+    "exited":             [X] * len(OBSERVATIONS),
+}
+
+
+@pytest.mark.parametrize("state", list(STATES))
+def test_every_source_in_every_state(state: str) -> None:
+    got = []
+    for obs in OBSERVATIONS.values():
+        m, _ = run(STATES[state])
+        m.observe(at(obs, 100.0))
+        d = m.decide(100.5)
+        got.append(d.status + ("!" if d.attention else ""))
+    want = MATRIX[state]
+    assert len(want) == len(OBSERVATIONS)
+    diff = {name: (g, w) for name, g, w in zip(OBSERVATIONS, got, want) if g != w}
+    assert not diff, f"{state}: observation -> (got, want): {diff}"
+
+
+def test_a_hook_dialog_ends_when_the_screen_returns_to_the_prompt_not_when_it_stays_there() -> None:
+    m, _ = run([START, UP, PROMPT, UPS, PERMISSION])
+    m.observe(ScreenSeen(10, "prompt", "empty-prompt"))  # the same prompt seen again: proves nothing
+    assert m.decide(10).status == "waiting_input"
+    m.observe(ScreenSeen(11, "dialog", "permission-bash", "Claude Code asks permission to run ls"))
+    m.observe(ScreenSeen(12, "prompt", "empty-prompt"))  # answered: the prompt is back
+    assert m.decide(12).status == "working" and m.decide(12).attention is None
+
+
 # -- races -------------------------------------------------------------------------------------------
 
 
@@ -191,7 +250,9 @@ GATES: list[tuple[str, list[Observation], bool, bool]] = [
     ("not logged in", [START, UP, LOGIN], True, False),
     ("working", [START, UP, UPS, PROMPT], False, False),
     ("working, --now", [START, UP, UPS, PROMPT], True, True),
-    ("hook dialog, prompt drawn", [START, UP, UPS, PERMISSION, PROMPT], True, False),
+    ("hook dialog, the prompt seen before it", [START, UP, PROMPT, UPS, PERMISSION], True, False),
+    ("hook dialog, then the prompt back", [START, UP, UPS, PERMISSION, OTHER, PROMPT], False, False),
+    ("hook dialog, then the prompt back, --now", [START, UP, UPS, PERMISSION, OTHER, PROMPT], True, True),
     ("exited", [START, PROMPT, ProcessExited(0, 0, "completed")], True, False),
     ("retry notice is not a dialog", [START, UP, PROMPT, RETRY], False, False),
     ("busy input box", [START, UP, UPS, BUSY], False, False),

@@ -211,7 +211,11 @@ class StatusMachine:
             self._hook(obs)
         elif isinstance(obs, TranscriptSeen):
             self.transcript = obs
+            if obs.state in _TRANSCRIPT_ENDED:
+                self.dialog_hook = None  # an interrupt (Esc on the dialog) or an API error ended the turn
         elif isinstance(obs, ScreenSeen):
+            if obs.kind == "prompt" and (self.screen is None or self.screen.kind != "prompt"):
+                self.dialog_hook = None  # the screen went back to the empty prompt: no dialog is open any more
             self.screen = obs
         elif isinstance(obs, PersonTyped):
             self.person = obs
