@@ -144,15 +144,15 @@ OBSERVATIONS: dict[str, Observation] = {
     "s:other": OTHER, "s:stale": STALE,
 }
 # The status after each observation, in OBSERVATIONS' order; "!" marks needs_attention.
-S, I, W, Q, X = "spawning", "idle", "working", "waiting_input!", "exited"
+S, D, W, Q, X = "spawning", "idle", "working", "waiting_input!", "exited"  # D: done (idle)
 MATRIX: dict[str, list[str]] = {
     #                     exit SS UPS PRE POST Stop Stp(b) perm idle  t:w t:c t:q t:i t:int t:err  s:dia s:blk s:not    s:pr s:busy s:oth s:st
-    "spawning":           [X, I, W, W, W, I, W, Q, S,                 W, W, Q, I, I, I,              Q, Q, S + "!", I, S, S, S],
-    "idle":               [X, I, W, W, W, I, W, Q, I,                 W, W, Q, I, I, I,              Q, Q, I, I, I, I, I],
-    "working":            [X, I, W, W, W, I, W, Q, W,                 W, W, Q, W, I, I,              Q, Q, W + "!", W, W, W, W],
+    "spawning":           [X, D, W, W, W, D, W, Q, S,                 W, W, Q, D, D, D,              Q, Q, S + "!", D, S, S, S],
+    "idle":               [X, D, W, W, W, D, W, Q, D,                 W, W, Q, D, D, D,              Q, Q, D, D, D, D, D],
+    "working":            [X, D, W, W, W, D, W, Q, W,                 W, W, Q, W, D, D,              Q, Q, W + "!", W, W, W, W],
     "dialog(screen)":     [X, Q, Q, Q, Q, Q, Q, Q, Q,                 Q, Q, Q, Q, Q, Q,              Q, Q, W + "!", W, W, W, W],
-    "dialog(hook)":       [X, I, W, W, W, I, W, Q, Q,                 Q, Q, Q, Q, I, I,              Q, Q, Q, W, Q, Q, Q],
-    "question(transcript)": [X, I, W, W, W, I, W, Q, Q,               W, W, Q, W, I, I,              Q, Q, Q, Q, Q, Q, Q],
+    "dialog(hook)":       [X, D, W, W, W, D, W, Q, Q,                 Q, Q, Q, Q, D, D,              Q, Q, Q, W, Q, Q, Q],
+    "question(transcript)": [X, D, W, W, W, D, W, Q, Q,               W, W, Q, W, D, D,              Q, Q, Q, Q, Q, Q, Q],
     "exited":             [X] * len(OBSERVATIONS),
 }
 
