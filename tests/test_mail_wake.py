@@ -10,6 +10,7 @@ import pytest
 from maestrod.app import App
 from maestrod.config import Config
 from maestrod.mail import MailConfig, install_hooks, note_turn_start, stop_hook_decision
+from maestrod.mail.wake import MAIL_NOT_ERROR
 from tests.test_mail_support import (
     call,
     family_app,  # noqa: F401  (the `app` fixture)
@@ -33,7 +34,7 @@ def test_urgent_mail_blocks_with_a_summary(app: App) -> None:
     d = stop_hook_decision(app.mail, "s-coord", False)
     assert d is not None and d["decision"] == "block"
     reason = d["reason"]
-    assert reason.startswith("2 unread: ")
+    assert reason.startswith(MAIL_NOT_ERROR + " 2 unread: ")
     # most urgent first, sender by name, subject quoted, and how to read them
     assert "blocked from worker-2 'db is down' [critical], query from worker-1 'schema question'" in reason
     assert "minor" not in reason
@@ -44,7 +45,7 @@ def test_summary_is_bounded(app: App) -> None:
     for i in range(7):
         send(app, "s-w1", "s-coord", f"question {i} " + "x" * 100)
     reason = stop_hook_decision(app.mail, "s-coord", False)["reason"]  # type: ignore[index]
-    assert reason.startswith("7 unread: ") and "and 4 more" in reason
+    assert reason.startswith(MAIL_NOT_ERROR + " 7 unread: ") and "and 4 more" in reason
     assert "question 3" not in reason and "…'" in reason and len(reason) < 600
 
 
@@ -76,7 +77,7 @@ async def test_reading_mail_restarts_the_count(app: App) -> None:
     assert stop_hook_decision(app.mail, "s-coord", True) is None
     await call(app, "s-coord", "mail.read", {"id": m["id"]})  # it acted on its mail
     d = stop_hook_decision(app.mail, "s-coord", True)
-    assert d is not None and d["reason"].startswith("1 unread: ")
+    assert d is not None and d["reason"].startswith(MAIL_NOT_ERROR + " 1 unread: ")
     await call(app, "s-coord", "mail.wait", {"timeout": 0})
     assert stop_hook_decision(app.mail, "s-coord", True) is None  # nothing urgent left
 

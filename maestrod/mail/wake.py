@@ -29,6 +29,8 @@ from maestrod.mail.config import MailConfig
 from maestrod.mail.store import MailStore
 from shared.messages.mail import PRIORITY_RANK
 
+#: How a Stop-hook block for urgent mail begins.
+MAIL_NOT_ERROR = "Not an error: urgent mail keeps you going (maestro)."
 #: Messages named one by one in the reason; the rest are counted.
 SUMMARY_ITEMS = 3
 SUBJECT_CHARS = 60
@@ -73,8 +75,11 @@ def _listed(total: int, heads: list[dict[str, Any]]) -> str:
 
 
 def summarise(total: int, heads: list[dict[str, Any]]) -> str:
-    """``2 unread: query from worker-3 'schema question', blocked from worker-1 'db down'; read ...``"""
-    return (f"{total} unread: {_listed(total, heads)}; read them now with `maestroctl mail wait --timeout 0` "
+    """``Not an error: urgent mail keeps you going (maestro). 2 unread: query from worker-3 ...; read ...``
+
+    Claude Code shows a blocking Stop hook as "Stop hook reported a problem": the reason says first that it
+    is mail, not a failure, for the person watching as much as for the agent."""
+    return (f"{MAIL_NOT_ERROR} {total} unread: {_listed(total, heads)}; read them now with `maestroctl mail wait --timeout 0` "
             "(or list them with `maestroctl mail inbox --unread`), act on them, then continue")
 
 
