@@ -8,11 +8,14 @@
    priorities, ~10% unread); `mail.inbox` (default page of 50) as one of those sessions.
    p50 / p99. Goal: p50 <= 10 ms. `mail.inbox --unread` and `mail.wait --timeout 0` are
    shown too.
+3. A flooded mailbox: one more session with 100,000 unread messages (mixed priorities);
+   `mail.wait --timeout 0 --peek` (its first page of 1,000, by priority then oldest first) there.
 
 The daemon is this file run with --serve: maestrod's App and server, in its own process,
 with sessions inserted into the store and a token per session (spawning 100 real agents is
 not what is measured here). Clients are maestroctl's own blocking client.
 Run: python bench/bench_mail.py [--messages 100000] [--sessions 100] [--wakes 500] [--inbox 2000]
+     [--flooded 100000]
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ def sid(i: int) -> str:
     return f"s-{i:06x}"
 
 
-def populate(app: object, n_sessions: int, n_messages: int) -> None:
+def populate(app: object, n_sessions: int, n_messages: int, n_flooded: int) -> None:
     from maestrod.store.db import utcnow
 
     db = app.db  # type: ignore[attr-defined]
@@ -50,6 +53,10 @@ def populate(app: object, n_sessions: int, n_messages: int) -> None:
             c.execute("INSERT INTO sessions(id, project_id, name, role, parent_id, root_id, agent, cwd, status, "
                       "created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                       (sid(i), pid, f"worker-{i}", "worker", sid(0), sid(0), "claude", "/tmp", "working", now, now))
+        # The flooded mailbox (part 3): session number n_sessions.
+        c.execute("INSERT INTO sessions(id, project_id, name, role, parent_id, root_id, agent, cwd, status, "
+                  "created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                  (sid(n_sessions), pid, "flooded", "worker", sid(0), sid(0), "claude", "/tmp", "working", now, now))
     store = app.mail.store
     rng = random.Random(5)
     types = ["assignment", "status_update", "query", "response", "directive", "notification", "blocked"]
@@ -67,10 +74,14 @@ def populate(app: object, n_sessions: int, n_messages: int) -> None:
         c.executemany("UPDATE mail_recipients SET unread=0, read_at=? WHERE recipient=? "
                       "AND seq=(SELECT seq FROM mail_messages WHERE id=?)",
                       [(now, to, mid) for to, mid in ids if rng.random() < 0.9])
+    with db.transaction():
+        for k in range(n_flooded):
+            store.insert(sender=sid(rng.randrange(n_sessions)), recipients=[sid(n_sessions)],
+                         type_=rng.choice(types), subject=f"flood {k}", body=body, priority=rng.choice(prios))
     db.conn.execute("ANALYZE")
 
 
-def serve(root: Path, n_sessions: int, n_messages: int) -> None:
+def serve(root: Path, n_sessions: int, n_messages: int, n_flooded: int) -> None:
     import trio
 
     import maestrod.handlers  # noqa: F401
@@ -84,8 +95,8 @@ def serve(root: Path, n_sessions: int, n_messages: int) -> None:
             await nursery.start(serve_app, app, [bind_unix(root / "d.sock")])
             # After the services started: the session service marks sessions it did not spawn
             # (left by "a previous daemon") as lost.
-            populate(app, n_sessions, n_messages)
-            tokens = {f"tok-{i}": sid(i) for i in range(n_sessions)}
+            populate(app, n_sessions, n_messages, n_flooded)
+            tokens = {f"tok-{i}": sid(i) for i in range(n_sessions + 1)}
             app.token_lookup = tokens.get
             sys.stdout.write("READY\n")
             sys.stdout.flush()
@@ -109,10 +120,11 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, default=100)
     ap.add_argument("--wakes", type=int, default=500)
     ap.add_argument("--inbox", type=int, default=2000)
+    ap.add_argument("--flooded", type=int, default=100_000, help="unread messages in the flooded mailbox")
     ap.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        serve(args.serve, args.sessions, args.messages)
+        serve(args.serve, args.sessions, args.messages, args.flooded)
         return
 
     from maestroctl.client import Client
@@ -120,10 +132,12 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="mm-", dir="/tmp"))
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, __file__, "--serve", str(root), "--messages", str(args.messages),
-                             "--sessions", str(args.sessions)], stdout=subprocess.PIPE, text=True)
+                             "--sessions", str(args.sessions), "--flooded", str(args.flooded)],
+                            stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "READY"
         print(f"daemon ready with {args.messages:,} messages across {args.sessions} sessions "
+              f"and {args.flooded:,} unread in one more "
               f"({time.perf_counter() - t0:.1f} s to build)")
         sock = str(root / "d.sock")
 
@@ -154,11 +168,11 @@ def main() -> None:
         for _ in range(50):
             reader.call("mail.inbox", {})
 
-        def timed(method: str, params: dict) -> list[float]:
+        def timed(method: str, params: dict, n: int = args.inbox, client: Client = reader) -> list[float]:
             out = []
-            for _ in range(args.inbox):
+            for _ in range(n):
                 t = time.perf_counter()
-                result = reader.call(method, params)
+                result = client.call(method, params)
                 out.append(time.perf_counter() - t)
             assert result is not None
             return out
@@ -168,7 +182,15 @@ def main() -> None:
         report("mail.inbox --type query", timed("mail.inbox", {"type": "query"}))
         report("mail.wait --timeout 0 --peek (all unread)", timed("mail.wait", {"timeout": 0, "peek": True}))
         report("system.ping (the floor, same connection)", timed("system.ping", {}))
-        for c in (waiter, sender, reader):
+
+        # 3. the flooded mailbox: a page of 1,000 (with bodies) out of args.flooded unread
+        flooded = Client(sock, token=f"tok-{args.sessions}")
+        peek = {"timeout": 0, "peek": True}
+        for _ in range(5):
+            flooded.call("mail.wait", peek)
+        report(f"mail.wait --peek (1,000 of {args.flooded:,} unread)",
+               timed("mail.wait", peek, max(20, args.inbox // 10), flooded))
+        for c in (waiter, sender, reader, flooded):
             c.close()
     finally:
         proc.terminate()

@@ -5,7 +5,9 @@ Two tables (migration 3): ``mail_messages`` holds each message once;
 ``read_at`` and the priority rank copied from the message, so that
 
 * the inbox ("unread first, then by priority, then newest first") walks the
-  ``mail_inbox`` index of one mailbox and stops after ``limit`` rows, and
+  ``mail_inbox`` index of one mailbox and stops after ``limit`` rows,
+* unread mail in the order to handle it ("by priority, then oldest first") walks
+  ``mail_unread`` (migration 6) the same way, and
 * "how much urgent unread mail has this session" is an index range count,
 
 whatever the number of messages stored (bench/bench_mail.py: 100,000).
@@ -25,6 +27,9 @@ from shared.messages.mail import PRIORITY_RANK
 
 _COLUMNS = ("m.seq, m.id, m.thread_id, m.reply_to, m.sender, m.scope, m.type, m.subject, m.body, "
             "m.priority, m.task_id, m.created_at")
+
+#: The largest priority rank (low).
+_LOWEST = max(PRIORITY_RANK.values())
 
 #: {session id: name} for those of the given ids that are sessions.
 SenderNames = Callable[[Iterable[str]], dict[str, str]]
@@ -169,10 +174,14 @@ class MailStore:
             (mailbox, max_rank)).fetchone()[0])
 
     def unread_max_seq(self, mailbox: str, max_rank: int = 3) -> int:
-        """The newest unread message of rank <= ``max_rank`` (its store sequence; 0 if none)."""
-        return int(self.db.conn.execute(
-            "SELECT MAX(seq) FROM mail_recipients WHERE recipient=? AND unread=1 AND prio<=?",
-            (mailbox, max_rank)).fetchone()[0] or 0)
+        """The newest unread message of rank <= ``max_rank`` (its store sequence; 0 if none).
+
+        One ``mail_unread`` seek per rank: a single ``prio<=?`` query would either walk every unread row
+        of those ranks or (SQLite's choice) the mailbox's whole history backwards, read mail included.
+        """
+        return max((self.db.conn.execute(
+            "SELECT MAX(seq) FROM mail_recipients WHERE recipient=? AND unread=1 AND prio=?",
+            (mailbox, rank)).fetchone()[0] or 0 for rank in range(min(max_rank, _LOWEST) + 1)), default=0)
 
     def unread_heads(self, mailbox: str, max_rank: int, limit: int = 3) -> list[dict[str, Any]]:
         """The first unread messages of rank <= ``max_rank`` (no bodies): for summaries."""

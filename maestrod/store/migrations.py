@@ -153,4 +153,10 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE session_prompts ADD COLUMN held TEXT;
     """,
+    # 6: unread mail in the order it is handled (priority, then oldest first: `mail.wait`, the Stop hook's
+    # urgent-mail summary). mail_inbox keeps `seq DESC` for the inbox (newest first) and one index cannot be
+    # walked in both orders, so those queries sorted every unread row of the mailbox to fill a page.
+    """
+    CREATE INDEX mail_unread ON mail_recipients(recipient, unread, prio, seq);
+    """,
 ]
