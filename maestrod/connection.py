@@ -27,6 +27,11 @@ log = logging.getLogger("maestrod.connection")
 # which measured ~20 us per request.
 READ_CHUNK = 64 * 1024
 
+#: Linux's epoll, which tells when a half-closed client closes for good; None elsewhere.
+_EPOLL = getattr(select, "epoll", None)
+#: Without it, how often to look.
+GONE_POLL_INTERVAL = 1.0
+
 
 class Connection:
     """Requests are answered in the order they arrive, except methods marked
@@ -45,6 +50,7 @@ class Connection:
         self._nursery: trio.Nursery | None = None
         self._cancel = trio.CancelScope()
         self._pusher_done = trio.Event()
+        self._pusher_scope = trio.CancelScope()
         self.closed = False
         #: Per-connection state that handler groups attach (e.g. attach streams).
         self.extras: dict[str, Any] = {}
@@ -112,6 +118,28 @@ class Connection:
             return self.eof
         return any(mask & (select.POLLHUP | select.POLLERR | select.POLLNVAL) for _fd, mask in ready)
 
+    async def wait_gone(self) -> None:
+        """Return once :meth:`peer_gone` (call it after EOF: before, the client may still be there)."""
+        if self.peer_gone():
+            return
+        sock = getattr(self.stream, "socket", None)
+        if sock is not None and _EPOLL is not None:
+            # Linux: an epoll set holding only the socket, with no events asked for, is readable exactly
+            # when the socket reports EPOLLHUP or EPOLLERR (always reported); trio waits on the set.
+            with _EPOLL() as ep:
+                try:
+                    ep.register(sock.fileno(), 0)
+                except (OSError, ValueError):
+                    return
+                try:
+                    while not self.peer_gone():
+                        await trio.lowlevel.wait_readable(ep.fileno())
+                finally:
+                    trio.lowlevel.notify_closing(ep.fileno())
+            return
+        while not self.peer_gone():
+            await trio.sleep(GONE_POLL_INTERVAL)
+
     @contextlib.contextmanager
     def cancel_when_gone(self) -> Iterator[trio.CancelScope]:
         """A cancel scope for a long request, cancelled as soon as its client is gone (EOF and
@@ -151,7 +179,7 @@ class Connection:
                     # EOF: requests in flight finish (nursery join). A subscriber that half-closed
                     # (`socat -t`) keeps receiving events until it goes away.
                     if self.subscription is not None:
-                        await self._pusher_done.wait()
+                        await self._push_until_gone()
             except* (trio.BrokenResourceError, trio.ClosedResourceError):
                 pass
         self.closed = True
@@ -209,16 +237,32 @@ class Connection:
             await self.send(data)
 
     def start_pusher(self, recv: trio.MemoryReceiveChannel[dict[str, Any]]) -> None:
-        self._pusher_done = trio.Event()
-        self.nursery.start_soon(self._push, recv)
+        # Each pusher has its own: one replaced by a new subscription ends (its channel closed) on its own.
+        self._pusher_done = done = trio.Event()
+        self._pusher_scope = scope = trio.CancelScope()
+        self.nursery.start_soon(self._push, recv, scope, done)
 
-    async def _push(self, recv: trio.MemoryReceiveChannel[dict[str, Any]]) -> None:
+    async def _push(self, recv: trio.MemoryReceiveChannel[dict[str, Any]], scope: trio.CancelScope,
+                    done: trio.Event) -> None:
         try:
-            async with recv:
-                async for event in recv:
-                    await self.notify("event", event)
+            with scope:
+                async with recv:
+                    async for event in recv:
+                        await self.notify("event", event)
         finally:
-            self._pusher_done.set()
+            done.set()
+
+    async def _push_until_gone(self) -> None:
+        """After EOF on a subscriber's connection: push until the client is gone for good, then stop at
+        once -- not at the next matching event, which for an unused topic never comes."""
+        async with trio.open_nursery() as nursery:
+            async def stop_when_gone() -> None:
+                await self.wait_gone()
+                self._pusher_scope.cancel()
+
+            nursery.start_soon(stop_when_gone)
+            await self._pusher_done.wait()
+            nursery.cancel_scope.cancel()
 
 
 def _encodable(response: dict[str, Any]) -> bool:
