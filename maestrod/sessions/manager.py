@@ -235,24 +235,51 @@ class SessionManager:
             raise errors.RpcError(errors.UNAVAILABLE, "the session service is not running")
         ready = self.spawner.prepare(p, actor, caller)
         sid, argv = ready.session_id, ready.argv
+        # The row exists from here on: whatever fails before the session's task runs ends it exited (failed)
+        # with the reason, never stuck in `spawning`.
+        pty: PtyProcess | None = None
         try:
             pty = await PtyProcess.spawn(ready.exec_argv, cwd=ready.cwd, env=ready.env, rows=p.rows, cols=p.cols)
-        except OSError as exc:
-            self.store.write_status(sid, "spawning", "exited", SYSTEM,
-                                    {"exit_reason": "failed", "exit_code": None, "error": str(exc),
-                                     "source": "process", "reason": f"could not start: {exc}"})
-            raise errors.RpcError(errors.UNAVAILABLE, f"could not start {argv[0]}: {exc}") from None
-        live = LiveSession(sid, AGENT_KINDS[p.agent], pty, p.rows, p.cols, self.config.scrollback_bytes)
-        self.sessions[sid] = live
-        self.store.set_pid(sid, pty.pid)
-        log.info("session %s (%s) started: pid %d, %s", sid, p.name, pty.pid, argv[0])
-        watch = ScreenWatch(live.terminal, self.screen_rules.get(p.agent),
-                            lambda obs: self._on_screen(live, obs), max_rate_hz=SCREEN_RATE_HZ)
-        live.screen_watch = watch
-        assert self._nursery is not None
-        self._nursery.start_soon(self._run_session, live, watch)
+            live = LiveSession(sid, AGENT_KINDS[p.agent], pty, p.rows, p.cols, self.config.scrollback_bytes)
+            self.sessions[sid] = live
+            self.store.set_pid(sid, pty.pid)
+            log.info("session %s (%s) started: pid %d, %s", sid, p.name, pty.pid, argv[0])
+            watch = ScreenWatch(live.terminal, self.screen_rules.get(p.agent),
+                                lambda obs: self._on_screen(live, obs), max_rate_hz=SCREEN_RATE_HZ)
+            live.screen_watch = watch
+            assert self._nursery is not None
+            self._nursery.start_soon(self._run_session, live, watch)
+        except BaseException as exc:
+            with trio.CancelScope(shield=True):
+                await self._spawn_failed(sid, pty, exc)
+            if isinstance(exc, Exception):
+                raise errors.RpcError(
+                    errors.UNAVAILABLE, f"could not start {argv[0]}: {_describe(exc)} (session {sid} is exited: "
+                    "failed)", {"session": sid}) from None
+            raise
         self._observe(live, ProcessStarted(trio.current_time()), SYSTEM)
         return self.get(sid)
+
+    async def _spawn_failed(self, sid: str, pty: PtyProcess | None, exc: BaseException) -> None:
+        """A spawn failed after its row was written: the process (if any) is killed and reaped, and the row
+        ends ``exited`` (``failed``) with the reason."""
+        if isinstance(exc, OSError):
+            log.warning("session %s: could not start: %s", sid, exc)
+        elif isinstance(exc, Exception):
+            log.error("session %s: could not start", sid, exc_info=exc)
+        self.sessions.pop(sid, None)
+        if pty is not None:
+            pty.kill()
+            with trio.move_on_after(1):
+                await pty.wait()
+            pty.close()
+        why = _describe(exc) if isinstance(exc, Exception) else "the spawn was cancelled"
+        try:
+            self.store.write_status(sid, "spawning", "exited", SYSTEM,
+                                    {"exit_reason": "failed", "exit_code": None, "error": why,
+                                     "source": "process", "reason": f"could not start: {why}"})
+        except Exception:
+            log.exception("session %s: its failed spawn could not be recorded", sid)
 
     # -- the per-session tasks --------------------------------------------------------------------
 
@@ -487,6 +514,12 @@ class SessionManager:
                 return
         s.pty.kill()
         await s.exited.wait()
+
+
+def _describe(exc: Exception) -> str:
+    """An exception for people: an OSError's own text; others with their type (``ValueError: embedded null
+    byte``)."""
+    return str(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
 
 
 def pid_alive(pid: int | None) -> bool:

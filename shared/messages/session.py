@@ -1,5 +1,6 @@
 """session.* (agents in PTYs the daemon owns) and hook.* (Claude Code hooks reporting in)."""
 
+import json
 from typing import Any, Literal, Optional
 
 import attrs
@@ -16,6 +17,35 @@ PROMPT_MAX_CHARS = 10_000
 def _positive(_inst: object, a: "attrs.Attribute[int]", v: int) -> None:
     if not 1 <= v <= 10_000:
         raise ValueError(f"{a.name}: must be between 1 and 10000, got {v}")
+
+
+# What reaches a process's argv or environment must be representable there (execve takes C strings, and an
+# environment key cannot hold "="): refused before anything is stored, naming the field.
+_NUL = "must not contain a NUL character"
+
+
+def _no_nul(_inst: object, a: "attrs.Attribute[Optional[str]]", v: Optional[str]) -> None:
+    if v is not None and "\x00" in v:
+        raise ValueError(f"{a.name}: {_NUL}")
+
+
+def _argv(_inst: object, a: "attrs.Attribute[list[str]]", v: list[str]) -> None:
+    for i, arg in enumerate(v):
+        if "\x00" in arg:
+            raise ValueError(f"{a.name}[{i}]: {_NUL}")
+
+
+def _env(_inst: object, a: "attrs.Attribute[dict[str, str]]", v: dict[str, str]) -> None:
+    for key, value in v.items():
+        shown = json.dumps(key, ensure_ascii=False)
+        if not key:
+            raise ValueError(f"{a.name}: a key must not be empty")
+        if "=" in key:
+            raise ValueError(f'{a.name}: key {shown} must not contain "="')
+        if "\x00" in key:
+            raise ValueError(f"{a.name}: key {shown} {_NUL}")
+        if "\x00" in value:
+            raise ValueError(f"{a.name}: the value of {shown} {_NUL}")
 
 
 @attrs.define
@@ -66,17 +96,22 @@ class SessionSpawn:
     )
     rows: int = attrs.field(default=40, validator=_positive)
     cols: int = attrs.field(default=120, validator=_positive)
-    env: dict[str, str] = attrs.field(factory=dict, metadata=doc("extra environment for the process"))
+    env: dict[str, str] = attrs.field(
+        factory=dict, validator=_env, metadata=doc("extra environment for the process")
+    )
     agent: Literal["claude", "command"] = attrs.field(
         default="claude", metadata=doc("claude: Claude Code with hooks; command: run `argv` as is")
     )
     argv: list[str] = attrs.field(
-        factory=list, metadata=doc("command: the program and its args; claude: extra args for claude")
+        factory=list, validator=_argv,
+        metadata=doc("command: the program and its args; claude: extra args for claude"),
     )
     allowed_tools: Optional[str] = attrs.field(
-        default=None, metadata=doc('claude --allowedTools, e.g. "Bash Read Edit"')
+        default=None, validator=_no_nul, metadata=doc('claude --allowedTools, e.g. "Bash Read Edit"')
     )
-    permission_mode: Optional[str] = attrs.field(default=None, metadata=doc("claude --permission-mode"))
+    permission_mode: Optional[str] = attrs.field(
+        default=None, validator=_no_nul, metadata=doc("claude --permission-mode")
+    )
     template: Optional[str] = attrs.field(
         default=None,
         metadata=doc(
@@ -85,16 +120,20 @@ class SessionSpawn:
         ),
     )
     subject: Optional[str] = attrs.field(
-        default=None, metadata=doc("directive subject: <coordinator_directive>, and the first mail")
+        default=None, validator=_no_nul,
+        metadata=doc("directive subject: <coordinator_directive>, and the first mail"),
     )
     message: Optional[str] = attrs.field(
-        default=None, metadata=doc("directive text (without subject: its first line is the subject)")
+        default=None, validator=_no_nul,
+        metadata=doc("directive text (without subject: its first line is the subject)"),
     )
 
     @name.validator
     def _name(self, _a: object, v: str) -> None:
         if not v.strip():
             raise ValueError("name: must not be empty")
+        if "\x00" in v:  # the name is in the composed system prompt: claude's argv, $MAESTRO_SYSTEM_PROMPT
+            raise ValueError(f"name: {_NUL}")
 
 
 @attrs.define
