@@ -124,7 +124,10 @@ class SessionStore:
         return self.db.resolve("sessions", "session", ident, SESSION_ID_PREFIX)
 
     def token_lookup(self, token: str) -> str | None:
-        row = self.db.conn.execute("SELECT id FROM sessions WHERE token_hash=?", (token_hash(token),)).fetchone()
+        """The session whose token this is, while it has not exited: a token dies with its session (also
+        across restarts, where a previous daemon's sessions end ``exited`` as ``lost``)."""
+        row = self.db.conn.execute("SELECT id FROM sessions WHERE token_hash=? AND status<>'exited'",
+                                   (token_hash(token),)).fetchone()
         return str(row[0]) if row else None
 
     # -- building API objects ------------------------------------------------------------------------
