@@ -142,7 +142,9 @@ async def test_clear_rolls_over_to_the_new_transcript(tmp_path: Path) -> None:
 
 
 async def test_session_start_hook_switches_the_file(tmp_path: Path) -> None:
-    old, new = tmp_path / "old.jsonl", tmp_path / "new.jsonl"
+    # <uuid>.jsonl in the same project directory: what the hook intake accepts (and stores) after /clear
+    old = tmp_path / "0f6c1e3a-1111-4a2b-9c3d-000000000001.jsonl"
+    new = tmp_path / "0f6c1e3a-2222-4a2b-9c3d-000000000002.jsonl"
     old.write_bytes(prompt("first", 0))
     new.write_bytes(prompt("after clear", 5))
     app = make_app(tmp_path)
@@ -150,8 +152,7 @@ async def test_session_start_hook_switches_the_file(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         await nursery.start(app.transcripts.run)
         assert await app.transcripts.sync("s-1")
-        await app.hook_extensions.notify("s-1", "SessionStart",
-                                         {"source": "clear", "transcript_path": str(new)})
+        await app.sessions.hook("s-1", "SessionStart", {"source": "clear", "transcript_path": str(new)})
         assert await app.transcripts.sync("s-1")
         digest = app.transcripts.digest("s-1")
         assert digest is not None

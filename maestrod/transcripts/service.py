@@ -648,7 +648,8 @@ class TranscriptService:
 def wire_sessions(bus: EventBus, hook_extensions: HookExtensions, service: TranscriptService) -> None:
     """How sessions reach the service, without the session code knowing about it: a spawned Claude
     session (``session.spawned`` with a transcript path) is watched, an exited one unwatched, and a
-    SessionStart hook reporting another transcript (``/clear``, resume) switches the file; the coordinator
+    SessionStart hook switches to the transcript path the store holds after it (``/clear``, a fork: the
+    hook intake stores the hook's path only once it passed its checks); the coordinator
     context providers are plugged into the hooks too.  Replace this with direct calls from the session
     manager if preferred."""
 
@@ -666,10 +667,12 @@ def wire_sessions(bus: EventBus, hook_extensions: HookExtensions, service: Trans
 
     bus.add_listener(on_event)
 
-    def on_session_start(session_id: str, _event: str, payload: dict[str, Any]) -> None:
-        path = payload.get("transcript_path")
-        if isinstance(path, str) and path and session_id in service._sessions:
-            service.watch(session_id, path)
+    def on_session_start(session_id: str, _event: str, _payload: dict[str, Any]) -> None:
+        # Never the hook's own path: the one the hook intake accepted and stored (it refuses a path outside
+        # the session's Claude project directory, or a FIFO, a symbolic link...).
+        row = service.session_store.find(session_id) if session_id in service._sessions else None
+        if row is not None and row["transcript_path"]:
+            service.watch(session_id, row["transcript_path"])
 
     hook_extensions.add_listener("SessionStart", on_session_start)
     service.context.register(hook_extensions)

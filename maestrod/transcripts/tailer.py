@@ -17,15 +17,23 @@ inotify/watchfiles hint, or on its stat-poll timer) - so every case is testable 
 * **Huge backlogs** (a long session watched late): at most ``max_bytes`` are read per :meth:`poll`, which
   says whether more is waiting, so the event loop is never held for long.
 
-``os.pread`` on a regular file does not block for long, so it runs on the event loop (no thread hop).
+``os.pread`` on a regular file does not block for long, so it runs on the event loop (no thread hop).  Only a
+regular file is ever read: every open is ``O_NONBLOCK | O_NOFOLLOW`` then ``fstat``
+(:func:`maestrod.sessions.transcript_path.open_regular`), so a FIFO or a symbolic link put at the path (by a
+hostile process) is refused (counted, logged once) and can never block the event loop.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any, Protocol
 
 import attrs
+
+from maestrod.sessions.transcript_path import open_regular, why_not_openable
+
+log = logging.getLogger("maestrod.transcripts")
 
 #: Bytes compared at the start of the file and just before the read position to detect a rewrite.
 FINGERPRINT = 64
@@ -51,6 +59,8 @@ class TailStats:
     rotations: int = 0
     rewrites: int = 0
     missing: int = 0
+    #: opens refused: not a regular file (a FIFO, a symbolic link, ...)
+    refused: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return attrs.asdict(self)
@@ -89,6 +99,8 @@ class TranscriptTailer:
         self.stats = TailStats()
         self.fd: int | None = None
         self._seen_stat: tuple[int, int] | None = None  # (size, mtime_ns) at the last look
+        #: Why the file at the path was refused at the last open (logged when it changes), else None.
+        self.refused: str | None = None
 
     # ------------------------------------------------------------------------------------------- reading
 
@@ -135,10 +147,18 @@ class TranscriptTailer:
 
     def _open(self) -> bool:
         try:
-            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        except (FileNotFoundError, NotADirectoryError, PermissionError, IsADirectoryError):
+            fd = open_regular(self.path)
+        except (FileNotFoundError, NotADirectoryError):
             self.stats.missing += 1
             return False
+        except OSError as exc:
+            self.stats.refused += 1
+            why = why_not_openable(exc)
+            if why != self.refused:
+                log.warning("transcript %s refused: %s", self.path, why)
+                self.refused = why
+            return False
+        self.refused = None
         self.fd = fd
         fst = os.fstat(fd)
         identity = (fst.st_dev, fst.st_ino)
