@@ -30,7 +30,8 @@ OUTPUT_MAX = 1024 * 1024
 TAIL_WINDOW = 16 * 1024
 WITNESSES = ["process", "hooks", "transcript", "screen", "person"]
 #: What a ``session.hook`` timeline row shows besides the event name.
-HOOK_FIELDS = ("tool_name", "notification_type", "source", "reason", "message")
+HOOK_FIELDS = ("tool_name", "notification_type", "source", "reason", "message", "refused_transcript_path",
+               "refused_reason")
 PRUNED_COLUMNS = [("id", "ID"), ("name", "NAME"), ("project_id", "PROJECT"), ("exit_reason", "EXIT"),
                   ("exit_code", "CODE"), ("exited_at", "EXITED")]
 

@@ -11,6 +11,7 @@
 * :mod:`maestrod.sessions.live` -- LiveSession and Viewer: the in-memory side of a running session;
 * :mod:`maestrod.sessions.prompts` -- PromptDesk: the prompt queue, the input gate's use, confirmation;
 * :mod:`maestrod.sessions.hook_intake` -- HookIntake: the hooks witness and the hook plug-ins' answers;
+* :mod:`maestrod.sessions.transcript_path` -- which transcript paths a hook may report, and opening them safely;
 * :mod:`maestrod.sessions.hooks` -- HookExtensions: what other services plug into the hooks;
 * :mod:`maestrod.sessions.attach`, :mod:`maestrod.sessions.waits` -- viewers; ``session.wait``;
 * :mod:`maestrod.sessions.spawn`, :mod:`maestrod.sessions.launch`, :mod:`maestrod.sessions.claude`,
