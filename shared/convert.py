@@ -63,10 +63,37 @@ def _strict(name: str, ok: typing.Callable[[Any], bool],
     return hook
 
 
+#: Every integer param must fit SQLite's INTEGER (signed 64 bits): larger ones overflow in the store.
+INT_MIN = -(2**63)
+INT_MAX = 2**63 - 1
+_INT_RANGE = f"must be between {INT_MIN} and {INT_MAX}"
+
+
+def _int_hook(v: Any, _t: Any) -> int:
+    if type(v) is int:
+        if INT_MIN <= v <= INT_MAX:
+            return v
+        raise WrongType(_INT_RANGE)
+    if type(v) is float and v.is_integer() and abs(v) >= 2**63:
+        raise WrongType(_INT_RANGE)  # orjson reads integers beyond 64 bits as floats (rounded: >= 2**63)
+    raise WrongType(f"expected integer, got {_json_type(v)}")
+
+
+def _float_hook(v: Any, _t: Any) -> float:
+    if type(v) is float:
+        return v
+    if type(v) is int:
+        try:
+            return float(v)
+        except OverflowError:
+            raise WrongType("number out of range") from None
+    raise WrongType(f"expected number, got {_json_type(v)}")
+
+
 def make_converter() -> cattrs.Converter:
     c = cattrs.Converter(forbid_extra_keys=True)
-    c.register_structure_hook(int, _strict("integer", lambda v: type(v) is int))
-    c.register_structure_hook(float, _strict("number", lambda v: type(v) in (int, float), float))
+    c.register_structure_hook(int, _int_hook)
+    c.register_structure_hook(float, _float_hook)
     c.register_structure_hook(str, _strict("string", lambda v: type(v) is str))
     c.register_structure_hook(bool, _strict("boolean", lambda v: type(v) is bool))
 
@@ -134,6 +161,10 @@ def _flatten(exc: BaseException, path: str, out: list[str]) -> None:
                 p = f"{path}.{note.name}" if path else note.name
             _flatten(sub, p, out)
         for sub in without:
+            if isinstance(exc, ClassValidationError) and type(sub) is ValueError:
+                # raised by the class's own validators, whose messages name the field: `limit: must be ...`
+                out.append(f"{path + '.' if path else ''}{sub}")
+                continue
             _flatten(sub, path, out)
         return
     if isinstance(exc, ForbiddenExtraKeysError):

@@ -1,6 +1,6 @@
 import attrs
 
-from shared.messages.spec import MethodSpec, doc
+from shared.messages.spec import MethodSpec, between, doc
 from shared.messages.system import NoParams
 
 
@@ -13,7 +13,8 @@ class Subscribe:
 class Replay:
     since: int = attrs.field(metadata=doc("last seq the client saw; events after it are returned"))
     topics: list[str] = attrs.field(factory=list)
-    limit: int = 1000
+    limit: int = attrs.field(default=1000, validator=between(1, 10_000),
+                             metadata=doc("at most this many (1..10000)"))
 
 
 METHODS = [

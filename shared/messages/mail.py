@@ -16,7 +16,7 @@ from typing import Literal
 
 import attrs
 
-from shared.messages.spec import HUMAN, MethodSpec, doc  # noqa: F401  (HUMAN re-exported)
+from shared.messages.spec import HUMAN, MethodSpec, between, doc  # noqa: F401  (HUMAN re-exported)
 
 MailType = Literal["assignment", "status_update", "query", "response", "directive", "notification", "blocked"]
 MailPriority = Literal["critical", "high", "normal", "low"]
@@ -61,7 +61,8 @@ class MailInbox:
     thread: str | None = attrs.field(default=None, metadata=doc("only this thread (thread or message id)"))
     mailbox: str | None = attrs.field(
         default=None, metadata=doc('whose inbox (default: the caller\'s; "human" or a session the caller may read)'))
-    limit: int = attrs.field(default=50, metadata=doc("at most this many (1..1000)"))
+    limit: int = attrs.field(default=50, validator=between(1, 1000),
+                             metadata=doc("at most this many (1..1000)"))
 
 
 @attrs.define

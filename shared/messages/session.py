@@ -5,7 +5,7 @@ from typing import Any, Literal, Optional
 
 import attrs
 
-from shared.messages.spec import MethodSpec, doc
+from shared.messages.spec import MethodSpec, between, doc
 
 Role = Literal["worker", "coordinator"]
 #: Every status the status machine (maestrod/sessions/status.py) can decide.
@@ -157,7 +157,8 @@ class SessionRef:
 class SessionOutput:
     id: str
     offset: int = attrs.field(default=0, metadata=doc("absolute byte offset in the session's output"))
-    limit: int = attrs.field(default=65536, metadata=doc("at most this many bytes (max 1 MiB)"))
+    limit: int = attrs.field(default=65536, validator=between(1, 1 << 20),
+                             metadata=doc("at most this many bytes (1..1048576)"))
 
 
 @attrs.define

@@ -2,7 +2,7 @@ from typing import Literal, Optional
 
 import attrs
 
-from shared.messages.spec import MethodSpec, doc
+from shared.messages.spec import MethodSpec, between, doc
 
 Status = Literal["todo", "in_progress", "in_review", "completed", "blocked", "cancelled", "archived"]
 Priority = Literal["low", "medium", "high", "critical"]
@@ -92,7 +92,8 @@ class TaskReady:
 @attrs.define
 class TaskHistory:
     id: str
-    limit: int = 200
+    limit: int = attrs.field(default=200, validator=between(1, 10_000),
+                             metadata=doc("the latest this many timeline rows (1..10000)"))
 
 
 METHODS = [
