@@ -24,6 +24,12 @@ if TYPE_CHECKING:
     from typing import Any
 
 GLOBAL_DESTS = {"--socket": ("socket", "str"), "--timeout": ("timeout", "float")}
+#: The global options every command also takes after its arguments (default argparse.SUPPRESS: set only
+#: when given).  Not in the snapshot: a command is "supported" only if it has both, exactly so.
+AFTER_COMMAND = {
+    "--json": {"dest": "json", "kind": "store_true", "type": None, "choices": None},
+    "--socket": {"dest": "socket", "kind": "store", "type": None, "choices": None},
+}
 
 
 class Namespace:
@@ -123,7 +129,7 @@ def _parse_command(args: list[str], node: dict[str, Any], values: dict[str, Any]
             continue
         last_was_positional = False
         name, eq, inline = tok.partition("=")
-        opt = opts.get(name)
+        opt = opts.get(name) or AFTER_COMMAND.get(name)
         if opt is None:
             return None  # unknown, abbreviated, short, `--`, negative number...: argparse decides
         kind = opt["kind"]
@@ -264,10 +270,18 @@ def _compile_command(parser: argparse.ArgumentParser) -> dict[str, Any]:
     kinds = {argparse._StoreAction: "store", argparse._StoreTrueAction: "store_true",
              argparse._StoreFalseAction: "store_false", argparse._AppendAction: "append",
              argparse._ExtendAction: "extend"}
+    after: set[str] = set()
     for action in parser._actions:
         if isinstance(action, argparse._HelpAction):
             continue
         kind = kinds.get(type(action))
+        if action.default == argparse.SUPPRESS and len(action.option_strings) == 1:
+            flag = action.option_strings[0]
+            known = AFTER_COMMAND.get(flag)
+            if known is not None and (known["dest"], known["kind"], action.type, action.choices) == (
+                    action.dest, kind, None, None):
+                after.add(flag)
+                continue
         type_name = _type_name(action.type)
         choices = list(action.choices) if action.choices is not None else None
         ok = kind is not None and type_name is not False and _jsonable(action.default) and \
@@ -292,6 +306,8 @@ def _compile_command(parser: argparse.ArgumentParser) -> dict[str, Any]:
             if kind != "store" or action.nargs not in (None, "?", "*", "+"):
                 node["supported"] = False
             node["positionals"].append(entry)
+    if after != set(AFTER_COMMAND):
+        node["supported"] = False
     variable = [p for p in node["positionals"] if p["nargs"] in ("?", "*", "+")]
     if len(variable) > 1:
         node["supported"] = False

@@ -85,7 +85,9 @@ class Runtime:
             return
         text = human(result) if callable(human) else human
         if text:
-            sys.stdout.write(text.rstrip("\n") + "\n")
+            from maestroctl.output import safe  # agents' names and words: never terminal commands
+
+            sys.stdout.write(safe(text.rstrip("\n")) + "\n")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -129,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"maestroctl: {exc}\n")
         return EXIT_UNREACHABLE
     except RemoteError as exc:
-        sys.stderr.write(f"maestroctl: error {exc.code}: {exc.message}\n")
+        from maestroctl.output import safe  # the message may quote what an agent named
+
+        sys.stderr.write(f"maestroctl: error {exc.code}: {safe(str(exc.message))}\n")
         return EXIT_REMOTE
     except KeyboardInterrupt:
         return 130

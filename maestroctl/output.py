@@ -10,6 +10,21 @@ if TYPE_CHECKING:
     from typing import Any
 
 
+#: What a terminal acts on instead of showing: C0 controls but tab and newline (ESC starts every escape
+#: sequence, CR overwrites a line), DEL, C1 controls (U+009B is a one-character CSI) and the bidi controls
+#: that reorder text.  Names, titles and messages come from agents: shown, they must not steer the terminal.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0))}
+_CONTROLS.update({c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))})
+
+
+def safe(text: str) -> str:
+    """``text`` for a terminal: every control character above spelled out (ESC as ``\\x1b``)."""
+    # C speed for the common case: "not printable" is a superset of _CONTROLS
+    if all(map(str.isprintable, text.replace("\t", " ").split("\n"))):
+        return text
+    return text.translate(_CONTROLS)
+
+
 def print_json(value: Any) -> None:
     """One line of compact JSON: the same bytes shape the daemon sends (pipe it to `jq` to read)."""
     from maestroctl import wire
@@ -24,7 +39,7 @@ def _cell(v: Any) -> str:
         return "yes" if v else "no"
     if isinstance(v, (list, tuple)):
         return ",".join(map(str, v)) or "-"
-    return str(v).replace("\n", " ")
+    return safe(str(v).replace("\n", " "))
 
 
 def table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], *,

@@ -48,6 +48,23 @@ def build(groups: dict[str, tuple[str, str]], only: str | None = None) -> argpar
             continue
         __import__(f"maestroctl.commands.{module}")
         sys.modules[f"maestroctl.commands.{module}"].register(sub, name, help_)
+        _globals_after_command(sub.choices[name])
     return ap
+
+
+def _globals_after_command(group: argparse.ArgumentParser) -> None:
+    """``--json`` and ``--socket`` mean the same everywhere, so every command also takes them after its
+    own arguments (``maestroctl digest FILE --json``).  Their default is SUPPRESS: not given there, they
+    leave what was given before GROUP.  ``--timeout`` is taken before GROUP only: ``session wait`` and
+    ``mail wait`` have their own."""
+    commands = [a for a in group._actions if isinstance(a, argparse._SubParsersAction)]
+    for command in commands[0].choices.values() if commands else [group]:
+        taken = command._option_string_actions
+        if "--json" not in taken:
+            command.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                                 help="print the raw JSON result (as before GROUP)")
+        if "--socket" not in taken:
+            command.add_argument("--socket", default=argparse.SUPPRESS, metavar="SOCKET",
+                                 help="daemon socket (as before GROUP)")
 
 

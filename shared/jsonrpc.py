@@ -12,6 +12,9 @@ Wire rules (README "Protocol"):
 * a line longer than :data:`MAX_LINE` bytes is answered with an error and
   the connection is closed: the rest of the stream cannot be re-synchronised
   cheaply, and a peer that sends 16 MiB lines is broken or hostile;
+* a line nested deeper than :data:`MAX_DEPTH` arrays/objects is refused
+  (``-32600``) before dispatch: recursion in a handler, the validator or a
+  serialiser must never depend on the peer's nesting;
 * every other mistake is answered and the connection stays usable.
 """
 
@@ -26,6 +29,9 @@ import orjson
 from shared import errors
 
 MAX_LINE = 16 * 1024 * 1024
+#: Arrays/objects a request line may nest (a batch's array counts): far above any method's params, far
+#: below what orjson (1024), cattrs or a recursive walk of the params could choke on.
+MAX_DEPTH = 64
 
 JsonId = Union[str, int, None]
 
@@ -155,6 +161,30 @@ def parse_item(obj: Any) -> Item:
                    is_notification=not has_id)
 
 
+def nests_deeper(value: Any, limit: int) -> bool:
+    """Does a decoded JSON ``value`` nest arrays/objects more than ``limit`` deep?  Level by level, never
+    recursing; the cost is one type check per member, less than decoding them cost."""
+    if type(value) is not dict and type(value) is not list:
+        return False
+    level = [value]
+    for _ in range(limit):
+        deeper = []
+        for container in level:
+            for member in container.values() if type(container) is dict else container:
+                if type(member) is dict or type(member) is list:
+                    deeper.append(member)
+        if not deeper:
+            return False
+        level = deeper
+    return True
+
+
+def _too_deep(value: Any) -> Rejected:
+    id_ = value.get("id") if isinstance(value, dict) else None
+    return Rejected(error_response(id_ if _valid_id(id_) else None, errors.INVALID_REQUEST,
+                                   f"Invalid request: nested deeper than {MAX_DEPTH} arrays/objects"))
+
+
 def parse_line(line: bytes) -> Message:
     """Turn one complete line (without its newline) into a :class:`Message`."""
     try:
@@ -162,6 +192,9 @@ def parse_line(line: bytes) -> Message:
     except orjson.JSONDecodeError as exc:
         return Message([Rejected(error_response(None, errors.PARSE_ERROR, f"Parse error: {exc}"))],
                        batch=False)
+    # orjson stops at 1024 levels; the rest is bounded here (a ping is too short to nest 64 deep).
+    if len(line) > 2 * MAX_DEPTH and nests_deeper(value, MAX_DEPTH):
+        return Message([_too_deep(value)], batch=False)
     if isinstance(value, list):
         if not value:
             return Message([Rejected(error_response(None, errors.INVALID_REQUEST,

@@ -43,10 +43,20 @@ def run(rt: Any, a: argparse.Namespace) -> int:
     except OSError as exc:
         sys.stderr.write(f"maestroctl digest: cannot read {a.file}: {exc.strerror or exc}\n")
         return EXIT_USAGE
-    from shared.digest import agent_label_for_path, digest_bytes, render_text
+    from shared.digest import DigestConfig, SessionDigest, agent_label_for_path, render_text
 
     agent = agent_label_for_path(a.file) if a.file != "-" else None
-    window = digest_bytes(data, a.mode, a.last or None, agent=agent)
+    last = a.last or None
+    # What shared.digest.digest_bytes does, keeping the parser for its counts of skipped lines.
+    digest = SessionDigest(agent=agent, config=DigestConfig(retain=None if last is None else max(last, 1)))
+    digest.feed(data)
+    digest.finish()
+    window = digest.window(a.mode, last, None)
+    stats = digest.parser.stats
+    skipped = stats.corrupt_lines + stats.oversized_lines
+    if skipped:
+        sys.stderr.write(f"maestroctl digest: skipped {skipped} unreadable line(s) ({stats.corrupt_lines} "
+                         f"corrupt, {stats.oversized_lines} over {digest.parser.max_line_bytes} bytes)\n")
     if rt.json:
         out = window.to_dict()
         out["file"] = a.file
@@ -54,5 +64,7 @@ def run(rt: Any, a: argparse.Namespace) -> int:
         return 0
     import datetime
 
-    sys.stdout.write(render_text(window, tz=datetime.UTC if a.utc else None))
+    from maestroctl.output import safe  # agents' words: never terminal commands
+
+    sys.stdout.write(safe(render_text(window, tz=datetime.UTC if a.utc else None)))
     return 0

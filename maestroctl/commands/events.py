@@ -32,9 +32,11 @@ def _line(ev: dict[str, Any]) -> str:
 def watch(rt: Any, a: argparse.Namespace) -> int:
     client = rt.client()
     client.call("events.subscribe", {"topics": a.topic})
+    from maestroctl.output import safe
+
     for msg in client.notifications():
         ev = msg["params"]
-        sys.stdout.write((json.dumps(ev, ensure_ascii=False) if rt.json else _line(ev)) + "\n")
+        sys.stdout.write((json.dumps(ev, ensure_ascii=False) if rt.json else safe(_line(ev))) + "\n")
         sys.stdout.flush()
     return 0
 

@@ -361,5 +361,7 @@ def output_tail(rt: Any, a: argparse.Namespace) -> int:
         sys.stderr.write(f"maestroctl: only {r['lines']} line(s) are still in the scrollback\n")
     text = plain_text(base64.b64decode(r["data"]))
     if text:
-        sys.stdout.write(text.rstrip("\n") + "\n")
+        from maestroctl.output import safe  # what escape sequences plain_text does not know
+
+        sys.stdout.write(safe(text.rstrip("\n")) + "\n")
     return 0

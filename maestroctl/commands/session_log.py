@@ -127,13 +127,15 @@ def _follow(rt: Any, a: argparse.Namespace, params: dict[str, Any]) -> int:
     # Events arriving before the window stay queued in the client; the seq filter below sorts them.
     window = client.call("session.digest", params)
     out = sys.stdout
+    from maestroctl.output import safe  # agents' words: never terminal commands
+
     if rt.json:
         from maestroctl import wire
 
         dumps = wire.dumps
         out.write(dumps(window) + "\n")
     else:
-        out.write(render_window(window) + "\n")
+        out.write(safe(render_window(window)) + "\n")
     out.flush()
     if window.get("status") == "exited":
         return 0
@@ -157,7 +159,7 @@ def _follow(rt: Any, a: argparse.Namespace, params: dict[str, Any]) -> int:
             if rt.json:
                 out.write(dumps({"session_id": sid, "updated": updated, **e}) + "\n")
             else:
-                out.write(entry_line(e, own_agent) + "\n")
+                out.write(safe(entry_line(e, own_agent)) + "\n")
             last_seq = max(last_seq, e["seq"])
         if new or grown:
             out.flush()

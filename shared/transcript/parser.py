@@ -578,6 +578,13 @@ KNOWN_RECORD_TYPES = frozenset(
 )
 
 
+#: Nesting bound for what the parser decodes and may encode again (orjson encodes at most 255 levels, the
+#: repairs' stdlib decoder recurses): a line the fast decoder refused, or a tool call's input, nested deeper
+#: makes the line corrupt.  The rest of a line is bounded by the fast decoder's recursion limit (~1000
+#: levels; beyond it the line is corrupt too).
+MAX_NESTING = 128
+
+
 @attrs.define(slots=True)
 class ParserStats:
     """Counters for everything unusual the parser met; exposed so the daemon can report transcript health."""
@@ -811,12 +818,22 @@ class TranscriptParser:
             record = RECORD_DECODER.decode(line)  # fast path: one well-formed, well-typed object
         except (msgspec.ValidationError, msgspec.DecodeError, ValueError):
             pass
+        except RecursionError:  # nested deeper than the decoder can hold: corrupt, whatever the rest says
+            stats.corrupt_lines += 1
+            return
         else:
+            message = record.message  # tool inputs are kept (checkpoints): the one deep value to bound
+            if message is not None and type(message.content) is list and _inputs_too_deep(message.content):
+                stats.corrupt_lines += 1
+                return
             self._handle(record, line, None, events)
             return
         line = bytes(line)
         if not line or line.isspace():
             stats.blank_lines += 1
+            return
+        if _nesting_exceeds(line, MAX_NESTING):
+            stats.corrupt_lines += 1
             return
         records, status, raw_objects = decode_line(line)
         if status is LineStatus.CORRUPT:
@@ -1337,6 +1354,72 @@ def _trim_input(tool_input: dict[str, Any], limit: int = 1 << 20) -> dict[str, A
     if all(not isinstance(v, str) or len(v) <= limit for v in tool_input.values()):
         return tool_input
     return {k: v[:limit] if isinstance(v, str) else v for k, v in tool_input.items()}
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _inputs_too_deep(blocks: list[Block]) -> bool:
+    """Does a tool call's input nest deeper than :data:`MAX_NESTING`?  Level by level, never recursing."""
+    for block in blocks:
+        if not block.input or _SCALARS.issuperset(map(type, block.input.values())):
+            continue  # the common case, a flat object, without a loop in Python
+        level: list[Any] = [block.input]
+        for _ in range(MAX_NESTING):
+            deeper = []
+            for container in level:
+                for value in container.values() if type(container) is dict else container:
+                    if type(value) is dict or type(value) is list:
+                        deeper.append(value)
+            if not deeper:
+                break
+            level = deeper
+        else:
+            return True
+    return False
+
+
+#: A string, or an unterminated one up to the end (so that a broken line costs one pass, not one per quote).
+_JSON_STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_BRACKET_STEP = bytes.maketrans(b"[{]}", b"\x02\x02\x00\x00")
+_RUNS = re.compile(b"\x02+|\x00+")
+
+
+def _nesting_exceeds(text: bytes, limit: int) -> bool:
+    """Does the JSON ``text`` nest arrays/objects more than ``limit`` deep?  Never recurses, never decodes.
+
+    Two C-speed counts settle the common case (no more opening brackets than ``limit``).  Otherwise the
+    strings are cut out, the brackets left become 2 (open) and 0 (close), and whole levels of innermost
+    pairs are peeled with ``bytes.replace`` while that shrinks the text fast (wide, shallow JSON); what
+    remains is summed run by run, stopping at the first level over the limit (a deep chain).  Linear in
+    the length.  Exact for valid JSON; for broken text, exact up to where a decoder would stop.
+    """
+    if text.count(b"[") + text.count(b"{") <= limit:
+        return False
+    steps = _JSON_STRING.sub(b"", text).translate(_BRACKET_STEP, _NOT_BRACKET)
+    while steps.count(2) > limit:
+        if limit == 0:
+            return True
+        peeled = steps.replace(b"\x02\x00", b"")  # every innermost pair: the depth is one less
+        if len(steps) - len(peeled) < len(steps) >> 4:  # little left to peel: a deep chain
+            return _depth_exceeds(steps, limit)
+        steps, limit = peeled, limit - 1
+    return False
+
+
+def _depth_exceeds(steps: bytes, limit: int) -> bool:
+    # Runs of opening/closing brackets: few of them once the innermost pairs are rare (each run of
+    # openings ends at an innermost pair), so a deep chain costs two steps, not one per bracket.
+    depth = 0
+    for run in _RUNS.findall(steps):
+        if run[0]:
+            depth += len(run)
+            if depth > limit:
+                return True
+        else:
+            depth -= len(run)
+    return False
 
 
 def _loads_dict(line: bytes | memoryview) -> dict[str, Any] | None:
