@@ -29,7 +29,7 @@ def resolve_scope(store: SessionStore, sender: str | None, scope: str,
             raise errors.invalid_params(
                 ["scope: team means the sender's fellow workers; the human has none (use all or my-workers)"])
         if scope == "my-workers":
-            ids = store.top_level(project_id, live_only=True)
+            ids = store.children(None, project_id=project_id, live_only=True)
         else:
             ids = store.live_ids(project_id)
         who = "the human"

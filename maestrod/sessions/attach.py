@@ -36,7 +36,7 @@ class Peer(Protocol):
 
 
 #: Brings the session's screen model up to date (before a repaint is rendered).
-SyncScreen = Callable[[LiveSession], Awaitable[None]]
+SyncScreen = Callable[[LiveSession], Awaitable[object]]
 
 
 def _viewers_of(peer: Peer | None, sid: str) -> list[Viewer]:

@@ -82,10 +82,6 @@ class LiveSession:
         self.screen_watch: ScreenWatch | None = None
 
     @property
-    def agent(self) -> str:
-        return self.kind.name
-
-    @property
     def status(self) -> str:
         return self.decision.status
 

@@ -77,7 +77,7 @@ class SessionManager:
             kind: load_rules(kind, screens_dir) for kind, spec in AGENT_KINDS.items() if spec.screen_rules}
         self.waits = SessionWaits(store, self.sessions.get)
         self.prompts = PromptDesk(store, config, self._gate, self.waits.wake)
-        self.attachments = Attachments(store, self._sync_screen)
+        self.attachments = Attachments(store, self._fresh_screen)
         self.hook_intake = HookIntake(store, hooks, self._hook_seen, self._hook_prompt)
         self.spawner = Spawner(store, projects, tasks, mail, claude, data_dir, socket_path, self.prompts.check_text)
         bus.add_listener(self.waits.on_event)
@@ -368,15 +368,8 @@ class SessionManager:
         self._observe(s, ScreenSeen(obs.at, obs.kind, obs.rule, obs.reason), SYSTEM)
 
     async def _fresh_screen(self, s: LiveSession) -> ScreenObservation | None:
-        if s.screen_watch is None:
-            return None
-        obs = await s.screen_watch.fresh()
-        if not s.is_exited:
-            self._on_screen(s, obs)
-        return obs
-
-    async def _sync_screen(self, s: LiveSession) -> None:
-        await self._fresh_screen(s)
+        """Bring the screen up to date and classify it (the watch reports a change through ``_on_screen``)."""
+        return None if s.screen_watch is None else await s.screen_watch.fresh()
 
     async def _gate(self, s: LiveSession, skip_turn_wait: bool, from_person: bool) -> Gate:
         """The input gate, after bringing the screen witness up to date (nothing is typed on old news)."""
@@ -465,7 +458,7 @@ class SessionManager:
         term = s.terminal
         if (term.rows, term.cols) == (rows, cols):
             return
-        await self._sync_screen(s)  # the output so far was meant for the old size
+        await self._fresh_screen(s)  # the output so far was meant for the old size
         s.pty.resize(rows, cols)
         term.resize(rows, cols)
         self.store.set_size(sid, rows, cols, actor)

@@ -247,17 +247,6 @@ class SessionStore:
         return [s for s in self.children(row["parent_id"], project_id=row["project_id"], live_only=live_only)
                 if s != sid]
 
-    def top_level(self, project_id: str | None, *, live_only: bool) -> list[str]:
-        where = ["parent_id IS NULL"]
-        args: list[str] = []
-        if project_id:
-            where.append("project_id=?")
-            args.append(project_id)
-        if live_only:
-            where.append("status<>'exited'")
-        return [r[0] for r in self.db.conn.execute(
-            f"SELECT id FROM sessions WHERE {' AND '.join(where)} ORDER BY created_at, rowid", args)]
-
     def live_ids(self, project_id: str | None = None) -> list[str]:
         where, args = ["status<>'exited'"], []
         if project_id:
