@@ -1,15 +1,15 @@
-"""Client start-up: wall time of `maestroctl --json task list --project P` against
-`python3 -I -c pass` (the floor), median of N runs each, interleaved.
+"""Client start-up: wall time of the installed `maestroctl --json task list --project P`, run as a user runs
+it (the launcher in the environment's bin/, exec'd through its shebang, cached bytecode), against
+`python3 -I -c pass` (the floor), N runs each, interleaved so background load hits both alike.
 
-Goal (issue 2): <= 1.3x the floor.
-Run: python bench/bench_client_startup.py [--runs 30]
+Reports the medians, the ratio of the medians and each side's spread. Goal (issue 11): <= 1.3x the floor.
+Run: python bench/bench_client_startup.py [--runs 40] [--tasks 20]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import time
@@ -17,6 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _daemon import BIN, running_daemon  # noqa: E402
+from _report import Result, goal_met, median, print_table, spread_of  # noqa: E402
+
+GOAL = "<= 1.3x"
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> float:
@@ -25,35 +28,52 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - t0
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=30)
-    ap.add_argument("--tasks", type=int, default=20)
-    args = ap.parse_args()
+def run(quick: bool = False, runs: int = 40, tasks: int = 20) -> list[Result]:
+    if quick:
+        runs, tasks = 3, 2
+    launcher = BIN / "maestroctl"
     with running_daemon() as (sock, env):
         # Measure what a user gets: cached bytecode. (PYTHONDONTWRITEBYTECODE=1 would make every
         # run recompile maestroctl's modules, ~10 ms that no installed copy pays.)
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         work = sock.parent
-        out = subprocess.run([str(BIN / "maestroctl"), "--json", "project", "create", "--name", "P", "--dir",
+        out = subprocess.run([str(launcher), "--json", "project", "create", "--name", "P", "--dir",
                               str(work)], env=env, capture_output=True, check=True)
         json.loads(out.stdout)
-        for i in range(args.tasks):
-            subprocess.run([str(BIN / "maestroctl"), "task", "create", "--project", "P", "--title", f"task {i}"],
+        for i in range(tasks):
+            subprocess.run([str(launcher), "task", "create", "--project", "P", "--title", f"task {i}"],
                            env=env, stdout=subprocess.DEVNULL, check=True)
-        ctl = [str(BIN / "maestroctl"), "--json", "task", "list", "--project", "P"]
+        ctl = [str(launcher), "--json", "task", "list", "--project", "P"]
+        listed = json.loads(subprocess.run(ctl, env=env, capture_output=True, check=True).stdout)
+        assert len(listed) == tasks, f"maestroctl listed {len(listed)} of {tasks} tasks"
         floor_cmd = [sys.executable, "-I", "-c", "pass"]
         for _ in range(3):  # warm the page cache
             timed(ctl, env)
             timed(floor_cmd, env)
         floors, ctls = [], []
-        for _ in range(args.runs):
+        for _ in range(runs):
             floors.append(timed(floor_cmd, env))
             ctls.append(timed(ctl, env))
-    f, c = statistics.median(floors), statistics.median(ctls)
-    print(f"floor  python3 -I -c pass          median {f * 1000:7.2f} ms  (n={args.runs})")
-    print(f"client maestroctl --json task list  median {c * 1000:7.2f} ms  ({args.tasks} tasks)")
-    print(f"ratio  {c / f:.2f}x the floor   (goal <= 1.30x)")
+    f, c = median(floors), median(ctls)
+    ratios = sorted(b / a for a, b in zip(floors, ctls))
+    print(f"floor  python3 -I -c pass          median {f * 1000:7.2f} ms  {spread_of(floors, 'ms', 1000)}"
+          f"  (n={runs})")
+    print(f"client {launcher} --json task list  median {c * 1000:7.2f} ms  {spread_of(ctls, 'ms', 1000)}"
+          f"  ({tasks} tasks)")
+    print(f"ratio  {c / f:.2f}x the floor (per-pair ratios {spread_of(ratios, 'x')})  (goal {GOAL})")
+    return [Result("client start-up: installed maestroctl --json task list", c * 1000, "ms",
+                   floor=f * 1000, floor_label="python -I -c pass", goal=GOAL, met=goal_met(c / f, GOAL),
+                   runs=runs, spread=f"client {spread_of(ctls, 'ms', 1000)}; floor {spread_of(floors, 'ms', 1000)}",
+                   note=f"{tasks} tasks")]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=40)
+    ap.add_argument("--tasks", type=int, default=20)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    print_table(run(args.quick, args.runs, args.tasks))
 
 
 if __name__ == "__main__":
