@@ -32,10 +32,13 @@ GROUPS: dict[str, tuple[str, str]] = {
     "events": ("events", "watch or replay change events"),
     "mail": ("mail", "messages between sessions and the human: send, inbox, wait"),
     "template": ("template", "workflow templates given to spawned agents"),
+    "worktree": ("worktree", "git worktrees sessions work in: list, diff, remove"),
     "session": ("session", "agents in terminals maestrod owns: spawn, list, screen, prompt, attach, stop"),
     "hook": ("hook", "Claude Code hook entry point (used by spawned agents): hook EVENT < payload"),
     "digest": ("digest", "digest a Claude Code transcript file offline (no daemon): steps, state, tokens"),
     "completion": ("completion", "print a shell completion script (bash|zsh)"),
+    "web": ("web", "the WebSocket feed and dashboard: token, url (for the person)"),
+    "shell": ("shell", "interactive shell: commands with completion, a live session toolbar, attach"),
 }
 
 
@@ -117,6 +120,8 @@ def _peek_group(argv: list[str]) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if not argv and os.isatty(0) and os.isatty(1):  # a person at a terminal: the interactive shell
+        argv = ["shell"]
     from maestroctl import fastargs
 
     args = fastargs.parse(argv)

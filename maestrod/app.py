@@ -12,9 +12,12 @@ from typing import Any
 import trio
 
 from maestrod.config import Config
+from maestrod.connection import InputBudget
 from maestrod.events import EventBus
+from maestrod.identity import PeerIdentity
 from maestrod.mail import Mail, install_hooks
 from maestrod.mail.nudge import IdleNudger
+from maestrod.notify import Notifier
 from maestrod.recorder import Recorder
 from maestrod.sessions.hooks import HookExtensions
 from maestrod.sessions.manager import SessionManager
@@ -24,6 +27,9 @@ from maestrod.store.projects import ProjectStore
 from maestrod.store.tasks import TaskStore
 from maestrod.store.timeline import TimelineStore
 from maestrod.transcripts.service import TranscriptService
+from maestrod.web.endpoint import WebEndpoint
+from maestrod.worktrees.service import WorktreeService
+from maestrod.worktrees.store import WorktreeStore
 
 log = logging.getLogger("maestrod")
 
@@ -39,6 +45,8 @@ class App:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(data_dir / "maestro.db")
         self.bus = EventBus(self.db, retention=self.config.events.retention)
+        #: Input bytes buffered across every connection, against `[connections] input_total_bytes`.
+        self.input_budget = InputBudget(self.config.connections.input_total_bytes)
         self.projects = ProjectStore(self.db)
         self.tasks = TaskStore(self.db)
         self.timeline = TimelineStore(self.db)
@@ -55,6 +63,8 @@ class App:
         #: Awaited (bounded in time) on SIGTERM before the nursery is cancelled.
         self.shutdown_hooks: list[Callable[[], Awaitable[None]]] = []
         self.started_at = time.monotonic()
+        #: The web feed's port and token while it listens (set by ``maestrod.web.feed``); None when off.
+        self.web: WebEndpoint | None = None
         #: Set on SIGTERM/SIGINT: new requests get -32006 while services stop their children.
         self.shutting_down = trio.Event()
         #: Mail: the mailbox service; its Stop-hook wake-up (block while urgent mail is unread, capped)
@@ -66,6 +76,9 @@ class App:
             hooks=self.hook_extensions, config=self.config.sessions, claude=self.config.claude,
             data_dir=data_dir, socket_path=socket_path, screens_dir=screens_dir)
         self.token_lookup = self.sessions.token_lookup
+        #: Peer pid -> the agent session whose process tree it is in (a connection from there is that agent).
+        self.identity = PeerIdentity(self.sessions.process_roots, self._session_status)
+        self.bus.add_listener(self.identity.on_event)
         self.services.append(self.sessions.run)
         self.shutdown_hooks.append(self.sessions.shutdown)
         #: Transcripts: per-session digests, escalation, coordinator context (after `sessions`: it
@@ -78,15 +91,27 @@ class App:
         self.shutdown_hooks.append(self.transcripts.shutdown)
         #: Mail's Stop-hook wake-up (block while urgent mail is unread, capped) and the turn-start reset.
         install_hooks(self.hook_extensions, self.mail)
+        #: Worktrees: `spawn --worktree`; their state is read again after the agent's edits.
+        self.worktrees = WorktreeService(WorktreeStore(self.db), self.session_store, self.projects, self.recorder,
+                                         self.config.worktree, data_dir)
+        self.services.append(self.worktrees.run)
+        self.hook_extensions.add_listener("PostToolUse", self.worktrees.after_tool)
         #: Urgent mail for an agent that is already idle: a short `system` prompt (one per burst).
         self.mail_nudger = IdleNudger(self.mail, self.bus, self.session_store, self.sessions)
         self.services.append(self.mail_nudger.run)
+        #: Notifications: the person's `[notify] command` when a session needs them (its own task and queue).
+        self.notifier = Notifier(self.config.notify, self.bus, self.session_store, self.projects)
+        self.services.append(self.notifier.run)
 
     def record(self, actor: str, subject_kind: str, subject_id: str, type_: str,
                data: dict[str, Any] | None = None, *, topic: str | None = None,
                event: dict[str, Any] | None = None) -> None:
         """Append an audit row and publish the matching event, in one transaction."""
         self.recorder.record(actor, subject_kind, subject_id, type_, data, topic=topic, event=event)
+
+    def _session_status(self, sid: str) -> str | None:
+        row = self.session_store.find(sid)
+        return None if row is None else str(row["status"])
 
     def close(self) -> None:
         self.db.close()

@@ -13,16 +13,33 @@ from typing import Literal, Optional
 import attrs
 
 from maestrod.mail.config import MailConfig
+from maestrod.notify.config import NotifyConfig
 from shared.convert import structure_params
 from shared.digest import DigestConfig
 from shared.messages.session import PROMPT_MAX_CHARS
+from shared.messages.spec import between
 from shared.errors import RpcError
 
 
 @attrs.define
 class EventsConfig:
+    """``[events]``: ``retention`` events kept for replay. A subscriber is dropped only when it stops reading:
+    more than ``subscriber_max_bytes`` of its output pending, or none of it taken by its connection for
+    ``subscriber_stall_seconds`` (it is told first, with the seq to resume from)."""
+
     retention: int = 10_000
-    subscriber_buffer: int = 1024
+    subscriber_max_bytes: int = attrs.field(default=8 * 1024 * 1024, validator=between(65536, 1 << 40))
+    subscriber_stall_seconds: float = 10.0
+
+
+@attrs.define
+class ConnectionsConfig:
+    """``[connections]``: input memory. One request line may be ``line_max_bytes`` long (longer: -32005 and
+    the connection is closed). Input buffered across every connection is bounded by ``input_total_bytes``:
+    past it, a line that grows beyond 64 KiB is refused with -32005 (the connection stays usable)."""
+
+    line_max_bytes: int = attrs.field(default=16 * 1024 * 1024, validator=between(1024, 1 << 40))
+    input_total_bytes: int = attrs.field(default=256 * 1024 * 1024, validator=between(65536, 1 << 40))
 
 
 @attrs.define
@@ -86,14 +103,43 @@ class ContextSettings:
     post_tool_use: bool = True
 
 
+#: ``[web] port``'s default: fixed, so the dashboard's address can be bookmarked (docs/web.md).
+WEB_DEFAULT_PORT = 7733
+
+
+@attrs.define
+class WebConfig:
+    """``[web]``: the WebSocket feed and dashboard on 127.0.0.1 (docs/web.md). ``port = 0`` picks a free one."""
+
+    enabled: bool = True
+    port: int = attrs.field(default=WEB_DEFAULT_PORT, validator=between(0, 65535))
+
+
+@attrs.define
+class WorktreeConfig:
+    """``[worktree]``: where ``spawn --worktree`` puts worktrees (``root``, default ``<data dir>/worktrees``:
+    outside the repository, so tools that scan it do not see them), the ``setup`` argv run in a new worktree
+    before the agent starts (default: the repository's executable ``.maestro/worktree-setup``, if any), and
+    time limits for git and for the setup."""
+
+    root: Optional[str] = None
+    setup: list[str] = attrs.Factory(list)
+    setup_timeout_seconds: float = attrs.field(default=600.0, validator=attrs.validators.gt(0))
+    git_timeout_seconds: float = attrs.field(default=60.0, validator=attrs.validators.gt(0))
+
+
 @attrs.define
 class Config:
     events: EventsConfig = attrs.Factory(EventsConfig)
+    connections: ConnectionsConfig = attrs.Factory(ConnectionsConfig)
     sessions: SessionsConfig = attrs.Factory(SessionsConfig)
     claude: ClaudeConfig = attrs.Factory(ClaudeConfig)
     digest: DigestSettings = attrs.Factory(DigestSettings)
     context: ContextSettings = attrs.Factory(ContextSettings)
     mail: MailConfig = attrs.Factory(MailConfig)
+    worktree: WorktreeConfig = attrs.Factory(WorktreeConfig)
+    notify: NotifyConfig = attrs.Factory(NotifyConfig)
+    web: WebConfig = attrs.Factory(WebConfig)
 
 
 class ConfigError(Exception):

@@ -4,6 +4,8 @@ from shared.messages import events, project, system, task
 from shared.messages import mail, report, template
 from shared.messages import session
 from shared.messages import digest
+from shared.messages import worktree
+from shared.messages import web
 from shared.messages.spec import MethodSpec
 
 CATALOGUE: dict[str, MethodSpec] = {}
@@ -16,5 +18,5 @@ def register_group(specs: list[MethodSpec]) -> None:
         CATALOGUE[spec.name] = spec
 
 
-for _group in (system, project, task, events, mail, report, template, session, digest):
+for _group in (system, project, task, events, mail, report, template, session, digest, worktree, web):
     register_group(_group.METHODS)

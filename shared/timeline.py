@@ -25,6 +25,9 @@ TIMELINE_TYPES: dict[str, str] = {
     "session.hook": "a Claude Code hook reported on the session",
     "session.attach": "a viewer attached to (or detached from) the session's terminal",
     "session.deleted": "exited sessions and their rows were removed (recorded on their project)",
+    "worktree.created": "a git worktree was made for the session (and its setup ran)",
+    "worktree.handed_on": "the session took over the worktree of an exited one",
+    "worktree.removed": "the session's git worktree was removed",
     "mail.sent": "a message was sent",
     "mail.read": "a message was read",
 }

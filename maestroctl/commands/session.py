@@ -93,6 +93,12 @@ def register(sub: Any, name: str, help_: str) -> None:
         "--message",
         help="directive text (- reads stdin); a Claude agent without --prompt is told to start on it",
     )
+    sp.add_argument("--worktree", action="store_true",
+                    help="start in a new git worktree of the repository at --cwd, on a new branch")
+    sp.add_argument("--branch", help="with --worktree: the new branch (default: maestro/NAME)")
+    sp.add_argument("--base", help="with --worktree: the commit or branch to start from (default: HEAD)")
+    sp.add_argument("--worktree-of", metavar="SESSION",
+                    help="start in the worktree of this exited session (its branch and its work)")
     sp.add_argument("--rows", type=int, help="terminal rows (default 40)")
     sp.add_argument("--cols", type=int, help="terminal columns (default 120)")
     sp.add_argument("argv", nargs="*", metavar="ARGV", help="after --: the program to run and its arguments")
@@ -200,11 +206,21 @@ def register(sub: Any, name: str, help_: str) -> None:
     register_admin(s)
 
 
+def _worktree_text(w: dict[str, Any] | None) -> str | None:
+    if not w:
+        return None
+    if w.get("removed"):
+        return f"{w['branch']} (removed)"
+    n = w.get("changed", 0) + w.get("untracked", 0) + w.get("unmerged", 0)
+    return (f"{w['branch']} +{w.get('ahead', 0)}/-{w.get('behind', 0)} vs {w['base']}, "
+            f"{f'{n} uncommitted' if n else 'clean'} ({w['path']})")
+
+
 def _one(r: dict[str, Any]) -> str:
     from maestroctl.output import kv
 
     return kv(
-        r,
+        {**r, "worktree": _worktree_text(r.get("worktree"))},
         [
             "id",
             "name",
@@ -224,6 +240,7 @@ def _one(r: dict[str, Any]) -> str:
             "viewers",
             "claude_session_id",
             "transcript_path",
+            "worktree",
             "created_at",
             "exited_at",
         ],
@@ -253,7 +270,12 @@ def spawn(rt: Any, a: argparse.Namespace) -> int:
     }
     if a.cwd:
         params["cwd"] = os.path.abspath(a.cwd)
-    for key in ("parent", "allowed_tools", "permission_mode", "rows", "cols", "template", "subject"):
+    if (a.branch or a.base) and not a.worktree:
+        raise SystemExit("maestroctl session spawn: --branch and --base go with --worktree")
+    if a.worktree:
+        params["worktree"] = True
+    for key in ("parent", "allowed_tools", "permission_mode", "rows", "cols", "template", "subject", "branch",
+                "base", "worktree_of"):
         value = getattr(a, key)
         if value is not None:
             params[key] = value

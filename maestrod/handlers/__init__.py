@@ -4,3 +4,5 @@ from maestrod.handlers import events, project, system, task  # noqa: F401
 from maestrod.handlers import mail, report, template  # noqa: F401
 from maestrod.handlers import hook, session  # noqa: F401
 from maestrod.handlers import digest  # noqa: F401
+from maestrod.handlers import worktree  # noqa: F401
+from maestrod.handlers import web  # noqa: F401

@@ -18,6 +18,8 @@ import datetime as _dt
 import math
 from typing import Any
 
+import attrs
+
 from maestrod import policy
 from maestrod.dispatch import Context, handler
 from shared import errors
@@ -35,6 +37,7 @@ from shared.messages.session import (
     SessionWait,
 )
 from shared.messages.session import SessionHistory, SessionPrune, parse_duration  # housekeeping, at the end
+from shared.messages.session import SessionWatchScreen  # the screen model, at the end
 
 
 def _sid(ctx: Context, ident: str, action: policy.Action | None = None) -> str:
@@ -47,17 +50,31 @@ def _sid(ctx: Context, ident: str, action: policy.Action | None = None) -> str:
 
 @handler("session.spawn")
 async def spawn(ctx: Context, p: SessionSpawn) -> Session:
+    if p.worktree or p.worktree_of is not None:
+        async def start(q: SessionSpawn) -> Session:
+            return await ctx.app.sessions.spawn(q, ctx.actor, ctx.session_id)
+
+        return _with_worktree(ctx, await ctx.app.worktrees.spawn(p, start, ctx.actor))
     return await ctx.app.sessions.spawn(p, ctx.actor, ctx.session_id)
+
+
+def _with_worktree(ctx: Context, s: Session) -> Session:
+    """``session.get``/``list`` show the worktree a session works in (its last known state)."""
+    wt = ctx.app.worktrees.for_session(s.id)
+    if wt is None:
+        return s
+    return attrs.evolve(s, worktree={"id": wt.id, "path": wt.path, "branch": wt.branch, "base": wt.base,
+                                     "removed": wt.removed_at is not None, **attrs.asdict(wt.state)})
 
 
 @handler("session.list")
 async def list_(ctx: Context, p: SessionList) -> list[Session]:
-    return ctx.app.sessions.list(p, ctx.session_id)
+    return [_with_worktree(ctx, s) for s in ctx.app.sessions.list(p, ctx.session_id)]
 
 
 @handler("session.get")
 async def get(ctx: Context, p: SessionRef) -> Session:
-    return ctx.app.sessions.get(_sid(ctx, p.id))
+    return _with_worktree(ctx, ctx.app.sessions.get(_sid(ctx, p.id)))
 
 
 @handler("session.screen")
@@ -208,6 +225,10 @@ def _remove(ctx: Context, sids: list[str], why: dict[str, Any]) -> dict[str, Any
 @handler("session.delete")
 async def delete(ctx: Context, p: SessionRef) -> dict[str, Any]:
     sid = _resolve(ctx, p.id, "delete")
+    kept = await ctx.app.worktrees.with_changes([sid])
+    if kept:
+        raise errors.conflict(f"session {sid} is kept: {kept[sid]} (`maestroctl worktree remove {sid}` "
+                              "once that work is merged, or with --force)", {"session": sid, "kept": kept[sid]})
     return _remove(ctx, [sid], {"how": "delete"})
 
 
@@ -224,8 +245,9 @@ async def prune(ctx: Context, p: SessionPrune) -> dict[str, Any]:
         assert ctx.session_id is not None
         mine = set(app.session_store.descendants(ctx.session_id))
         sids = [s for s in sids if s in mine]
-    result = _remove(ctx, sids, {"how": "prune", "older_than": p.older_than})
-    return {**result, "project_id": project_id, "older_than": p.older_than, "exited_before": before}
+    kept = await app.worktrees.with_changes(sids)
+    result = _remove(ctx, [s for s in sids if s not in kept], {"how": "prune", "older_than": p.older_than})
+    return {**result, "kept": [{"id": s, "why": why} for s, why in kept.items()], "project_id": project_id, "older_than": p.older_than, "exited_before": before}
 
 
 @handler("session.history")
@@ -239,3 +261,26 @@ async def history(ctx: Context, p: SessionHistory) -> dict[str, Any]:
 @handler("session.explain")
 async def explain(ctx: Context, p: SessionRef) -> dict[str, Any]:
     return ctx.app.sessions.explain(_resolve(ctx, p.id, "read"))
+
+
+# -- the screen model (the dashboard's live terminal) -------------------------------------------------------
+
+
+@handler("session.screen_model")
+async def screen_model(ctx: Context, p: SessionRef) -> dict[str, Any]:
+    return await ctx.app.sessions.screen_model(_sid(ctx, p.id, "read"))
+
+
+@handler("session.watch_screen")
+async def watch_screen(ctx: Context, p: SessionWatchScreen) -> dict[str, Any]:
+    if ctx.conn is None:
+        raise errors.RpcError(errors.UNAVAILABLE, "session.watch_screen needs a connection")
+    return await ctx.app.sessions.watch_screen(ctx.conn, _sid(ctx, p.id, "read"), p.max_rate)
+
+
+@handler("session.unwatch_screen")
+async def unwatch_screen(ctx: Context, p: SessionRef) -> dict[str, Any]:
+    if ctx.conn is None:
+        return {"id": p.id, "unwatched": 0}
+    sid = _sid(ctx, p.id)
+    return {"id": sid, "unwatched": ctx.app.sessions.unwatch_screen(ctx.conn, sid)}

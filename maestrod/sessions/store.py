@@ -27,7 +27,8 @@ SESSION_ID_PREFIX = "s"
 _MAX_DEPTH = 10_000  # a guard: parent links cannot form cycles, but a corrupt file must not hang us
 #: :class:`Session` fields read as is from the ``sessions`` row (the others are decoded or live facts).
 _ROW_FIELDS = tuple(f.name for f in attrs.fields(Session)
-                    if f.name not in ("argv", "task_ids", "queued_prompts", "viewers", "bracketed_paste"))
+                    if f.name not in ("argv", "task_ids", "queued_prompts", "viewers", "bracketed_paste",
+                                      "worktree"))
 _CHUNK = 500
 
 

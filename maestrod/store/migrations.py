@@ -159,4 +159,28 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX mail_unread ON mail_recipients(recipient, unread, prio, seq);
     """,
+    # 7: git worktrees made for sessions (`session spawn --worktree`): one row per worktree, and which
+    # sessions worked in it (`--worktree-of` hands a worktree on). `state` caches git's answer (JSON).
+    """
+    CREATE TABLE worktrees (
+        id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        repo TEXT NOT NULL,
+        path TEXT NOT NULL,
+        branch TEXT NOT NULL,
+        base TEXT NOT NULL,
+        base_commit TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        removed_at TEXT
+    );
+    CREATE INDEX worktrees_branch ON worktrees(branch);
+    CREATE TABLE worktree_sessions (
+        session_id TEXT PRIMARY KEY,
+        worktree_id TEXT NOT NULL REFERENCES worktrees(id),
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX worktree_sessions_worktree ON worktree_sessions(worktree_id);
+    """,
 ]

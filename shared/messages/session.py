@@ -77,6 +77,8 @@ class Session:
     queued_prompts: int = 0
     viewers: int = 0
     bracketed_paste: bool = False
+    #: The git worktree it works in (``spawn --worktree``): path, branch, base, ahead/behind, changes.
+    worktree: Optional[dict[str, Any]] = None
 
 
 @attrs.define
@@ -127,6 +129,27 @@ class SessionSpawn:
         default=None, validator=_no_nul,
         metadata=doc("directive text (without subject: its first line is the subject)"),
     )
+    worktree: bool = attrs.field(
+        default=False,
+        metadata=doc("start the agent in a new git worktree of cwd's repository, on a new branch"),
+    )
+    branch: Optional[str] = attrs.field(
+        default=None, validator=_no_nul,
+        metadata=doc("the worktree's new branch (default: maestro/<name>, with a suffix when taken)"),
+    )
+    base: Optional[str] = attrs.field(
+        default=None, validator=_no_nul, metadata=doc("the commit or branch the worktree starts from (default: HEAD)")
+    )
+    worktree_of: Optional[str] = attrs.field(
+        default=None, validator=_no_nul,
+        metadata=doc("start the agent in the worktree of this exited session (its branch, its work)"),
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if (self.branch is not None or self.base is not None) and not self.worktree:
+            raise ValueError(f"{'branch' if self.branch is not None else 'base'}: only with worktree")
+        if self.worktree and self.worktree_of is not None:
+            raise ValueError("worktree_of: either a new worktree or an existing one, not both")
 
     @name.validator
     def _name(self, _a: object, v: str) -> None:
@@ -241,8 +264,10 @@ METHODS = [
         SessionPrompt,
         "Send a prompt (bracketed paste + Enter); queued while the agent is working unless `now`.",
     ),
-    MethodSpec("session.stop", SessionStop, "Stop: SIGHUP, then SIGTERM, then SIGKILL.", concurrent=True),
-    MethodSpec("session.kill", SessionStop, "Kill at once (SIGKILL).", concurrent=True),
+    # Answered in order like every call but the long waits: with `wait` they take at most about twice
+    # `[sessions] stop_timeout`; `wait: false` answers at once.
+    MethodSpec("session.stop", SessionStop, "Stop: SIGHUP, then SIGTERM, then SIGKILL."),
+    MethodSpec("session.kill", SessionStop, "Kill at once (SIGKILL)."),
     MethodSpec(
         "session.attach",
         SessionAttach,
@@ -338,4 +363,39 @@ METHODS += [
         "Why the session has its status: the deciding source, each source's latest observation, the "
         "screen rule, whether a prompt may be typed now, queued prompts.",
     ),
+]
+
+
+# -- the screen model for viewers that draw it themselves (the dashboard) ------------------------------
+
+#: ``session.watch_screen``: frames a second, at most.
+WATCH_RATE_MAX = 30.0
+
+
+@attrs.define
+class SessionWatchScreen:
+    id: str = attrs.field(metadata=doc("session id, unique prefix, or name"))
+    max_rate: float = attrs.field(default=10.0, metadata=doc(f"frames a second at most (0.1..{WATCH_RATE_MAX:g})"))
+
+    @max_rate.validator
+    def _max_rate(self, _a: object, v: float) -> None:
+        if not 0.1 <= v <= WATCH_RATE_MAX:  # NaN fails too
+            raise ValueError(f"max_rate: must be between 0.1 and {WATCH_RATE_MAX:g}, got {v}")
+
+
+METHODS += [
+    MethodSpec(
+        "session.screen_model",
+        SessionRef,
+        "The screen as rows of styled runs [text, style] with a style table (fg/bg as palette index or "
+        "#rrggbb, bold, italic, ...) and the cursor; `revision` is the output byte count it shows.",
+    ),
+    MethodSpec(
+        "session.watch_screen",
+        SessionWatchScreen,
+        "Stream `session.screen_model` notifications: one at once, then one whenever the screen changed "
+        "(at most max_rate a second), until unwatched, exited or disconnected; the answer comes at the end.",
+        concurrent=True,
+    ),
+    MethodSpec("session.unwatch_screen", SessionRef, "End this connection's screen watches of the session."),
 ]
