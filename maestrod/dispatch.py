@@ -76,8 +76,12 @@ async def call(ctx: Context, req: Request) -> dict[str, Any] | None:
         params = structure_params(raw, spec.params)
         if ctx.app.shutting_down.is_set() and not req.method.startswith("system."):
             raise errors.RpcError(errors.UNAVAILABLE, "maestrod is shutting down; retry once it is back")
-        if ctx.conn is not None and ctx.conn.auth_error and req.method != "system.auth":
-            raise errors.forbidden(ctx.conn.auth_error)
+        if ctx.conn is not None and req.method != "system.auth":
+            if ctx.conn.auth_error:
+                raise errors.forbidden(ctx.conn.auth_error)
+            if ctx.session_id is not None:
+                # A connection acting as a session stops when the session exits (token or process tree).
+                ctx.app.identity.require_live(ctx.session_id, ctx.conn.extras)
         result = await fn(ctx, params)
         if req.is_notification:
             return None

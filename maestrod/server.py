@@ -29,6 +29,9 @@ def make_connection_handler(app: App):  # type: ignore[no-untyped-def]
             await stream.aclose()
             return
         conn = Connection(app, stream, pid)
+        # Decided once, at connect time: SO_PEERCRED gives the pid that connected, which later requests
+        # cannot change (see maestrod/identity.py and docs/security.md).
+        conn.session_id = app.identity.bind(conn.extras, pid)
         try:
             await conn.serve()
         except Exception:

@@ -46,11 +46,21 @@ async def auth(ctx: Context, p: AuthParams) -> dict[str, Any]:
     conn = ctx.conn
     assert conn is not None
     session_id = ctx.app.token_lookup(p.token)
+    identity = ctx.app.identity
+    tree = identity.tree_of(conn.extras)
     if session_id is None:
         # Never fall back to acting as a human: later requests on this connection are refused.
-        conn.auth_error = "invalid session token (MAESTRO_SESSION_TOKEN): this connection may not act"
-        conn.session_id = None
+        conn.auth_error = ("invalid session token (MAESTRO_SESSION_TOKEN; a token dies with its session): "
+                           "this connection may not act")
+        conn.session_id = tree
         raise errors.forbidden("invalid session token")
+    mismatch = identity.check_token(conn.extras, session_id)
+    if mismatch is not None:
+        # A token of another session, used from inside an agent's tree: refused for the whole connection.
+        conn.auth_error = mismatch
+        conn.session_id = tree
+        raise errors.RpcError(errors.FORBIDDEN, mismatch,
+                              {"token_session": session_id, "peer_session": tree, "reason": "token_mismatch"})
     conn.auth_error = None
     conn.session_id = session_id
     return {"session_id": session_id}

@@ -32,6 +32,7 @@ import trio
 
 from maestrod.config import ClaudeConfig, SessionsConfig
 from maestrod.events import EventBus
+from maestrod.identity import ProcessRoot
 from maestrod.sessions import terminal_io
 from maestrod.sessions.attach import Attachments, Peer
 from maestrod.sessions.hook_intake import HookIntake
@@ -135,6 +136,11 @@ class SessionManager:
 
     def token_lookup(self, token: str) -> str | None:
         return self.store.token_lookup(token)
+
+    def process_roots(self) -> list[ProcessRoot]:
+        """Each session's first process, for :class:`~maestrod.identity.PeerIdentity` (live sessions and the
+        exited ones still in memory)."""
+        return [ProcessRoot(s.id, s.pty.pid, not s.is_exited) for s in self.sessions.values()]
 
     def resolve(self, ident: str) -> str:
         return self.store.resolve(ident)
