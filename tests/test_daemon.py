@@ -220,7 +220,7 @@ async def test_replay_reports_a_gap_after_pruning(daemon: Daemon, client: RawCli
 
 
 async def test_slow_subscriber_is_dropped_others_unaffected(daemon: Daemon) -> None:
-    daemon.app.config.events.subscriber_buffer = 8
+    daemon.app.config.events.subscriber_max_bytes = 256 * 1024
     slow = await daemon.connect()
     await slow.call("events.subscribe", {"topics": ["bulk."]})
     fast = await daemon.connect()
@@ -247,10 +247,21 @@ async def test_slow_subscriber_is_dropped_others_unaffected(daemon: Daemon) -> N
     assert received == 200
     assert all(s.topics != ("bulk.",) or not s.dropped for s in daemon.app.bus._subs)
     assert len([s for s in daemon.app.bus._subs if s.topics == ("bulk.",)]) == 1
-    # The slow subscriber's connection was closed: reading drains what was sent, then ends.
+    # The slow subscriber's connection was closed: reading drains what was sent (in order), then the
+    # notice naming the last seq written, then the end.
+    seqs: list[int] = []
+    told: list[dict[str, Any]] = []
     with pytest.raises((EOFError, trio.BrokenResourceError)):
         while True:
-            await slow.recv()
+            msg = await slow.recv()
+            assert not told, "nothing after the notice"
+            if msg["method"] == "event":
+                seqs.append(msg["params"]["seq"])
+            else:
+                assert msg["method"] == "events.dropped"
+                told.append(msg["params"])
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))) and 0 < len(seqs) < 200
+    assert told[0]["reason"] == "behind" and told[0]["since"] == seqs[-1]
 
 
 async def test_half_closed_subscriber_keeps_receiving(daemon: Daemon, short_tmp: Any) -> None:

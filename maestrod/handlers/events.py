@@ -16,10 +16,14 @@ async def subscribe(ctx: Context, p: Subscribe) -> dict[str, Any]:
         raise errors.RpcError(errors.UNAVAILABLE, "events.subscribe needs a connection")
     if conn.subscription is not None:
         ctx.app.bus.unsubscribe(conn.subscription)
-    sub, recv = ctx.app.bus.subscribe(p.topics, conn.close_soon, ctx.app.config.events.subscriber_buffer)
+    last_seq = ctx.app.bus.last_seq
+    cfg = ctx.app.config.events
+    sub = ctx.app.bus.subscribe(p.topics, since=last_seq, max_bytes=cfg.subscriber_max_bytes,
+                                stall_seconds=cfg.subscriber_stall_seconds)
     conn.subscription = sub
-    conn.start_pusher(recv)
-    return {"subscribed": p.topics, "last_seq": ctx.app.bus.last_seq}
+    conn.start_pusher(sub)
+    # Every event after last_seq is pushed: a client resuming calls events.replay {since: its own} up to it.
+    return {"subscribed": p.topics, "last_seq": last_seq}
 
 
 @handler("events.unsubscribe")
