@@ -75,7 +75,9 @@ async def call(ctx: Context, req: Request) -> dict[str, Any] | None:
             raw = {}
         params = structure_params(raw, spec.params)
         if ctx.app.shutting_down.is_set() and not req.method.startswith("system."):
-            raise errors.RpcError(errors.UNAVAILABLE, "maestrod is shutting down; retry once it is back")
+            # data.retry: the request was not started, so a client may send it again (README "Error codes").
+            raise errors.RpcError(errors.UNAVAILABLE, "maestrod is shutting down; retry once it is back",
+                                  {"retry": True})
         if ctx.conn is not None and req.method != "system.auth":
             if ctx.conn.auth_error:
                 raise errors.forbidden(ctx.conn.auth_error)

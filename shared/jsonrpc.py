@@ -230,9 +230,30 @@ class LineBuffer:
     max_line: int = MAX_LINE
     _buf: bytearray = field(default_factory=bytearray)
     _scanned: int = 0
+    #: Discarding a refused line's bytes until its newline (see :meth:`discard_partial`).
+    _skipping: bool = False
 
     def feed(self, data: bytes | bytearray) -> None:
+        if self._skipping:
+            nl = data.find(b"\n")
+            if nl < 0:
+                return
+            self._skipping = False
+            data = data[nl + 1:]
         self._buf += data
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held (after :meth:`next_line` answered None: the unfinished line's bytes so far)."""
+        return len(self._buf)
+
+    def discard_partial(self) -> None:
+        """Drop the unfinished line held, and the rest of it as it arrives (up to its newline).
+
+        Call it only after :meth:`next_line` answered None, when the buffer holds nothing else."""
+        self._buf = bytearray()  # a new one: the old one's capacity goes back to the allocator
+        self._scanned = 0
+        self._skipping = True
 
     def next_line(self) -> bytes | None | Fatal:
         idx = self._buf.find(b"\n", self._scanned)
@@ -269,6 +290,19 @@ class ServerConnection:
     def __init__(self, max_line: int = MAX_LINE) -> None:
         self._lines = LineBuffer(max_line)
         self.state = State.OPEN
+        self._refused: list[Message] = []
+
+    @property
+    def buffered(self) -> int:
+        """Input bytes held: after :data:`NEED_DATA`, the unfinished line's bytes so far."""
+        return self._lines.buffered
+
+    def refuse_partial(self, message: str) -> None:
+        """Refuse the unfinished line held (call it after :data:`NEED_DATA`): its bytes so far are dropped,
+        the rest is skipped as it arrives, and the next event is a ``-32005`` answer (id null: the line was
+        never parsed). The connection stays usable: the line after it is read as usual."""
+        self._lines.discard_partial()
+        self._refused.append(Message([Rejected(error_response(None, errors.TOO_LARGE, message))], batch=False))
 
     def receive_data(self, data: bytes | bytearray) -> None:
         """Feed bytes read from the peer (trio streams may return a bytearray); ``b""`` means it closed."""
@@ -284,6 +318,8 @@ class ServerConnection:
     def next_event(self) -> Event:
         if self.state is State.ERROR:
             return CLOSED
+        if self._refused:
+            return self._refused.pop(0)
         while True:
             line = self._lines.next_line()
             if isinstance(line, Fatal):
