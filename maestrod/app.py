@@ -16,6 +16,7 @@ from maestrod.connection import InputBudget
 from maestrod.events import EventBus
 from maestrod.identity import PeerIdentity
 from maestrod.mail import Mail, install_hooks
+from maestrod.policy import ProjectScope
 from maestrod.mail.nudge import IdleNudger
 from maestrod.notify import Notifier
 from maestrod.recorder import Recorder
@@ -67,6 +68,8 @@ class App:
         self.web: WebEndpoint | None = None
         #: Set on SIGTERM/SIGINT: new requests get -32006 while services stop their children.
         self.shutting_down = trio.Event()
+        #: An agent acts within its own project unless `[policy]` grants more (tasks, projects, mail, spawns).
+        self.project_scope = ProjectScope(self.config.policy, self.session_store, self.projects)
         #: Mail: the mailbox service; its Stop-hook wake-up (block while urgent mail is unread, capped)
         #: and the turn-start reset are plugged into `hook_extensions`.
         self.mail = Mail(self.db, self.recorder, self.bus, self.session_store, self.config.mail)
@@ -96,6 +99,7 @@ class App:
                                          self.config.worktree, data_dir)
         self.services.append(self.worktrees.run)
         self.hook_extensions.add_listener("PostToolUse", self.worktrees.after_tool)
+        self.transcripts.context.branch_note = self.worktrees.note
         #: Urgent mail for an agent that is already idle: a short `system` prompt (one per burst).
         self.mail_nudger = IdleNudger(self.mail, self.bus, self.session_store, self.sessions)
         self.services.append(self.mail_nudger.run)

@@ -230,3 +230,20 @@ async def test_cli_usage_errors(daemon: Daemon, client: RawClient, short_tmp: Pa
     with trio.fail_after(10):
         err = await _ctl(env, "worktree", "get", "nothing-here", code=1)
     assert "nothing-here" in err
+
+
+async def test_coordinator_context_and_digests_name_each_workers_branch(
+    daemon: Daemon, client: RawClient, short_tmp: Path, repo: Path, events: EventLog
+) -> None:
+    await _project(client, short_tmp)
+    coord = await _spawn(client, ["cat"], name="boss", role="coordinator")
+    work = ("echo x > x.txt && git add x.txt && git commit -qm x && echo '{\"tool_name\": \"Write\"}' | "
+            + MAESTROCTL + " hook PostToolUse; exec cat")
+    w = await _wt_spawn(client, repo, ["sh", "-c", work], name="w", parent=coord["id"])
+    await events.wait_for(lambda e: e["topic"] == "worktree.changed" and e["data"]["session_id"] == w["id"])
+    block = await client.call("context.coordinator", {"id": coord["id"]})
+    assert f"## w ({w['id']}) · idle · branch maestro/w +1" in block["text"]
+    digests = await client.call("session.digests", {"ids": [w["id"]]})
+    assert digests["sessions"][0]["worktree"]["branch"] == "maestro/w"
+    env = maestroctl_env(daemon.socket_path)
+    assert "branch maestro/w +1" in await _ctl(env, "session", "digests", w["id"])

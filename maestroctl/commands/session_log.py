@@ -81,6 +81,9 @@ def header(w: dict[str, Any]) -> str:
         parts.append(f"⚠ {w.get('attention_reason')}")
     elif w.get("stuck"):
         parts.append("stuck")
+    wt = w.get("worktree")
+    if wt and not wt.get("removed"):
+        parts.append(f"branch {wt['branch']} +{wt.get('ahead', 0)}" + (" (uncommitted)" if wt.get("dirty") else ""))
     if "entries" in w:
         parts.append(f"{len(w['entries'])}/{w.get('total_entries', 0)} {w.get('mode', '')}".rstrip())
     u = w.get("usage")

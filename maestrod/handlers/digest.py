@@ -76,7 +76,10 @@ async def session_digests(ctx: Context, p: SessionDigestsParams) -> dict[str, An
                                           "a session (with MAESTRO_SESSION_TOKEN)")])
         ids.extend(r["id"] for r in store.select(parent_id=ctx.session_id))
     if not ids and not p.my_workers:
-        raise errors.invalid_params(["give ids, or my_workers from inside a session"])
+        if ctx.session_id is not None:
+            raise errors.invalid_params(["give ids, or my_workers (the sessions you spawned)"])
+        # A person asking for digests without naming sessions: every live one (what they would look at).
+        ids = [r["id"] for r in store.select(active=True)]
     out = []
     for sid in dict.fromkeys(ids):
         check_act(store, ctx.session_id, sid, "read")
@@ -87,6 +90,8 @@ async def session_digests(ctx: Context, p: SessionDigestsParams) -> dict[str, An
                         "attention_reason": row["needs_attention"], "digest": None})
         else:
             out.append(_window(ctx, row, digest, p.mode, p.last))
+    for entry in out:
+        entry["worktree"] = ctx.app.worktrees.summary(entry["id"])
     return {"sessions": out}
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from maestrod import policy
+from maestrod import paging, policy
 from maestrod.dispatch import Context, handler
 from shared import errors
 from shared.messages.session import (
@@ -50,6 +50,9 @@ def _sid(ctx: Context, ident: str, action: policy.Action | None = None) -> str:
 
 @handler("session.spawn")
 async def spawn(ctx: Context, p: SessionSpawn) -> Session:
+    if not ctx.is_human:
+        ctx.app.project_scope.check(ctx.session_id, ctx.app.projects.resolve(p.project), "write",
+                                    f"spawn session {p.name!r}")
     if p.worktree or p.worktree_of is not None:
         async def start(q: SessionSpawn) -> Session:
             return await ctx.app.sessions.spawn(q, ctx.actor, ctx.session_id)
@@ -60,16 +63,19 @@ async def spawn(ctx: Context, p: SessionSpawn) -> Session:
 
 def _with_worktree(ctx: Context, s: Session) -> Session:
     """``session.get``/``list`` show the worktree a session works in (its last known state)."""
-    wt = ctx.app.worktrees.for_session(s.id)
-    if wt is None:
-        return s
-    return attrs.evolve(s, worktree={"id": wt.id, "path": wt.path, "branch": wt.branch, "base": wt.base,
-                                     "removed": wt.removed_at is not None, **attrs.asdict(wt.state)})
+    summary = ctx.app.worktrees.summary(s.id)
+    return s if summary is None else attrs.evolve(s, worktree=summary)
 
 
 @handler("session.list")
-async def list_(ctx: Context, p: SessionList) -> list[Session]:
-    return [_with_worktree(ctx, s) for s in ctx.app.sessions.list(p, ctx.session_id)]
+async def list_(ctx: Context, p: SessionList) -> list[Session] | dict[str, Any]:
+    found = ctx.app.sessions.list(p, ctx.session_id)
+    if paging.paged(p.limit, p.cursor):  # in the list's own order: created_at, then id
+        page = paging.slice_page("session.list", found, lambda s: (s.created_at, s.id), p.cursor, p.limit,
+                                 (str, str))
+        page["items"] = [_with_worktree(ctx, s) for s in page["items"]]
+        return page
+    return [_with_worktree(ctx, s) for s in found]
 
 
 @handler("session.get")

@@ -138,7 +138,8 @@ def _board(sessions: SessionStore, task_store: TaskStore, coordinator: Any, work
     return rows
 
 
-def _worker(digests: DigestSource, row: Any, now: float, tz: tzinfo | None) -> _Worker:
+def _worker(digests: DigestSource, row: Any, now: float, tz: tzinfo | None,
+            branch_note: Callable[[str], str | None]) -> _Worker:
     digest = digests.digest(row["id"]) if row["agent"] == "claude" else None
     exited = row["status"] == "exited"
     parts = [f"## {row['name']} ({row['id']})"]
@@ -146,6 +147,9 @@ def _worker(digests: DigestSource, row: Any, now: float, tz: tzinfo | None) -> _
         parts.append(f"exited ({row['exit_reason'] or '?'})")
     else:
         parts.append(row["status"])
+    note = branch_note(row["id"])
+    if note:
+        parts.append(note)
     window: DigestWindow | None = None
     attention = row["needs_attention"]
     if digest is not None:
@@ -177,17 +181,22 @@ def _worker(digests: DigestSource, row: Any, now: float, tz: tzinfo | None) -> _
     return _Worker(row["id"], " · ".join(parts), lines, running, total, rank, exited, (total, bool(attention)))
 
 
+def _no_branch(session_id: str) -> str | None:
+    return None
+
+
 def render(sessions: SessionStore, task_store: TaskStore, digests: DigestSource, coordinator_id: str,
-           budget_tokens: int = 1500, *, now: float | None = None,
-           tz: tzinfo | None = None) -> CoordinatorContext:
-    """Render ``<coordinator_context>`` for ``coordinator_id`` within ``budget_tokens``."""
+           budget_tokens: int = 1500, *, now: float | None = None, tz: tzinfo | None = None,
+           branch_note: Callable[[str], str | None] = _no_branch) -> CoordinatorContext:
+    """Render ``<coordinator_context>`` for ``coordinator_id`` within ``budget_tokens``; ``branch_note``
+    gives a worker's git branch and how far it is ahead (``spawn --worktree``), shown in its header."""
     coordinator = sessions.row(coordinator_id)
     now = digests.clock() if now is None else now
     rows = sessions.select(parent_id=coordinator_id)
     live = [r for r in rows if r["status"] != "exited"]
     exited = sorted((r for r in rows if r["status"] == "exited"), key=lambda r: r["exited_at"] or "",
                     reverse=True)[:MAX_EXITED]
-    workers = sorted((_worker(digests, r, now, tz) for r in live + exited), key=lambda w: w.rank)
+    workers = sorted((_worker(digests, r, now, tz, branch_note) for r in live + exited), key=lambda w: w.rank)
     board = _board(sessions, task_store, coordinator, list(rows))
     budget_chars = max(budget_tokens, 1) * CHARS_PER_TOKEN
 
@@ -270,6 +279,8 @@ class CoordinatorContexts:
 
     def __init__(self, sessions: SessionStore, task_store: TaskStore, digests: DigestSource,
                  settings: ContextSettings) -> None:
+        #: A worker's branch note (set by whoever knows worktrees; see :func:`render`).
+        self.branch_note: Callable[[str], str | None] = _no_branch
         self.sessions = sessions
         self.task_store = task_store
         self.digests = digests
@@ -282,7 +293,7 @@ class CoordinatorContexts:
                tz: tzinfo | None = None) -> CoordinatorContext:
         """:func:`render` for ``coordinator_id``."""
         return render(self.sessions, self.task_store, self.digests, coordinator_id, budget_tokens,
-                      now=now, tz=tz)
+                      now=now, tz=tz, branch_note=self.branch_note)
 
     def _wants_context(self, session_id: str) -> bool:
         row = self.sessions.find(session_id)

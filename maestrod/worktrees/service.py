@@ -328,6 +328,22 @@ class WorktreeService:
     def for_session(self, session_id: str) -> Worktree | None:
         return self.store.for_session(session_id)
 
+    def note(self, session_id: str) -> str | None:
+        """A worker's branch for its coordinator: ``branch maestro/x +2 (uncommitted)`` from the cached state
+        (no git call: the coordinator context is rendered on every prompt)."""
+        wt = self.store.for_session(session_id)
+        if wt is None or wt.removed_at is not None:
+            return None
+        return f"branch {wt.branch} +{wt.state.ahead}" + (" (uncommitted)" if wt.state.dirty else "")
+
+    def summary(self, session_id: str) -> dict[str, Any] | None:
+        """``session get``/``list``/``digests``: where a session works, from the cached state."""
+        wt = self.store.for_session(session_id)
+        if wt is None:
+            return None
+        return {"id": wt.id, "path": wt.path, "branch": wt.branch, "base": wt.base,
+                "removed": wt.removed_at is not None, **attrs.asdict(wt.state)}
+
     async def with_changes(self, session_ids: Iterable[str]) -> dict[str, str]:
         """Of these sessions, those whose (current, not removed) worktree still holds work, with why:
         ``session delete``/``prune`` keep their records."""
