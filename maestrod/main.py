@@ -18,6 +18,7 @@ from maestrod.config import ConfigError, load_config
 from maestrod.logs import setup_logging
 from maestrod.server import serve
 from maestrod.sessions.screens import ScreenRulesError
+from maestrod.web.feed import WebFeed
 from maestrod.service import (AlreadyRunning, acquire_lock, bind_unix, ensure_private_dir, sd_notify,
                               systemd_listen_sockets)
 from shared import paths
@@ -35,6 +36,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--config", default=None, help="config file (default: $XDG_CONFIG_HOME/maestro/config.toml)")
     ap.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     ap.add_argument("--log-format", default="text", choices=["text", "json"])
+    ap.add_argument("--no-web", action="store_true",
+                    help="do not serve the WebSocket feed and dashboard (same as [web] enabled = false)")
     ap.add_argument("--version", action="version", version=f"maestrod {shared.__version__}")
     return ap.parse_args(argv)
 
@@ -43,6 +46,8 @@ async def run(app: App, socks: list[socket.socket]) -> None:
     async with trio.open_nursery() as nursery:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             await nursery.start(serve, app, socks)
+            if app.config.web.enabled:
+                await nursery.start(WebFeed(app, app.config.web.port).run)
             log.info("maestrod %s serving on %s (data %s)", shared.__version__, app.socket_path, app.data_dir)
             sd_notify(f"READY=1\nSTATUS=serving on {app.socket_path}\nMAINPID={os.getpid()}")
             async for signum in signals:
@@ -68,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         log.error("bad configuration: %s", exc)
         return 2
+    if args.no_web:
+        config.web.enabled = False
     activated = systemd_listen_sockets()
     try:
         ensure_private_dir(data_dir)

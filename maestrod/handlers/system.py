@@ -25,6 +25,8 @@ async def version(ctx: Context, p: NoParams) -> dict[str, Any]:
     return {"daemon": shared.__version__, "protocol": shared.PROTOCOL_VERSION, "pid": os.getpid(),
             "socket": str(ctx.app.socket_path), "data_dir": str(ctx.app.data_dir),
             "schema": ctx.app.db.schema_version,
+            # The dashboard's address (never its token: `maestroctl web url` gives that to the person).
+            "web": ctx.app.web.url if ctx.app.web is not None else None,
             "uptime_s": round(time.monotonic() - ctx.app.started_at, 3), "notify": ctx.app.notifier.stats()}
 
 
