@@ -49,6 +49,21 @@ class Viewer:
         self._wake = trio.Event()
 
 
+class ScreenFeed:
+    """One client watching the screen model (``session.watch_screen``): woken when output arrives."""
+
+    def __init__(self) -> None:
+        self.ended = False
+        self._wake = trio.Event()
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    async def wait(self) -> None:
+        await self._wake.wait()
+        self._wake = trio.Event()
+
+
 class LiveSession:
     """A session whose process this daemon started (running, or exited and kept for a while)."""
 
@@ -60,6 +75,8 @@ class LiveSession:
         self.terminal = Terminal(rows, cols)
         self.scrollback = Scrollback(scrollback_bytes)
         self.viewers: list[Viewer] = []
+        #: Clients watching the screen model (maestrod.sessions.screen_feed).
+        self.screen_feeds: list[ScreenFeed] = []
         self.write_lock = trio.Lock()
         #: Held from "which prompt is next, may it be typed" to "typed": one prompt at a time, never twice.
         self.prompt_lock = trio.Lock()

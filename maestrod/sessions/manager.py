@@ -41,6 +41,7 @@ from maestrod.sessions.live import LiveSession
 from maestrod.sessions.prompts import SYSTEM, PromptDesk
 from maestrod.sessions.pty import PtyProcess
 from maestrod.sessions.screen import ScreenObservation, ScreenWatch
+from maestrod.sessions.screen_feed import ScreenFeeds, frame
 from maestrod.sessions.screens import ScreenRules, load_rules
 from maestrod.sessions.spawn import DirectiveMail, Spawner
 from maestrod.sessions.status import (AGENT_KINDS, Gate, HookSeen, Observation, PersonTyped, ProcessExited,
@@ -79,6 +80,7 @@ class SessionManager:
         self.waits = SessionWaits(store, self.sessions.get)
         self.prompts = PromptDesk(store, config, self._gate, self.waits.wake)
         self.attachments = Attachments(store, self._fresh_screen)
+        self.screen_feeds = ScreenFeeds(self._fresh_screen, lambda s: s.status)
         self.hook_intake = HookIntake(store, hooks, self._hook_seen, self._hook_prompt)
         self.spawner = Spawner(store, projects, tasks, mail, claude, data_dir, socket_path, self.prompts.check_text)
         bus.add_listener(self.waits.on_event)
@@ -199,6 +201,18 @@ class SessionManager:
                 "text": term.text(), "cursor": {"row": y, "col": x}, "bracketed_paste": term.bracketed_paste,
                 "offset": s.scrollback.total,
                 "recognised": None if obs is None else {"kind": obs.kind, "rule": obs.rule, "reason": obs.reason}}
+
+    async def screen_model(self, sid: str) -> dict[str, Any]:
+        """The screen as styled runs with the cursor (``session.screen_model``), brought up to date first."""
+        s = self._live(sid, "show its screen")
+        await self._fresh_screen(s)
+        return frame(s, s.status)
+
+    async def watch_screen(self, peer: Peer, sid: str, max_rate: float) -> dict[str, Any]:
+        return await self.screen_feeds.watch(peer, self._live(sid, "watch its screen"), max_rate)
+
+    def unwatch_screen(self, peer: Peer, sid: str) -> int:
+        return self.screen_feeds.unwatch(peer, sid)
 
     def output(self, sid: str, offset: int, limit: int) -> dict[str, Any]:
         if offset < 0:
@@ -328,6 +342,8 @@ class SessionManager:
         s.kick()
         for v in s.viewers:
             v.poke()
+        for feed in s.screen_feeds:
+            feed.poke()
         self._exited_order.append(s.id)
         while len(self._exited_order) > KEEP_EXITED:
             self.sessions.pop(self._exited_order.popleft(), None)
@@ -468,6 +484,8 @@ class SessionManager:
         s.pty.resize(rows, cols)
         term.resize(rows, cols)
         self.store.set_size(sid, rows, cols, actor)
+        for feed in s.screen_feeds:
+            feed.poke()
 
     # -- attach -----------------------------------------------------------------------------------
 

@@ -122,6 +122,38 @@ _FG = {name: code for code, name in {**pyte.graphics.FG_ANSI, **pyte.graphics.FG
 _BG = {name: code for code, name in {**pyte.graphics.BG_ANSI, **pyte.graphics.BG_AIXTERM}.items()}
 
 
+#: A cell's look in the screen model: fg, bg (a palette index 0-255, ``#rrggbb`` or None for the
+#: default), then bold, faint, italic, underline, inverse, strikethrough, blink.
+Style = tuple[int | str | None, int | str | None, bool, bool, bool, bool, bool, bool, bool]
+_STYLE_FLAGS = ("bold", "faint", "italic", "underline", "inverse", "strike", "blink")
+
+
+class StyleTable:
+    """The distinct styles of one screen model, numbered in order of first use (0 is the default look)."""
+
+    def __init__(self) -> None:
+        self._index: dict[Style, int] = {(None, None, False, False, False, False, False, False, False): 0}
+
+    def index(self, style: Style) -> int:
+        found = self._index.get(style)
+        if found is None:
+            found = self._index[style] = len(self._index)
+        return found
+
+    def as_json(self) -> list[dict[str, object]]:
+        """Each style as an object with only what differs from the default (``{"fg": 1, "bold": true}``)."""
+        out: list[dict[str, object]] = []
+        for (fg, bg, *flags) in self._index:
+            style: dict[str, object] = {}
+            if fg is not None:
+                style["fg"] = fg
+            if bg is not None:
+                style["bg"] = bg
+            style.update((name, True) for name, on in zip(_STYLE_FLAGS, flags) if on)
+            out.append(style)
+        return out
+
+
 class _Model(Protocol):
     """A screen emulator fed bytes. Only :class:`Terminal` calls it, holding the model lock."""
 
@@ -140,6 +172,9 @@ class _Model(Protocol):
 
     def paint(self, out: list[str], rows: int, cols: int) -> None:
         """Append the escape sequences that paint every non-blank row (the screen is already clear)."""
+
+    def runs(self, styles: StyleTable) -> list[list[list[object]]]:
+        """The visible rows as runs ``[text, style index]`` (trailing default blanks cut)."""
 
 
 # -- pyte -----------------------------------------------------------------------------------------
@@ -234,6 +269,27 @@ class _PyteModel:
                 out.append(ch.data)
             out.append("\x1b[0m")
 
+    def runs(self, styles: StyleTable) -> list[list[list[object]]]:
+        blank = self.screen.default_char
+        cols = self.screen.columns
+        rows: list[list[list[object]]] = []
+        for y in range(self.screen.lines):
+            line = self.screen.buffer[y]
+            last = max((x for x in line if x < cols and (line[x].data not in ("", " ") or line[x][1:] != blank[1:])),
+                       default=-1)
+            row: list[list[object]] = []
+            attrs: tuple[object, ...] | None = None
+            for x in range(last + 1):
+                ch = line[x]
+                if ch.data == "":  # the right half of a wide character
+                    continue
+                if ch[1:] != attrs:
+                    attrs = ch[1:]
+                    row.append(["", styles.index(_pyte_style(ch))])
+                row[-1][0] = f"{row[-1][0]}{ch.data}"
+            rows.append(row)
+        return rows
+
 
 def _pyte_color(value: str, names: dict[str, int], base: int) -> str:
     if value == "default":
@@ -253,6 +309,23 @@ def _pyte_color(value: str, names: dict[str, int], base: int) -> str:
 #: pyte's character attributes and their SGR codes.
 _SGR_FLAGS = (("bold", "1"), ("italics", "3"), ("underscore", "4"), ("blink", "5"), ("reverse", "7"),
               ("strikethrough", "9"))
+
+
+def _pyte_style_color(value: str, names: dict[str, int], base: int) -> int | str | None:
+    """A pyte colour for the screen model: a palette index (0-15), ``#rrggbb``, or None (default)."""
+    if value == "default":
+        return None
+    code = names.get(value)
+    if code is not None:  # 30-37 / 40-47, or aixterm's bright 90-97 / 100-107
+        return code - base if code < base + 10 else code - base - 60 + 8
+    if len(value) == 6 and all(c in "0123456789abcdefABCDEF" for c in value):
+        return f"#{value.lower()}"
+    return None
+
+
+def _pyte_style(ch: pyte.screens.Char) -> Style:
+    return (_pyte_style_color(ch.fg, _FG, 30), _pyte_style_color(ch.bg, _BG, 40), bool(ch.bold), False,
+            bool(ch.italics), bool(ch.underscore), bool(ch.reverse), bool(ch.strikethrough), bool(ch.blink))
 
 
 def _pyte_sgr(ch: pyte.screens.Char) -> str:
@@ -315,6 +388,30 @@ class _AvtModel:
                 out.append(cell.char)
             out.append("\x1b[0m")
 
+    def runs(self, styles: StyleTable) -> list[list[list[object]]]:
+        rows: list[list[list[object]]] = []
+        pens: dict[str, int] = {}  # a pen's repr is its identity (avt's Pen is not hashable by value)
+        for line in self.vt.view():
+            cells = line.cells
+            last = len(cells) - 1
+            while last >= 0 and cells[last].is_default():
+                last -= 1
+            row: list[list[object]] = []
+            pen = None
+            for cell in cells[: last + 1]:
+                if cell.width == 0:  # the right half of a wide character
+                    continue
+                if pen is None or cell.pen != pen:
+                    pen = cell.pen
+                    key = repr(pen)
+                    index = pens.get(key)
+                    if index is None:
+                        index = pens[key] = styles.index(_avt_style(pen))
+                    row.append(["", index])
+                row[-1][0] = f"{row[-1][0]}{cell.char}"
+            rows.append(row)
+        return rows
+
 
 _DEFAULT_PEN = avt.Pen() if avt is not None else None
 _AVT_FLAGS = (("bold", "1"), ("faint", "2"), ("italic", "3"), ("underline", "4"), ("blink", "5"),
@@ -332,6 +429,19 @@ def _avt_color(color: avt.Color | None, base: int) -> str:
     if index < 16:
         return str(base + 60 + index - 8)
     return f"{base + 8};5;{index}"
+
+
+def _avt_style_color(color: avt.Color | None) -> int | str | None:
+    if isinstance(color, avt.Color.RGB):
+        return f"#{color[0]:02x}{color[1]:02x}{color[2]:02x}"
+    if isinstance(color, avt.Color.Indexed):
+        return int(color[0])
+    return None
+
+
+def _avt_style(pen: avt.Pen) -> Style:
+    return (_avt_style_color(pen.foreground), _avt_style_color(pen.background), bool(pen.bold), bool(pen.faint),
+            bool(pen.italic), bool(pen.underline), bool(pen.inverse), bool(pen.strikethrough), bool(pen.blink))
 
 
 def _avt_sgr(pen: avt.Pen) -> str:
@@ -698,6 +808,19 @@ class Terminal:
         while lines and not lines[-1]:
             lines.pop()
         return "\n".join(lines)
+
+    def screen_model(self) -> dict[str, object]:
+        """The screen (as of the last sync) for a viewer that draws it itself (the dashboard): every row as
+        runs ``[text, style]`` indexing ``styles`` (objects with only what is not the default: ``fg``/``bg``
+        as a palette index or ``#rrggbb``, ``bold``, ``faint``, ``italic``, ``underline``, ``inverse``,
+        ``strike``, ``blink``), and the cursor (``visible``: DECTCEM, mode 25)."""
+        styles = StyleTable()
+        with self._model_lock:
+            rows = self._model.runs(styles)
+            y, x = self._model.cursor()
+        return {"rows": self.rows, "cols": self.cols, "lines": rows, "styles": styles.as_json(),
+                "cursor": {"row": y, "col": min(x, self.cols - 1), "visible": 25 in self.private_modes},
+                "alternate_screen": self._alternate, "stale": self._stale}
 
     def render_ansi(self) -> bytes:
         """Escape sequences that paint the current screen, cursor and modes on a viewer's terminal."""

@@ -41,6 +41,8 @@ async def read_loop(s: LiveSession, nursery: trio.Nursery, on_output: Callable[[
                 for v in s.viewers:
                     v.push(out)
             on_output()
+            for feed in s.screen_feeds:
+                feed.poke()
             if term.bracketed_paste != paste_mode:  # the TUI came up (or is leaving)
                 paste_mode = term.bracketed_paste
                 s.kick()
