@@ -38,6 +38,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "digest": ("digest", "digest a Claude Code transcript file offline (no daemon): steps, state, tokens"),
     "completion": ("completion", "print a shell completion script (bash|zsh)"),
     "web": ("web", "the WebSocket feed and dashboard: token, url (for the person)"),
+    "dashboard": ("dashboard", "open the live dashboard in a browser (--print: its URL)"),
     "shell": ("shell", "interactive shell: commands with completion, a live session toolbar, attach"),
 }
 

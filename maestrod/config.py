@@ -129,6 +129,25 @@ class WorktreeConfig:
 
 
 @attrs.define
+class PolicyGrant:
+    """One ``[[policy.grants]]`` entry: agents of project ``agents_of`` (a name or id) may ``allow`` in
+    ``projects`` (names or ids; ``"*"``: every project, also creating new ones)."""
+
+    agents_of: str
+    projects: list[str]
+    allow: list[Literal["read", "write", "mail"]]
+
+
+@attrs.define
+class PolicyConfig:
+    """``[policy]``: what agents may do outside their own project (docs/security.md). ``cross_project``
+    grants every agent ``read``, ``write`` and/or ``mail`` in every project; ``grants`` per project."""
+
+    cross_project: list[Literal["read", "write", "mail"]] = attrs.Factory(list)
+    grants: list[PolicyGrant] = attrs.Factory(list)
+
+
+@attrs.define
 class Config:
     events: EventsConfig = attrs.Factory(EventsConfig)
     connections: ConnectionsConfig = attrs.Factory(ConnectionsConfig)
@@ -140,6 +159,7 @@ class Config:
     worktree: WorktreeConfig = attrs.Factory(WorktreeConfig)
     notify: NotifyConfig = attrs.Factory(NotifyConfig)
     web: WebConfig = attrs.Factory(WebConfig)
+    policy: PolicyConfig = attrs.Factory(PolicyConfig)
 
 
 class ConfigError(Exception):

@@ -15,7 +15,8 @@ from maestrod.dispatch import Context, handler
 from maestrod.mail.scopes import resolve_scope
 from maestrod.mail.wait import wait_for_mail
 from shared import errors
-from shared.messages.mail import MailBroadcast, MailInbox, MailRef, MailReply, MailSend, MailWait
+from shared.messages.mail import PRIORITY_RANK, MailBroadcast, MailInbox, MailRef, MailReply, MailSend, MailWait
+from shared.messages.mail import MailUnreadCounts  # the dashboard's counts, at the end
 from shared.messages.spec import HUMAN
 
 
@@ -176,3 +177,20 @@ async def wait(ctx: Context, p: MailWait) -> list[dict[str, Any]]:
                 m["read_at"] = at
                 m["receipts"][mailbox] = at
     return found
+
+
+#: Every priority counts (unread_count's max_rank).
+_LOWEST_RANK = max(PRIORITY_RANK.values())
+
+
+@handler("mail.unread_counts")
+async def unread_counts(ctx: Context, p: MailUnreadCounts) -> dict[str, Any]:
+    store = ctx.app.mail.store
+    counts: dict[str, int] = {}
+    for mailbox in dict.fromkeys(p.mailboxes):
+        if not ctx.is_human and mailbox != ctx.actor:
+            if mailbox == HUMAN:
+                raise errors.forbidden("only the human reads the human's mailbox")
+            policy.check_act(ctx.app.session_store, ctx.session_id, mailbox, "read")
+        counts[mailbox] = store.unread_count(mailbox, _LOWEST_RANK)  # one index seek per mailbox
+    return {"counts": counts}

@@ -23,6 +23,7 @@ def _check_dir(d: str) -> str:
 async def create(ctx: Context, p: ProjectCreate) -> Project:
     d = _check_dir(p.dir)
     app = ctx.app
+    app.project_scope.check(ctx.session_id, None, "write", f"create project {p.name!r}")
     with app.db.transaction():
         proj = app.projects.create(p.name, d, p.description)
         app.record(ctx.actor, "project", proj.id, "project.created", {"name": proj.name, "dir": proj.dir},
@@ -32,18 +33,23 @@ async def create(ctx: Context, p: ProjectCreate) -> Project:
 
 @handler("project.list")
 async def list_(ctx: Context, p: Any) -> list[Project]:
-    return ctx.app.projects.list()
+    scope = ctx.app.project_scope
+    # An agent sees the projects it may read (its own, and those `[policy]` grants).
+    return [proj for proj in ctx.app.projects.list() if scope.may(ctx.session_id, proj.id, "read")]
 
 
 @handler("project.get")
 async def get(ctx: Context, p: ProjectRef) -> Project:
-    return ctx.app.projects.get(ctx.app.projects.resolve(p.id))
+    pid = ctx.app.projects.resolve(p.id)
+    ctx.app.project_scope.check(ctx.session_id, pid, "read", "read the project")
+    return ctx.app.projects.get(pid)
 
 
 @handler("project.update")
 async def update(ctx: Context, p: ProjectUpdate) -> Project:
     app = ctx.app
     pid = app.projects.resolve(p.id)
+    app.project_scope.check(ctx.session_id, pid, "write", "update the project")
     changes: dict[str, Any] = {}
     if p.name is not None:
         if not p.name.strip():
@@ -66,6 +72,7 @@ async def delete(ctx: Context, p: ProjectDelete) -> dict[str, Any]:
     children at them), then tasks deepest first, then the project: SQLite's foreign keys accept that order."""
     app = ctx.app
     pid = app.projects.resolve(p.id)
+    app.project_scope.check(ctx.session_id, pid, "write", "delete the project")
     store = app.session_store
     with app.db.transaction() as c:
         sessions = store.select(project_id=pid)

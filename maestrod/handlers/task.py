@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from maestrod.dispatch import Context, handler
+from maestrod.policy import ProjectAction
 from shared import errors
 from shared.convert import unstructure
 from shared.messages.task import (Task, TaskChildren, TaskCreate, TaskDelete, TaskHistory, TaskList, TaskReady,
@@ -18,10 +19,27 @@ def task_event(ctx: Context, task: Task, **extra: Any) -> dict[str, Any]:
     return {"actor": ctx.actor, "task": data, **extra}
 
 
+def _check_task(ctx: Context, tid: str, action: ProjectAction) -> None:
+    """An agent acts on the tasks of its own project unless ``[policy]`` grants more."""
+    if not ctx.is_human:
+        ctx.app.project_scope.check(ctx.session_id, ctx.app.tasks.get(tid).project_id, action, f"task {tid}")
+
+
+def _listed_project(ctx: Context, ident: str | None) -> str | None:
+    """The project a listing covers: the one named (readable by the caller), else every project for the
+    human and its own project for an agent."""
+    if not ident:
+        return ctx.app.project_scope.own_project(ctx.session_id)
+    pid = ctx.app.projects.resolve(ident)
+    ctx.app.project_scope.check(ctx.session_id, pid, "read", "list tasks")
+    return pid
+
+
 @handler("task.create")
 async def create(ctx: Context, p: TaskCreate) -> Task:
     app = ctx.app
     pid = app.projects.resolve(p.project)
+    app.project_scope.check(ctx.session_id, pid, "write", "create a task")
     parent = app.tasks.resolve(p.parent) if p.parent else None
     deps = [app.tasks.resolve(d) for d in p.depends_on]
     with app.db.transaction():
@@ -35,7 +53,7 @@ async def create(ctx: Context, p: TaskCreate) -> Task:
 @handler("task.list")
 async def list_(ctx: Context, p: TaskList) -> list[Task]:
     app = ctx.app
-    pid = app.projects.resolve(p.project) if p.project else None
+    pid = _listed_project(ctx, p.project)
     roots_only = p.parent == ""
     parent = app.tasks.resolve(p.parent) if p.parent else None
     tasks = app.tasks.list(pid, p.status, p.priority, parent, roots_only=roots_only and not p.tree)
@@ -44,13 +62,16 @@ async def list_(ctx: Context, p: TaskList) -> list[Task]:
 
 @handler("task.get")
 async def get(ctx: Context, p: TaskRef) -> Task:
-    return ctx.app.tasks.get(ctx.app.tasks.resolve(p.id))
+    task = ctx.app.tasks.get(ctx.app.tasks.resolve(p.id))
+    ctx.app.project_scope.check(ctx.session_id, task.project_id, "read", f"task {task.id}")
+    return task
 
 
 @handler("task.update")
 async def update(ctx: Context, p: TaskUpdate) -> Task:
     app = ctx.app
     tid = app.tasks.resolve(p.id)
+    _check_task(ctx, tid, "write")
     fields: dict[str, Any] = {}
     if p.title is not None:
         if not p.title.strip():
@@ -87,6 +108,7 @@ async def update(ctx: Context, p: TaskUpdate) -> Task:
 async def delete(ctx: Context, p: TaskDelete) -> dict[str, Any]:
     app = ctx.app
     tid = app.tasks.resolve(p.id)
+    _check_task(ctx, tid, "write")
     with app.db.transaction():
         descendants = app.tasks.descendants(tid)
         if descendants and not p.cascade:
@@ -113,13 +135,14 @@ async def delete(ctx: Context, p: TaskDelete) -> dict[str, Any]:
 async def children(ctx: Context, p: TaskChildren) -> list[Task]:
     app = ctx.app
     tid = app.tasks.resolve(p.id)
+    _check_task(ctx, tid, "read")
     return app.tasks.descendants(tid) if p.recursive else app.tasks.children(tid)
 
 
 @handler("task.ready")
 async def ready(ctx: Context, p: TaskReady) -> list[Task]:
     app = ctx.app
-    return app.tasks.ready(app.projects.resolve(p.project) if p.project else None)
+    return app.tasks.ready(_listed_project(ctx, p.project))
 
 
 @handler("task.history")
@@ -132,4 +155,6 @@ async def history(ctx: Context, p: TaskHistory) -> list[dict[str, Any]]:
         if not app.timeline.for_subject("task", p.id, 1):
             raise
         tid = p.id
+    else:
+        _check_task(ctx, tid, "read")
     return app.timeline.for_subject("task", tid, p.limit)

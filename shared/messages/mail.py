@@ -98,3 +98,22 @@ METHODS = [
                "Every unread message at once (marked read), or block until one arrives or the timeout "
                "passes ([]).", concurrent=True),
 ]
+
+
+@attrs.define
+class MailUnreadCounts:
+    mailboxes: list[str] = attrs.field(
+        validator=attrs.validators.deep_iterable(attrs.validators.instance_of(str)),
+        metadata=doc('session ids (exact) or "human": whose unread messages to count (1..1000)'))
+
+    @mailboxes.validator
+    def _count(self, _a: object, v: list[str]) -> None:
+        if not 1 <= len(v) <= 1000:
+            raise ValueError(f"mailboxes: give between 1 and 1000, got {len(v)}")
+
+
+METHODS += [
+    MethodSpec("mail.unread_counts", MailUnreadCounts,
+               "Unread messages per mailbox (the dashboard's counts): {counts: {mailbox: n}}; an agent "
+               "counts only mailboxes it may read."),
+]
