@@ -30,9 +30,11 @@ FORBIDDEN (-32003) with a message naming both sessions, their relation and the r
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from typing import Literal, Protocol
 
 from maestrod.sessions.store import SessionStore
+from maestrod.store.projects import ProjectStore
 from shared import errors
 from shared.messages.spec import HUMAN
 
@@ -130,3 +132,96 @@ def check_spawn(store: SessionStore, actor: str | None, parent: str | None = Non
             "--to-coordinator`)", {"actor": actor, "role": row["role"]})
     if parent is not None and parent != actor:
         check_act(store, actor, parent, "spawn")
+
+
+# -- projects ------------------------------------------------------------------------------------------
+#
+# An agent acts within its own project (the project of its session) unless ``[policy]`` grants more:
+#
+# * ``read``  -- project.get/list, task.get/list/ready/children/history, another session's mailbox;
+# * ``write`` -- task.create/update/delete, project.update/delete, sessions spawned into the project (and
+#   project.create, which is a write outside the agent's project: it needs ``write`` on ``"*"``);
+# * ``mail``  -- mail to (and broadcasts reaching) sessions of the project.
+#
+# The human acts on every project. See docs/security.md for the ``[policy]`` section.
+
+ProjectAction = Literal["read", "write", "mail"]
+ANY_PROJECT = "*"
+
+
+class ProjectPolicy(Protocol):
+    """What the rules read of the ``[policy]`` configuration (maestrod.config.PolicyConfig)."""
+
+    @property
+    def cross_project(self) -> Sequence[str]: ...
+
+    @property
+    def grants(self) -> Sequence[ProjectGrant]: ...
+
+
+class ProjectGrant(Protocol):
+    @property
+    def agents_of(self) -> str: ...
+
+    @property
+    def projects(self) -> Sequence[str]: ...
+
+    @property
+    def allow(self) -> Sequence[str]: ...
+
+
+def may_in_project(config: ProjectPolicy, own: tuple[str, str], target: tuple[str, str] | None,
+                   action: ProjectAction) -> bool:
+    """True if an agent of project ``own`` (id, name) may ``action`` in project ``target`` (id, name; None:
+    a project that does not exist yet, which only a grant on ``"*"`` covers)."""
+    if target is not None and target[0] == own[0]:
+        return True
+    if action in config.cross_project:
+        return True
+    for grant in config.grants:
+        if grant.agents_of not in own or action not in grant.allow:
+            continue
+        if ANY_PROJECT in grant.projects or (target is not None and any(p in target for p in grant.projects)):
+            return True
+    return False
+
+
+class ProjectScope:
+    """The project rule applied to requests: who is acting (a session or the human) and where."""
+
+    def __init__(self, config: ProjectPolicy, store: SessionStore, projects: ProjectStore) -> None:
+        self.config = config
+        self.store = store
+        self.projects = projects
+
+    def project_of(self, actor: str) -> str:
+        return str(self.store.row(actor)["project_id"])
+
+    def _named(self, pid: str) -> tuple[str, str]:
+        return pid, self.projects.get(pid).name
+
+    def may(self, actor: str | None, project_id: str | None, action: ProjectAction) -> bool:
+        if is_human(actor):
+            return True
+        assert actor is not None
+        own = self._named(self.project_of(actor))
+        return may_in_project(self.config, own, self._named(project_id) if project_id else None, action)
+
+    def check(self, actor: str | None, project_id: str | None, action: ProjectAction, what: str) -> None:
+        """Raise FORBIDDEN unless ``actor`` may ``action`` in ``project_id`` (None: a new project); ``what``
+        names the object (``task t-12``) for the message."""
+        if self.may(actor, project_id, action):
+            return
+        assert actor is not None
+        own_id, own_name = self._named(self.project_of(actor))
+        where = "a new project" if project_id is None else "project {} ({})".format(*self._named(project_id))
+        raise errors.RpcError(
+            errors.FORBIDDEN,
+            f"{describe(self.store, actor)} of project {own_id} ({own_name}) may not {action} {what} in {where}: "
+            f"an agent acts only within its own project unless the config grants more ([policy] "
+            f"cross_project = [\"{action}\"], or a [[policy.grants]] entry for agents_of = \"{own_name}\")",
+            {"actor": actor, "actor_project": own_id, "project": project_id, "action": action})
+
+    def own_project(self, actor: str | None) -> str | None:
+        """The project an agent's unscoped listings default to (None for the human: every project)."""
+        return None if is_human(actor) else self.project_of(actor)  # type: ignore[arg-type]
