@@ -12,6 +12,7 @@ import trio
 
 from maestrod.web import feed as feed_module
 from maestrod.web.feed import PAGE, WebFeed, endpoint_files
+from maestrod.web.gate import inline_script_hashes
 from tests.conftest import Daemon, RawClient
 from tests.web_support import get, http_request, start_feed, ws_client, ws_rejected
 
@@ -120,6 +121,9 @@ async def test_get_serves_the_page_with_a_strict_policy(nursery: trio.Nursery, d
     csp = headers["content-security-policy"]
     assert "default-src 'none'" in csp and "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
     assert f"connect-src 'self' ws://127.0.0.1:{port} ws://localhost:{port}" in csp
+    # The page's own inline scripts may run (by hash), and nothing else inline.
+    for digest in inline_script_hashes(body):
+        assert digest in csp.split("script-src")[1].split(";")[0]
     assert headers["x-content-type-options"] == "nosniff" and headers["referrer-policy"] == "no-referrer"
     # The same page by its other name; not by a name that is not this machine's (DNS rebinding).
     assert (await http_request(port, get("/", port, host=f"localhost:{port}")))[0] == 200
