@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 EXIT_OK, EXIT_REMOTE, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+#: JSON-RPC's invalid params (shared.errors.INVALID_PARAMS; not imported: start-up).
+INVALID_PARAMS = -32602
 
 #: group name -> (module under maestroctl.commands, one-line help)
 GROUPS: dict[str, tuple[str, str]] = {
@@ -121,6 +123,11 @@ def _peek_group(argv: list[str]) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv == ["--version"]:  # without building the parser (argparse also knows it, for --help)
+        import shared
+
+        sys.stdout.write(f"maestroctl {shared.__version__}\n")
+        return EXIT_OK
     if not argv and os.isatty(0) and os.isatty(1):  # a person at a terminal: the interactive shell
         argv = ["shell"]
     from maestroctl import fastargs
@@ -139,8 +146,19 @@ def main(argv: list[str] | None = None) -> int:
     except RemoteError as exc:
         from maestroctl.output import safe  # the message may quote what an agent named
 
-        sys.stderr.write(f"maestroctl: error {exc.code}: {safe(str(exc.message))}\n")
-        return EXIT_REMOTE
+        message = str(exc.message)
+        if args.group != "rpc":  # `rpc` speaks in params; every other command in its flags
+            from maestroctl.usage import flag_names, speak_in_flags
+
+            message = speak_in_flags(message, flag_names(args))
+        sys.stderr.write(f"maestroctl: error {exc.code}: {safe(message)}\n")
+        # Invalid params from a command's arguments: the person's usage, not the daemon's failure.
+        return EXIT_USAGE if exc.code == INVALID_PARAMS and args.group != "rpc" else EXIT_REMOTE
+    except SystemExit as exc:
+        if isinstance(exc.code, str):  # a command's own usage check: `raise SystemExit("maestroctl ...")`
+            sys.stderr.write(exc.code + "\n")
+            return EXIT_USAGE
+        raise
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -7,6 +7,7 @@ import os
 import sys
 from typing import Any
 
+import shared
 from shared import paths
 
 
@@ -41,6 +42,7 @@ def build(groups: dict[str, tuple[str, str]], only: str | None = None) -> argpar
                                      "$XDG_RUNTIME_DIR/maestro/maestrod.sock)")
     ap.add_argument("--json", action="store_true", help="print the raw JSON result")
     ap.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
+    ap.add_argument("--version", action="version", version=f"maestroctl {shared.__version__}")
     sub = ap.add_subparsers(dest="group", metavar="GROUP", required=True)
     for name, (module, help_) in groups.items():
         if only is not None and name != only:

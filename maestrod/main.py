@@ -28,12 +28,14 @@ log = logging.getLogger("maestrod")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="maestrod", description="The maestro daemon (runs in the foreground).")
+    # The defaults as this user's environment makes them now ($MAESTRO_SOCKET, $XDG_RUNTIME_DIR, ...).
     ap.add_argument("--socket", default=None,
-                    help=f"Unix socket path (default: ${paths.SOCKET_ENV} or {paths.default_socket({})!s} "
-                         "under $XDG_RUNTIME_DIR)")
+                    help=f"Unix socket path (default: {paths.default_socket()}: ${paths.SOCKET_ENV}, else "
+                         "$XDG_RUNTIME_DIR/maestro/maestrod.sock, else /tmp/maestro-$UID/maestrod.sock)")
     ap.add_argument("--data-dir", default=None, help="where the SQLite store lives "
-                                                     "(default: $XDG_DATA_HOME/maestro)")
-    ap.add_argument("--config", default=None, help="config file (default: $XDG_CONFIG_HOME/maestro/config.toml)")
+                                                     f"(default: {paths.data_dir()}: $XDG_DATA_HOME/maestro)")
+    ap.add_argument("--config", default=None,
+                    help=f"config file (default: {paths.config_file()}: $XDG_CONFIG_HOME/maestro/config.toml)")
     ap.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     ap.add_argument("--log-format", default="text", choices=["text", "json"])
     ap.add_argument("--no-web", action="store_true",

@@ -221,8 +221,8 @@ async def test_prune_cli(daemon: Daemon, client: RawClient, short_tmp: Path) -> 
     p = add_project(app, "p", str(short_tmp))
     gone = insert_session(app, "s-b00001", p, name="gone", status="exited")
     env = maestroctl_env(daemon.socket_path)
-    out = await _ctl(env, "session", "prune", "--older-than", "7x", code=1)
-    assert f"error {errors.INVALID_PARAMS}" in out and "older_than: expected a duration such as 30m" in out
+    out = await _ctl(env, "session", "prune", "--older-than", "7x", code=2)  # a usage error, in flags
+    assert f"error {errors.INVALID_PARAMS}" in out and "--older-than: expected a duration such as 30m" in out
     assert await _ctl(env, "session", "prune", "--project", "p", "--older-than", "1h") == (
         "no exited sessions to remove\n")
     out = await _ctl(env, "session", "prune", "--project", "p")
@@ -553,7 +553,7 @@ async def test_output_tail_cli(daemon: Daemon, client: RawClient, short_tmp: Pat
     assert r["lines"] == 2 and r["id"] == s["id"] and r["next_offset"] == r["total"]
     everything = await _ctl(env, "session", "output", "out", "--tail", "100000")
     assert everything.startswith("line 1\nline 2\n") and everything.count("\n") == 3002
-    err = await _ctl(env, "session", "output", "out", "--tail", "0", code=1)
+    err = await _ctl(env, "session", "output", "out", "--tail", "0", code=2)
     assert "--tail must be at least 1" in err
-    err = await _ctl(env, "session", "output", "out", "--tail", "2", "--offset", "5", code=1)
+    err = await _ctl(env, "session", "output", "out", "--tail", "2", "--offset", "5", code=2)
     assert "give --tail or --offset, not both" in err

@@ -225,7 +225,7 @@ async def test_a_clean_merged_worktree_is_removed_with_its_branch(
 async def test_cli_usage_errors(daemon: Daemon, client: RawClient, short_tmp: Path) -> None:
     env = maestroctl_env(daemon.socket_path)
     err = await _ctl(env, "session", "spawn", "--project", "p", "--name", "x", "--branch", "b", "--", "cat",
-                     code=1)
+                     code=2)
     assert "--branch and --base go with --worktree" in err
     with trio.fail_after(10):
         err = await _ctl(env, "worktree", "get", "nothing-here", code=1)

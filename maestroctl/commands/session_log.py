@@ -38,7 +38,7 @@ def register_log(s: Any) -> None:
     lg.set_defaults(func=log)
 
     dg = s.add_parser("digests", help="digests of several sessions (e.g. --my-workers)")
-    dg.add_argument("ids", nargs="*", metavar="ID")
+    dg.add_argument("ids", nargs="*", metavar="ID", help="sessions (none, from a person: every live session)")
     dg.add_argument("--my-workers", action="store_true", help="(inside a session) the sessions it spawned")
     dg.add_argument("--mode", choices=MODES, default="tools")
     dg.add_argument("--last", type=int, metavar="N", help="entries per session (default 20)")

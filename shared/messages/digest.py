@@ -42,7 +42,8 @@ class SessionDigestParams:
 
 @attrs.define
 class SessionDigestsParams:
-    ids: list[str] = attrs.field(factory=list, metadata=doc("sessions (ids, prefixes or names)"))
+    ids: list[str] = attrs.field(factory=list, metadata=doc(
+        "sessions (ids, prefixes or names); none from a person: every live session"))
     my_workers: bool = attrs.field(default=False, metadata=doc(
         "(inside a session) also every session whose parent is the caller"))
     mode: DigestMode = "tools"
