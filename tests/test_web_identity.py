@@ -8,7 +8,7 @@ from pathlib import Path
 
 import trio
 
-from maestrod.web.tcp_peer import find_socket, parse_table, peer_process
+from maestrod.web.tcp_peer import encode_endpoint, find_in_text, find_socket, parse_table, peer_process
 from tests.conftest import MAESTROCTL, Daemon, RawClient, maestroctl_env, wait_screen
 from tests.session_support import _agent, _ctl, _project, _spawn
 from tests.web_support import start_feed
@@ -120,6 +120,18 @@ def test_parse_tcp6_table() -> None:
     found = find_socket(rows, ("::ffff:127.0.0.1", 0xD2C8), ("127.0.0.1", 7733))
     assert found is not None and found.inode == 52000
     assert find_socket(rows, ("::1", 0xD2CA), ("::1", 7733)) is not None
+
+
+def test_find_in_text_matches_the_full_parse() -> None:
+    assert encode_endpoint(("127.0.0.1", 7733), v6=False) == "0100007F:1E35"
+    assert encode_endpoint(("127.0.0.1", 7733), v6=True) == "0000000000000000FFFF00000100007F:1E35"
+    for peer, ours, text, v6 in [((("127.0.0.1", 0xD2C4)), ("127.0.0.1", 7733), TCP, False),
+                                 (("127.0.0.1", 0xD2C6), ("127.0.0.1", 7733), TCP, False),
+                                 (("127.0.0.1", 0xD2C8), ("127.0.0.1", 7733), TCP6, True),
+                                 (("::1", 0xD2CA), ("::1", 7733), TCP6, True),
+                                 (("::1", 0xD2CA), ("::1", 7733), TCP, False),
+                                 (("127.0.0.1", 1), ("127.0.0.1", 7733), TCP, False)]:
+        assert find_in_text(text, peer, ours, v6=v6) == find_socket(parse_table(text), peer, ours)
 
 
 def test_peer_process_on_a_real_connection() -> None:
