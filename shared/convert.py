@@ -20,13 +20,26 @@ from cattrs.cols import is_sequence, list_structure_factory
 from cattrs.errors import (ClassValidationError, ForbiddenExtraKeysError, IterableValidationError,
                            IterableValidationNote)
 
-from shared.errors import invalid_params
+from shared import limits
+from shared.errors import TOO_LARGE, RpcError, invalid_params
 
 T = TypeVar("T")
 
 
 class WrongType(TypeError):
     """A value of the wrong JSON type; the message is shown to the caller verbatim."""
+
+
+class FieldTooLarge(WrongType):
+    """A value over its cap (shared/limits.py): answered with -32005 instead of -32602."""
+
+
+def _str_hook(v: Any, _t: Any) -> str:
+    if type(v) is not str:
+        raise WrongType(f"expected string, got {_json_type(v)}")
+    if len(v) > limits.STRING_MAX:
+        raise FieldTooLarge(f"at most {limits.STRING_MAX} characters, got {len(v)}")
+    return v
 
 
 def _json_type(v: Any) -> str:
@@ -94,7 +107,7 @@ def make_converter() -> cattrs.Converter:
     c = cattrs.Converter(forbid_extra_keys=True)
     c.register_structure_hook(int, _int_hook)
     c.register_structure_hook(float, _float_hook)
-    c.register_structure_hook(str, _strict("string", lambda v: type(v) is str))
+    c.register_structure_hook(str, _str_hook)
     c.register_structure_hook(bool, _strict("boolean", lambda v: type(v) is bool))
 
     def guard_list(t: Any) -> Any:
@@ -103,6 +116,8 @@ def make_converter() -> cattrs.Converter:
         def hook(v: Any, _t: Any) -> Any:
             if not isinstance(v, list):
                 raise WrongType(f"expected array, got {_json_type(v)}")
+            if len(v) > limits.LIST_MAX:
+                raise FieldTooLarge(f"at most {limits.LIST_MAX} items, got {len(v)}")
             return orig(v, _t)
 
         return hook
@@ -186,20 +201,54 @@ class _NoRequired(dict[type, bool]):
 _NO_REQUIRED = _NoRequired()
 
 
+class _FieldCaps(dict[type, list[tuple[str, limits.Cap]]]):
+    """The capped fields of each params class (shared/limits.py), looked up once per class."""
+
+    def __missing__(self, cls: type) -> list[tuple[str, limits.Cap]]:
+        table = limits.FIELD_CAPS.get(cls.__name__, {})
+        names = {f.name for f in attrs.fields(cls)} if attrs.has(cls) else set()
+        caps = [(name, cap) for name, cap in table.items() if name in names]
+        self[cls] = caps
+        return caps
+
+
+_CAPS = _FieldCaps()
+
+
+def _contains(exc: BaseException, kind: type[BaseException]) -> bool:
+    if isinstance(exc, kind):
+        return True
+    return isinstance(exc, BaseExceptionGroup) and any(_contains(e, kind) for e in exc.exceptions)
+
+
+def too_large(problems: list[str]) -> RpcError:
+    """-32005 naming each field over its cap (``title: at most 500 characters, got 501``)."""
+    return RpcError(TOO_LARGE, "Too large: " + "; ".join(problems),
+                    {"errors": problems, "fields": [p.split(":", 1)[0] for p in problems]})
+
+
 def structure_params(params: Any, cls: type[T]) -> T:
     """Structure request params into ``cls`` or raise a -32602 naming every bad field."""
     if not isinstance(params, dict):
         raise invalid_params([f"params: expected object, got {_json_type(params)}"])
     if not params and _NO_REQUIRED[cls]:
         return cls()  # the common no-argument call skips cattrs' dispatch (~2 us)
+    caps = _CAPS[cls]
+    if caps:  # on the raw params, before validators: an oversized field is named as such, whatever else
+        over = [p for name, cap in caps for p in limits.check(name, params.get(name), cap)]
+        if over:
+            raise too_large(over)
     try:
-        return converter.structure(params, cls)
+        obj = converter.structure(params, cls)
     except (ClassValidationError, IterableValidationError, ForbiddenExtraKeysError) as exc:
         problems: list[str] = []
         _flatten(exc, "", problems)
+        if _contains(exc, FieldTooLarge):
+            raise too_large(problems) from None
         raise invalid_params(problems) from None
     except (TypeError, ValueError) as exc:  # attrs validators raise from __init__
         raise invalid_params([str(exc)]) from None
+    return obj
 
 
 def unstructure(obj: Any) -> Any:

@@ -15,7 +15,7 @@ import trio
 from maestrod.identity import PeerIdentity, ProcessRoot, read_stat
 from shared import errors
 from tests.conftest import Daemon, EventLog, RawClient, maestroctl_env, wait_screen
-from tests.session_support import TOKEN_CAT, _agent, _ctl, _error, _project, _spawn
+from tests.session_support import _agent, _ctl, _error, _project, _spawn
 
 
 async def _done(app: object, sid: str, marker: str = "RC=") -> str:

@@ -47,12 +47,13 @@ class Mail:
                 errors.TOO_LARGE,
                 f"message body too large: {size} bytes, the limit is {self.config.max_body_bytes} bytes "
                 f"({self.config.max_body_bytes // 1024} KiB); put large content in a file and send its path",
-                {"size": size, "limit": self.config.max_body_bytes})
+                {"size": size, "limit": self.config.max_body_bytes, "fields": ["body"]})
         if not subject.strip():
             raise errors.invalid_params(["subject: must not be empty"])
         if len(subject) > self.config.max_subject_chars:
-            raise errors.invalid_params(
-                [f"subject: at most {self.config.max_subject_chars} characters, got {len(subject)}"])
+            problem = f"subject: at most {self.config.max_subject_chars} characters, got {len(subject)}"
+            raise errors.RpcError(errors.TOO_LARGE, "Too large: " + problem,
+                                  {"errors": [problem], "fields": ["subject"]})
 
     def send(self, actor: str, recipients: list[str], *, type_: str, subject: str, body: str,
              priority: str = "normal", task_id: str | None = None, thread_id: str | None = None,
