@@ -45,6 +45,7 @@ def check_recipients(ctx: Context, recipients: list[str]) -> None:
             raise errors.conflict(f"{policy.describe(store, r)} has exited and cannot read mail",
                                   {"recipient": r, "status": "exited"})
         policy.check_act(store, ctx.session_id, r, "mail")
+        ctx.app.project_scope.check(ctx.session_id, row["project_id"], "mail", f"mail {policy.describe(store, r)}")
 
 
 def _task_id(ctx: Context, ident: str | None) -> str | None:
@@ -91,7 +92,14 @@ async def broadcast(ctx: Context, p: MailBroadcast) -> dict[str, Any]:
     mail = ctx.app.mail
     mail.check_content(p.subject, p.body)
     project = ctx.app.projects.resolve(p.project) if p.project else None
+    if project is not None:
+        ctx.app.project_scope.check(ctx.session_id, project, "mail", "broadcast")
     recipients = resolve_scope(ctx.app.session_store, ctx.session_id, p.scope, project)
+    if not ctx.is_human:
+        store = ctx.app.session_store
+        for r in recipients:
+            ctx.app.project_scope.check(ctx.session_id, store.row(r)["project_id"], "mail",
+                                        f"broadcast to {policy.describe(store, r)}")
     return mail.send(ctx.actor, recipients, type_=p.type, subject=p.subject, body=p.body,
                      priority=p.priority, task_id=_task_id(ctx, p.task), scope=p.scope)
 
@@ -108,6 +116,8 @@ async def inbox(ctx: Context, p: MailInbox) -> list[dict[str, Any]]:
             if mailbox == HUMAN:
                 raise errors.forbidden("only the human reads the human's mailbox")
             policy.check_act(ctx.app.session_store, ctx.session_id, mailbox, "read")
+            ctx.app.project_scope.check(ctx.session_id, ctx.app.session_store.row(mailbox)["project_id"], "read",
+                                        f"read the mailbox of {policy.describe(ctx.app.session_store, mailbox)}")
     thread = mail.store.thread_of(mail.store.resolve(p.thread)) if p.thread else None
     return mail.store.inbox(mailbox, unread_only=p.unread, type_=p.type, thread_id=thread, limit=p.limit)
 
