@@ -21,13 +21,30 @@ TOKEN_ENV = "MAESTRO_SESSION_TOKEN"
 MAX_LINE = 16 * 1024 * 1024
 
 
-class Unreachable(Exception):
-    """No daemon answers on the socket."""
+class DaemonConnectionError(Exception):
+    """The call could not complete on the socket (see the two kinds below)."""
+
+    def __init__(self, path: str, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.reason = reason
+
+
+class Unreachable(DaemonConnectionError):
+    """No daemon answers on the socket: nothing was sent (maestroctl exits 3)."""
 
     def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"cannot reach maestrod at {path}: {reason}\n"
+        super().__init__(path, reason, f"cannot reach maestrod at {path}: {reason}\n"
                          "start it with `maestrod` (foreground) or `systemctl --user start maestrod`")
-        self.path = path
+
+
+class ConnectionLost(DaemonConnectionError):
+    """The daemon was reached but the answer did not arrive whole: it closed the connection, or answered a
+    line larger than :data:`MAX_LINE` (``too_large``). A request may or may not have run (exit 1)."""
+
+    def __init__(self, path: str, reason: str, too_large: bool = False) -> None:
+        super().__init__(path, reason, f"maestrod at {path}: {reason}")
+        self.too_large = too_large
 
 
 class RemoteError(Exception):
@@ -86,6 +103,7 @@ class Client:
         if self._sock is not None:
             self._sock.close()
         self._sock = None
+        self._buf.clear()  # a partial line of a closed connection means nothing on the next one
 
     def __enter__(self) -> Client:
         if self._sock is None:
@@ -112,8 +130,11 @@ class Client:
         self._pending_out.clear()
         try:
             self._sock.sendall(data)
+        except TimeoutError:
+            raise
         except OSError as exc:
-            raise Unreachable(self.path, f"send failed: {exc}") from None
+            # Connected, then refused what we sent: the daemon closed (or is closing) this connection.
+            raise ConnectionLost(self.path, f"the daemon closed the connection ({exc.strerror or exc})") from None
         return self._next_id
 
     def read_line(self) -> bytes:
@@ -125,15 +146,20 @@ class Client:
                 del self._buf[: nl + 1]
                 return line
             if len(self._buf) > MAX_LINE:
-                raise Unreachable(self.path, "response line exceeds 16 MiB")
+                self.close()  # the rest of that line is still coming: this connection is spent
+                raise ConnectionLost(self.path, f"the daemon's answer is larger than {MAX_LINE >> 20} MiB, more "
+                                     "than maestroctl reads; ask for less (e.g. --limit)", too_large=True)
+            if self._sock is None:
+                raise ConnectionLost(self.path, "the connection is closed")
             try:
                 chunk = self._sock.recv(262144)
             except TimeoutError:
                 raise
             except OSError as exc:
-                raise Unreachable(self.path, f"receive failed: {exc}") from None
+                raise ConnectionLost(self.path, f"the daemon closed the connection ({exc.strerror or exc})") \
+                    from None
             if not chunk:
-                raise Unreachable(self.path, "the daemon closed the connection")
+                raise ConnectionLost(self.path, "the daemon closed the connection before answering")
             self._buf += chunk
 
     def read_message(self) -> dict[str, Any]:
@@ -164,14 +190,19 @@ class Client:
         value, raw = self.call_raw(method, params)
         return wire.loads(raw) if raw is not None else value
 
-    def notifications(self) -> Iterator[dict[str, Any]]:
-        """Yield server-pushed notifications (queued ones first) until the connection ends."""
-        while self._notifications:
-            yield self._notifications.pop(0)
+    def next_notification(self) -> dict[str, Any]:
+        """The next server-pushed notification (queued ones first); ConnectionLost when the connection ends."""
+        if self._notifications:
+            return self._notifications.pop(0)
         while True:
             msg = self.read_message()
-            if "method" in msg and "id" not in msg:
-                yield msg
+            if isinstance(msg, dict) and "method" in msg and "id" not in msg:
+                return msg
+
+    def notifications(self) -> Iterator[dict[str, Any]]:
+        """Yield server-pushed notifications (queued ones first) until the connection ends."""
+        while True:
+            yield self.next_notification()
 
 
 def _line(obj: Any) -> bytes:

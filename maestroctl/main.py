@@ -1,7 +1,7 @@
 """``maestroctl [--socket PATH] [--json] GROUP COMMAND ...``
 
-Exit codes: 0 ok; 1 the daemon answered an error (message on stderr);
-2 usage error; 3 the daemon is unreachable.
+Exit codes: 0 ok; 1 the daemon answered an error, closed the connection before answering, or
+answered more than maestroctl reads (message on stderr); 2 usage error; 3 the daemon is unreachable.
 
 Start-up is a feature (agents call this hundreds of times): common command
 lines are parsed by the compiled fast path (:mod:`maestroctl.fastargs`) without
@@ -63,6 +63,15 @@ class Runtime:
             self._client.connect()
         return self._client
 
+    def reconnecting(self) -> Any:
+        """A :class:`maestroctl.reconnect.ReconnectingClient` (for commands that wait or follow): it
+        reconnects after a restart or a drop and resumes without gap or repeat."""
+        if self._client is None:
+            from maestroctl.reconnect import ReconnectingClient
+
+            self._client = ReconnectingClient(self.socket, timeout=self.timeout)
+        return self._client
+
     def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
         return self.client().call(method, params)
 
@@ -70,6 +79,10 @@ class Runtime:
         """Call and print. With --json the result's bytes go out exactly as the daemon sent
         them, never decoded (the hot path for agents). Returns the decoded result or None."""
         value, raw = self.client().call_raw(method, params)
+        return self.show_answer(value, raw, human)
+
+    def show_answer(self, value: Any, raw: bytes | None, human: Any) -> Any:
+        """Print what ``call_raw`` answered (see :meth:`show`)."""
         if raw is not None and self.json:
             out = sys.stdout.buffer
             out.write(raw + b"\n")
@@ -136,13 +149,17 @@ def main(argv: list[str] | None = None) -> int:
     if args is None:  # anything the compiled fast path is not sure about: the real parser
         args = build_parser(_peek_group(argv)).parse_args(argv)
     rt = Runtime(args)
-    from maestroctl.client import RemoteError, Unreachable
+    from maestroctl.client import ConnectionLost, RemoteError, Unreachable
 
     try:
         code = args.func(rt, args)
     except Unreachable as exc:
         sys.stderr.write(f"maestroctl: {exc}\n")
         return EXIT_UNREACHABLE
+    except ConnectionLost as exc:
+        # Reached, but no whole answer: not "unreachable" (the request may even have run).
+        sys.stderr.write(f"maestroctl: {exc}\n")
+        return EXIT_REMOTE
     except RemoteError as exc:
         from maestroctl.output import safe  # the message may quote what an agent named
 

@@ -17,7 +17,6 @@ from maestrod.events import EventBus
 from maestrod.identity import PeerIdentity
 from maestrod.mail import Mail, install_hooks
 from maestrod.policy import ProjectScope
-from maestrod.policy import ProjectScope
 from maestrod.mail.nudge import IdleNudger
 from maestrod.notify import Notifier
 from maestrod.recorder import Recorder
@@ -69,8 +68,6 @@ class App:
         self.web: WebEndpoint | None = None
         #: Set on SIGTERM/SIGINT: new requests get -32006 while services stop their children.
         self.shutting_down = trio.Event()
-        #: An agent acts within its own project unless `[policy]` grants more (tasks, projects, mail, spawns).
-        self.project_scope = ProjectScope(self.config.policy, self.session_store, self.projects)
         #: An agent acts within its own project unless `[policy]` grants more (tasks, projects, mail, spawns).
         self.project_scope = ProjectScope(self.config.policy, self.session_store, self.projects)
         #: Mail: the mailbox service; its Stop-hook wake-up (block while urgent mail is unread, capped)

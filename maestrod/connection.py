@@ -183,6 +183,13 @@ class Connection:
         return self._nursery
 
     async def serve(self) -> None:
+        self.app.connections.open += 1
+        try:
+            await self._serve()
+        finally:
+            self.app.connections.open -= 1
+
+    async def _serve(self) -> None:
         with self._cancel:
             try:
                 async with trio.open_nursery() as nursery:
@@ -204,7 +211,7 @@ class Connection:
 
     async def _read_loop(self) -> None:
         proto = jsonrpc.ServerConnection(self.app.config.connections.line_max_bytes)
-        budget = self.app.input_budget
+        budget = self.app.connections.input
         held = 0  # this connection's share of the budget: the bytes its unfinished line holds
         try:
             while True:
@@ -245,6 +252,14 @@ class Connection:
             budget.total -= held
 
     async def _answer(self, message: jsonrpc.Message) -> None:
+        if any(isinstance(i, jsonrpc.Request) and i.method in _WAITS for i in message.items):
+            # Counted until the answer is sent: a stopping daemon lets these answers out first.
+            with self.app.connections.waiting_answer():
+                await self._answer_now(message)
+        else:
+            await self._answer_now(message)
+
+    async def _answer_now(self, message: jsonrpc.Message) -> None:
         responses: list[dict[str, Any] | None] = []
         for item in message.items:
             if isinstance(item, jsonrpc.Rejected):
@@ -397,6 +412,38 @@ class InputBudget:
     def refusal(self) -> str:
         return (f"Message too large: maestrod's input buffers are full ({self.total} of {self.limit} bytes, "
                 "[connections] input_total_bytes); this line was refused and skipped, retry it later")
+
+
+class Connections:
+    """The daemon's client connections together: how many are open, how many are in a long wait (shown by
+    ``system.version``), and the input budget they share."""
+
+    def __init__(self, input_total_bytes: int) -> None:
+        self.input = InputBudget(input_total_bytes)
+        self.open = 0
+        #: Long waits (mail.wait, session.wait) not answered yet.
+        self.waiting = 0
+        self._answered = trio.Event()
+
+    @contextlib.contextmanager
+    def waiting_answer(self) -> Iterator[None]:
+        self.waiting += 1
+        try:
+            yield
+        finally:
+            self.waiting -= 1
+            if self.waiting == 0:
+                self._answered.set()
+
+    async def wait_answered(self) -> None:
+        """Until no long wait is left unanswered (on shutdown they end with -32006 at once)."""
+        while self.waiting:
+            self._answered = trio.Event()
+            await self._answered.wait()
+
+    def stats(self) -> dict[str, int]:
+        return {"open": self.open, "waiting": self.waiting, "input_bytes": self.input.total,
+                "input_limit": self.input.limit}
 
 
 def _push_chunk(sock: Any) -> int:

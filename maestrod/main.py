@@ -61,6 +61,11 @@ async def run(app: App, socks: list[socket.socket]) -> None:
         with trio.move_on_after(app.config.sessions.stop_timeout * 3 + 1):
             for hook in app.shutdown_hooks:
                 await hook()
+        # Long waits ended with -32006 {retry: true} when shutting_down was set: let those answers out, so
+        # that their clients resend them to the next daemon rather than guess (bounded: a client that does
+        # not read gives up its answer).
+        with trio.move_on_after(1.0):
+            await app.connections.wait_answered()
         nursery.cancel_scope.cancel()
 
 

@@ -16,6 +16,8 @@ def register(sub: Any, name: str, help_: str) -> None:
     s = p.add_subparsers(dest="cmd", metavar="COMMAND", required=True)
     w = s.add_parser("watch", help="print events as they happen (Ctrl-C to stop)")
     w.add_argument("--topic", action="append", default=[], help="topic prefix, e.g. task. (repeatable)")
+    w.add_argument("--since", type=int, default=None, metavar="SEQ",
+                   help="first print the events after SEQ (resume an earlier watch)")
     w.set_defaults(func=watch)
     r = s.add_parser("replay", help="events after a seq")
     r.add_argument("--since", type=int, default=0)
@@ -30,12 +32,15 @@ def _line(ev: dict[str, Any]) -> str:
 
 
 def watch(rt: Any, a: argparse.Namespace) -> int:
-    client = rt.client()
-    client.call("events.subscribe", {"topics": a.topic})
+    """Print events as they happen, across daemon restarts and drops (maestroctl.reconnect): every event
+    once, in seq order; a one-line note on stderr when it reconnects."""
+    if a.since is not None and a.since < 0:
+        raise SystemExit("maestroctl events watch: --since must be >= 0")
+    rc = rt.reconnecting()
+    rc.subscribe(a.topic, since=a.since)
     from maestroctl.output import safe
 
-    for msg in client.notifications():
-        ev = msg["params"]
+    for ev in rc.events():
         sys.stdout.write((json.dumps(ev, ensure_ascii=False) if rt.json else safe(_line(ev))) + "\n")
         sys.stdout.flush()
     return 0

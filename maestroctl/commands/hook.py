@@ -62,7 +62,7 @@ def run(rt: Any, a: Any) -> int:
 
 def _forward(rt: Any, event: str) -> int:
     from maestroctl import wire
-    from maestroctl.client import TOKEN_ENV, Client, RemoteError, Unreachable
+    from maestroctl.client import TOKEN_ENV, Client, DaemonConnectionError, RemoteError
 
     raw = b"" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer.read()
     token = os.environ.get(TOKEN_ENV)
@@ -82,7 +82,7 @@ def _forward(rt: Any, event: str) -> int:
     client = Client(rt.socket, token=token, timeout=TIMEOUT)
     try:
         result = client.call("hook.event", {"event": event, "payload": payload})
-    except Unreachable as exc:
+    except DaemonConnectionError as exc:  # unreachable, or closed before answering: never fail the agent
         _note(f"{str(exc).splitlines()[0]}; {event} not reported")
         return 0
     except RemoteError as exc:

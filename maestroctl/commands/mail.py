@@ -171,10 +171,12 @@ def wait(rt: Any, a: argparse.Namespace) -> int:
     timeout = a.wait_timeout if a.wait_timeout is not None else rt.timeout
     if timeout is not None and timeout < 0:
         raise SystemExit("maestroctl mail wait: --timeout must be >= 0")
-    # The socket must outlive the daemon's wait, or a slow answer would be cut off (and lost).
-    rt.timeout = None if timeout is None else timeout + WAIT_GRACE
-    params: dict[str, Any] = {"timeout": timeout, "peek": a.peek}
+    params: dict[str, Any] = {"peek": a.peek}
     if a.type:
         params["type"] = a.type
-    rt.show("mail.wait", params, lambda msgs: _many(msgs) if msgs else "no new mail")
+    # Across a daemon restart the wait resumes (what is left of the timeout); one the daemon answered is never
+    # sent again, so mail it marked read always reaches us. The socket outlives the daemon's wait by
+    # WAIT_GRACE, or a slow answer would be cut off (and lost).
+    value, raw = rt.reconnecting().wait_raw("mail.wait", params, timeout, grace=WAIT_GRACE)
+    rt.show_answer(value, raw, lambda msgs: _many(msgs) if msgs else "no new mail")
     return 0

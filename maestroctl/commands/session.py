@@ -461,10 +461,9 @@ def wait(rt: Any, a: argparse.Namespace) -> int:
     timeout = a.wait_timeout if a.wait_timeout is not None else rt.timeout
     if timeout is not None and timeout < 0:
         raise SystemExit("maestroctl session wait: --timeout must be >= 0")
-    # The socket must outlive the daemon's wait, or a slow answer would be cut off.
-    rt.timeout = None if timeout is None else timeout + WAIT_GRACE
-    params: dict[str, Any] = {"ids": a.ids, "until": a.until}
-    if timeout is not None:
-        params["timeout"] = timeout
-    rt.show("session.wait", params, _waited)
+    # Resumes across a daemon restart (maestroctl.reconnect; what is left of the timeout); the socket outlives
+    # the daemon's wait by WAIT_GRACE, or a slow answer would be cut off.
+    value, raw = rt.reconnecting().wait_raw("session.wait", {"ids": a.ids, "until": a.until}, timeout,
+                                            grace=WAIT_GRACE)
+    rt.show_answer(value, raw, _waited)
     return 0

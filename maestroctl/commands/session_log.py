@@ -9,7 +9,8 @@ These subcommands belong to the ``session`` group; :func:`register_log` adds the
 
 ``--follow`` subscribes to the ``session.digest`` events (and ``session.status``, to notice the exit),
 then reads the window once and prints the entries that come after it (by ``seq``, so nothing is shown
-twice), until Ctrl-C or the session exits.  With ``--json`` it prints the window, then one line per new
+twice), until Ctrl-C or the session exits; across a daemon restart it reconnects and resumes from the last
+event it saw (:mod:`maestroctl.reconnect`).  With ``--json`` it prints the window, then one line per new
 (or grown, ``"updated": true``) entry.
 """
 
@@ -125,10 +126,11 @@ def log(rt: Any, a: argparse.Namespace) -> int:
 
 
 def _follow(rt: Any, a: argparse.Namespace, params: dict[str, Any]) -> int:
-    client = rt.client()
-    client.call("events.subscribe", {"topics": ["session.digest", "session.status"]})
+    # Reconnects after a daemon restart or a drop and resumes from the last event (maestroctl.reconnect).
+    rc = rt.reconnecting()
+    rc.subscribe(["session.digest", "session.status"])
     # Events arriving before the window stay queued in the client; the seq filter below sorts them.
-    window = client.call("session.digest", params)
+    window = rc.call("session.digest", params, repeatable=True)
     out = sys.stdout
     from maestroctl.output import safe  # agents' words: never terminal commands
 
@@ -146,8 +148,7 @@ def _follow(rt: Any, a: argparse.Namespace, params: dict[str, Any]) -> int:
     own_agent = window.get("agent")
     entries = window.get("entries") or []
     last_seq = entries[-1]["seq"] if entries else window.get("total_entries", 0) - 1
-    for msg in client.notifications():
-        ev = msg.get("params") or {}
+    for ev in rc.events():
         data = ev.get("data") or {}
         topic = ev.get("topic")
         if topic == "session.status":

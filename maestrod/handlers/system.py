@@ -27,7 +27,8 @@ async def version(ctx: Context, p: NoParams) -> dict[str, Any]:
             "schema": ctx.app.db.schema_version,
             # The dashboard's address (never its token: `maestroctl web url` gives that to the person).
             "web": ctx.app.web.url if ctx.app.web is not None else None,
-            "uptime_s": round(time.monotonic() - ctx.app.started_at, 3), "notify": ctx.app.notifier.stats()}
+            "uptime_s": round(time.monotonic() - ctx.app.started_at, 3), "notify": ctx.app.notifier.stats(),
+            "connections": ctx.app.connections.stats()}
 
 
 @handler("system.methods")
