@@ -12,7 +12,7 @@ from typing import Any
 import trio
 
 from maestrod.config import Config
-from maestrod.connection import InputBudget
+from maestrod.connection import Connections
 from maestrod.events import EventBus
 from maestrod.identity import PeerIdentity
 from maestrod.mail import Mail, install_hooks
@@ -46,8 +46,9 @@ class App:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(data_dir / "maestro.db")
         self.bus = EventBus(self.db, retention=self.config.events.retention)
-        #: Input bytes buffered across every connection, against `[connections] input_total_bytes`.
-        self.input_budget = InputBudget(self.config.connections.input_total_bytes)
+        #: The client connections together: counts, and the input they buffer against
+        #: `[connections] input_total_bytes`.
+        self.connections = Connections(self.config.connections.input_total_bytes)
         self.projects = ProjectStore(self.db)
         self.tasks = TaskStore(self.db)
         self.timeline = TimelineStore(self.db)
