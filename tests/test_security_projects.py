@@ -117,3 +117,15 @@ async def test_from_inside_an_agents_tree_without_token_the_project_rule_holds(
     text = (await wait_screen(daemon.app, s["id"], lambda t: "RC=" in t)).replace("\n", "")
     assert "RC=1" in text and "may not write" in text and f"in project {ids['beta']} (beta)" in text, text
     assert (await client.call("task.get", {"id": ids["beta_task"]}))["title"] == "b1"
+
+
+async def test_an_agent_lists_the_sessions_of_its_own_project(
+        daemon: Daemon, client: RawClient, tmp_path: Path) -> None:
+    ids = await _two_projects(client, tmp_path)
+    other = await _spawn(client, ["cat"], name="other", project="beta")
+    sid, agent, _token = await _agent(daemon, client, "w1", project="alpha")
+    assert [s["id"] for s in await agent.call("session.list", {})] == [sid]
+    await _forbidden(agent, "session.list", {"project": "beta"}, ids["beta"], "read")
+    daemon.app.config.policy.cross_project = ["read"]
+    assert {s["id"] for s in await agent.call("session.list", {})} == {sid, other["id"]}
+    assert {s["id"] for s in await client.call("session.list", {})} == {sid, other["id"]}

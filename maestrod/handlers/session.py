@@ -67,9 +67,22 @@ def _with_worktree(ctx: Context, s: Session) -> Session:
     return s if summary is None else attrs.evolve(s, worktree=summary)
 
 
+def _readable_sessions(ctx: Context, p: SessionList, found: list[Session]) -> list[Session]:
+    """An agent lists the sessions of the projects it may read (its own unless `[policy]` grants more), and
+    the ones it spawned wherever they run."""
+    scope = ctx.app.project_scope
+    if p.project:
+        scope.check(ctx.session_id, ctx.app.projects.resolve(p.project), "read", "list sessions")
+    readable = {proj.id for proj in ctx.app.projects.list() if scope.may(ctx.session_id, proj.id, "read")}
+    below = set(ctx.app.session_store.descendants(ctx.session_id)) if ctx.session_id else set()
+    return [s for s in found if s.project_id in readable or s.id in below]
+
+
 @handler("session.list")
 async def list_(ctx: Context, p: SessionList) -> list[Session] | dict[str, Any]:
     found = ctx.app.sessions.list(p, ctx.session_id)
+    if not ctx.is_human:
+        found = _readable_sessions(ctx, p, found)
     if paging.paged(p.limit, p.cursor):  # in the list's own order: created_at, then id
         page = paging.slice_page("session.list", found, lambda s: (s.created_at, s.id), p.cursor, p.limit,
                                  (str, str))
