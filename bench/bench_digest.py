@@ -29,8 +29,10 @@ from typing import Any
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from shared.digest import DigestWindow, agent_label_for_path, digest_bytes, render_text
+from _report import Result, goal_met, print_table, spread_of  # noqa: E402
+from shared.digest import DigestWindow, agent_label_for_path, digest_bytes, render_text  # noqa: E402
 
 INGEST_GOAL = 0.5
 TOOLS_GOAL = 100.0
@@ -72,7 +74,7 @@ def best_time(function: Callable[[], Any], repeat: int) -> float:
     return statistics.median(timings)
 
 
-def bench_ingest(corpus: list[tuple[str, bytes]], repeat: int = 15) -> float:
+def bench_ingest(corpus: list[tuple[str, bytes]], repeat: int = 15) -> Result:
     total = sum(len(data) for _, data in corpus)
 
     def run_floor() -> None:
@@ -100,7 +102,12 @@ def bench_ingest(corpus: list[tuple[str, bytes]], repeat: int = 15) -> float:
     print(f"digest (parse+digest+window):     {digest_mbps:8.1f} MB/s")
     verdict = "OK" if ratio >= INGEST_GOAL else "MISSED"
     print(f"ratio digest/parse-only:          {ratio:8.2f}x  (goal >= {INGEST_GOAL}x) {verdict}")
-    return ratio
+    goal = f">= {INGEST_GOAL}x"
+    rates = [total / t / 1e6 for t in digest_times]
+    return Result("digest ingest", digest_mbps, "MB/s", floor=floor_mbps, floor_label="orjson parse-only",
+                  goal=goal, met=goal_met(ratio, goal), runs=len(digest_times) * repeat,
+                  spread=f"3 medians of {repeat}: {spread_of(rates, 'MB/s', 1, 0)}",
+                  note=f"{len(corpus)} transcripts, {total:,} bytes")
 
 
 def _last_two(path: str) -> str:
@@ -212,17 +219,29 @@ def bench_compression(corpus: list[tuple[str, bytes]]) -> tuple[float, float, in
     return tools_ratio, text_ratio, len(all_misses)
 
 
-def main(argv: list[str]) -> int:
-    root = corpus_dir(argv)
+def run(quick: bool = False, root: Path | None = None) -> list[Result]:
+    root = root or corpus_dir([])
     corpus = load_corpus(root)
     if not corpus:
-        print(f"no *.jsonl under {root}", file=sys.stderr)
-        return 2
+        raise SystemExit(f"no *.jsonl under {root}")
+    if quick:
+        corpus = corpus[:2]
     print(f"transcripts: {root}")
-    ratio = bench_ingest(corpus)
+    ingest = bench_ingest(corpus, 2 if quick else 15)
     tools_ratio, text_ratio, misses = bench_compression(corpus)
-    ok = ratio >= INGEST_GOAL and tools_ratio >= TOOLS_GOAL and text_ratio >= TEXT_GOAL and misses == 0
-    return 0 if ok else 1
+    return [ingest,
+            Result("digest compression, tools mode", tools_ratio, "x", goal=f">= {TOOLS_GOAL:.0f}x",
+                   met=goal_met(tools_ratio, f">= {TOOLS_GOAL}"), note=f"{misses} coverage misses"),
+            Result("digest compression, text mode", text_ratio, "x", goal=f">= {TEXT_GOAL:.0f}x",
+                   met=goal_met(text_ratio, f">= {TEXT_GOAL}"))]
+
+
+def main(argv: list[str]) -> int:
+    quick = "--quick" in argv
+    argv = [a for a in argv if a != "--quick"]
+    results = run(quick, corpus_dir(argv))
+    print_table(results)
+    return 0 if all(r.met is not False for r in results) else 1
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from _daemon import running_daemon  # noqa: E402  (bench/ is the script directory)
 
 from maestroctl.client import Client  # noqa: E402  (ROOT is on sys.path only from above)
-from _stats import pct  # noqa: E402  (bench/ is the script directory)
+from _report import Result, goal_met, print_table, spread_of  # noqa: E402  (bench/ is the script directory)
+from _stats import pct  # noqa: E402
 
 GOAL_P50_MS = 50.0
 _ids = itertools.count(1)
@@ -101,25 +102,33 @@ def measure(watcher: str, samples: int) -> list[float]:
         return times
 
 
+def run(quick: bool = False, samples: int = 300, watchers: str = "auto,watchfiles,poll") -> list[Result]:
+    if quick:
+        samples, watchers = 5, "auto"
+    results = []
+    print(f"live digest latency: append -> session.digest event at a subscriber ({samples} samples each)")
+    for watcher in watchers.split(","):
+        n = samples if watcher != "poll" else max(20, samples // 10)
+        if quick:
+            n = samples
+        times = measure(watcher, n)
+        p50, p99 = statistics.median(times), pct(times, 0.99)
+        goal = f"<= {GOAL_P50_MS:.0f} ms" if watcher == "auto" else ""
+        print(f"  {watcher:<10} p50 {p50:7.2f} ms   p99 {p99:7.2f} ms   max {max(times):7.2f} ms   n={len(times)}")
+        results.append(Result(f"live digest latency p50 ({watcher})", p50, "ms", goal=goal, met=goal_met(p50, goal),
+                              runs=len(times), spread=f"{spread_of(times, 'ms')}; p99 {p99:.2f} ms"))
+    return results
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=300)
     ap.add_argument("--watchers", default="auto,watchfiles,poll")
+    ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
-    ok = True
-    print(f"live digest latency: append -> session.digest event at a subscriber ({args.samples} samples each)")
-    for watcher in args.watchers.split(","):
-        samples = args.samples if watcher != "poll" else max(20, args.samples // 10)
-        times = measure(watcher, samples)
-        p50, p99 = statistics.median(times), pct(times, 0.99)
-        goal = ""
-        if watcher == "auto":
-            met = p50 <= GOAL_P50_MS
-            ok = ok and met
-            goal = f"  (goal p50 <= {GOAL_P50_MS:.0f} ms: {'met' if met else 'MISSED'})"
-        print(f"  {watcher:<10} p50 {p50:7.2f} ms   p99 {p99:7.2f} ms   max {max(times):7.2f} ms"
-              f"   n={len(times)}{goal}")
-    return 0 if ok else 1
+    results = run(args.quick, args.samples, args.watchers)
+    print_table(results)
+    return 0 if all(r.met is not False for r in results) else 1
 
 
 if __name__ == "__main__":

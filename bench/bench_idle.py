@@ -16,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _daemon import running_daemon  # noqa: E402
+from _report import Result, goal_met, print_table  # noqa: E402
 
 from maestroctl.client import Client  # noqa: E402
 
@@ -40,39 +41,46 @@ def window(pid: int, seconds: float) -> tuple[float, float]:
     return 100 * (cpu_seconds(pid) - c0) / (time.monotonic() - t0), rss_mb(pid)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--sessions", type=int, default=50)
-    ap.add_argument("--seconds", type=float, default=10.0)
-    args = ap.parse_args()
+def run(quick: bool = False, sessions: int = 50, seconds: float = 10.0) -> list[Result]:
+    if quick:
+        sessions, seconds = 2, 0.5
     with running_daemon() as (sock, _env), Client(str(sock)) as client:
         pid = client.call("system.version")["pid"]
         client.call("project.create", {"name": "P", "dir": str(sock.parent)})
-        floor_cpu, floor_rss = window(pid, args.seconds)
-        for i in range(args.sessions):
+        floor_cpu, floor_rss = window(pid, seconds)
+        for i in range(sessions):
             client.call("session.spawn", {"project": "P", "name": f"idle{i}", "agent": "command",
                                           "argv": ["bash", "--norc", "--noprofile", "-i"]})
         # Let every shell print its prompt (and the screen models catch up) before measuring.
         deadline = time.monotonic() + 30
-        while any(client.call("session.screen", {"id": f"idle{i}"})["text"] == "" for i in range(args.sessions)):
+        while any(client.call("session.screen", {"id": f"idle{i}"})["text"] == "" for i in range(sessions)):
             if time.monotonic() > deadline:
                 raise SystemExit("the shells did not start")
             time.sleep(0.2)
         time.sleep(1)
         listed = client.call("session.list", {"active": True})
-        assert len(listed) == args.sessions and all(s["status"] == "idle" for s in listed)
-        cpu, rss = window(pid, args.seconds)
+        assert len(listed) == sessions and all(s["status"] == "idle" for s in listed)
+        cpu, rss = window(pid, seconds)
     print(f"maestrod, no session (floor): CPU {floor_cpu:.2f} %  RSS {floor_rss:.1f} MB")
     print(
-        f"maestrod, {args.sessions} idle sessions, {args.seconds:g} s: CPU {cpu:.2f} %  RSS {rss:.1f} MB  "
-        f"(+{rss - floor_rss:.1f} MB, {(rss - floor_rss) * 1024 / args.sessions:.0f} KiB per session; "
+        f"maestrod, {sessions} idle sessions, {seconds:g} s: CPU {cpu:.2f} %  RSS {rss:.1f} MB  "
+        f"(+{rss - floor_rss:.1f} MB, {(rss - floor_rss) * 1024 / sessions:.0f} KiB per session; "
         f"RSS ratio to floor {rss / floor_rss:.2f}x)"
     )
-    ok_cpu, ok_rss = cpu <= 1.0, rss <= 200
-    print(
-        f"goal <= 1 % CPU: {'met' if ok_cpu else 'NOT met'}; "
-        f"goal <= 200 MB RSS: {'met' if ok_rss else 'NOT met'}"
-    )
+    note = f"{sessions} idle sessions, {seconds:g} s window"
+    return [Result("idle daemon CPU", cpu, "%", floor=floor_cpu, floor_label="no session", ratio=None,
+                   goal="<= 1 %", met=goal_met(cpu, "<= 1"), note=note),
+            Result("idle daemon RSS", rss, "MB", floor=floor_rss, floor_label="no session", goal="<= 200 MB",
+                   met=goal_met(rss, "<= 200"), note=note)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sessions", type=int, default=50)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    print_table(run(args.quick, args.sessions, args.seconds))
 
 
 if __name__ == "__main__":

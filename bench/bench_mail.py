@@ -29,7 +29,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from _stats import pct  # noqa: E402  (bench/ is the script directory)
+from _report import Result, goal_met, print_table, spread_of  # noqa: E402  (bench/ is the script directory)
+from _stats import pct  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -108,36 +109,33 @@ def serve(root: Path, n_sessions: int, n_messages: int, n_flooded: int) -> None:
         pass
 
 
-def report(name: str, samples: list[float], goal_ms: float | None = None) -> None:
+def report(name: str, samples: list[float], goal_ms: float | None = None,
+           floor: list[float] | None = None) -> Result:
     p50, p99 = statistics.median(samples) * 1000, pct(samples, 0.99) * 1000
     goal = f"   goal p50 <= {goal_ms:g} ms: {'met' if p50 <= goal_ms else 'MISSED'}" if goal_ms else ""
     print(f"{name:<44} p50 {p50:7.3f} ms   p99 {p99:7.3f} ms   (n={len(samples)}){goal}")
+    goal_text = f"<= {goal_ms:g} ms" if goal_ms else ""
+    return Result(name + " p50", p50, "ms", floor=statistics.median(floor) * 1000 if floor else None,
+                  floor_label="system.ping" if floor else "", goal=goal_text, met=goal_met(p50, goal_text),
+                  runs=len(samples), spread=f"{spread_of(samples, 'ms', 1000, 3)}; p99 {p99:.3f} ms")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--messages", type=int, default=100_000)
-    ap.add_argument("--sessions", type=int, default=100)
-    ap.add_argument("--wakes", type=int, default=500)
-    ap.add_argument("--inbox", type=int, default=2000)
-    ap.add_argument("--flooded", type=int, default=100_000, help="unread messages in the flooded mailbox")
-    ap.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.serve:
-        serve(args.serve, args.sessions, args.messages, args.flooded)
-        return
-
+def run(quick: bool = False, messages: int = 100_000, sessions: int = 100, wakes: int = 500, inbox: int = 2000,
+        flooded_n: int = 100_000) -> list[Result]:
+    if quick:
+        messages, sessions, wakes, inbox, flooded_n = 400, 8, 10, 20, 500
     from maestroctl.client import Client
 
+    results: list[Result] = []
     root = Path(tempfile.mkdtemp(prefix="mm-", dir="/tmp"))
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(root), "--messages", str(args.messages),
-                             "--sessions", str(args.sessions), "--flooded", str(args.flooded)],
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(root), "--messages", str(messages),
+                             "--sessions", str(sessions), "--flooded", str(flooded_n)],
                             stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "READY"
-        print(f"daemon ready with {args.messages:,} messages across {args.sessions} sessions "
-              f"and {args.flooded:,} unread in one more "
+        print(f"daemon ready with {messages:,} messages across {sessions} sessions "
+              f"and {flooded_n:,} unread in one more "
               f"({time.perf_counter() - t0:.1f} s to build)")
         sock = str(root / "d.sock")
 
@@ -149,7 +147,7 @@ def main() -> None:
             pass
         send_params = {"to": [sid(0)], "type": "query", "subject": "wake", "body": "now", "priority": "high"}
         lat: list[float] = []
-        for i in range(args.wakes + 20):
+        for i in range(wakes + 20):
             rid = waiter.send_request("mail.wait", {"timeout": 30})
             time.sleep(0.003)  # let the waiter park (it is concurrent: nothing else tells us)
             t_send = time.perf_counter()
@@ -161,14 +159,14 @@ def main() -> None:
             assert reply.get("id") == sid_req and "result" in reply, reply
             if i >= 20:  # warm-up
                 lat.append(t_woken - t_send)
-        report("mail.wait wake latency (send -> woken)", lat, 5)
+        results.append(report("mail.wait wake latency (send -> woken)", lat, 5))
 
         # 2. inbox at scale, as a worker with 1,000 messages
         reader = Client(sock, token="tok-7")
         for _ in range(50):
             reader.call("mail.inbox", {})
 
-        def timed(method: str, params: dict, n: int = args.inbox, client: Client = reader) -> list[float]:
+        def timed(method: str, params: dict, n: int = inbox, client: Client = reader) -> list[float]:
             out = []
             for _ in range(n):
                 t = time.perf_counter()
@@ -177,25 +175,44 @@ def main() -> None:
             assert result is not None
             return out
 
-        report(f"mail.inbox (page of 50 of {args.messages // args.sessions:,})", timed("mail.inbox", {}), 10)
+        pings = timed("system.ping", {})
+        report("system.ping (the floor, same connection)", pings)
+        results.append(report(f"mail.inbox (page of 50 of {messages // sessions:,})", timed("mail.inbox", {}), 10,
+                              pings))
         report("mail.inbox --unread", timed("mail.inbox", {"unread": True}))
         report("mail.inbox --type query", timed("mail.inbox", {"type": "query"}))
         report("mail.wait --timeout 0 --peek (all unread)", timed("mail.wait", {"timeout": 0, "peek": True}))
-        report("system.ping (the floor, same connection)", timed("system.ping", {}))
 
-        # 3. the flooded mailbox: a page of 1,000 (with bodies) out of args.flooded unread
-        flooded = Client(sock, token=f"tok-{args.sessions}")
+        # 3. the flooded mailbox: a page of 1,000 (with bodies) out of flooded_n unread
+        flooded = Client(sock, token=f"tok-{sessions}")
         peek = {"timeout": 0, "peek": True}
         for _ in range(5):
             flooded.call("mail.wait", peek)
-        report(f"mail.wait --peek (1,000 of {args.flooded:,} unread)",
-               timed("mail.wait", peek, max(20, args.inbox // 10), flooded))
+        results.append(report(f"mail.wait --peek (1,000 of {flooded_n:,} unread)",
+                              timed("mail.wait", peek, max(20, inbox // 10), flooded), None, pings))
         for c in (waiter, sender, reader, flooded):
             c.close()
     finally:
         proc.terminate()
         proc.wait(timeout=30)
         shutil.rmtree(root, ignore_errors=True)
+    return results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--messages", type=int, default=100_000)
+    ap.add_argument("--sessions", type=int, default=100)
+    ap.add_argument("--wakes", type=int, default=500)
+    ap.add_argument("--inbox", type=int, default=2000)
+    ap.add_argument("--flooded", type=int, default=100_000, help="unread messages in the flooded mailbox")
+    ap.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    if args.serve:
+        serve(args.serve, args.sessions, args.messages, args.flooded)
+        return
+    print_table(run(args.quick, args.messages, args.sessions, args.wakes, args.inbox, args.flooded))
 
 
 if __name__ == "__main__":

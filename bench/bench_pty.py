@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _daemon import running_daemon  # noqa: E402
+from _report import Result, goal_met, print_table, spread_of  # noqa: E402
 
 from maestroctl.client import Client  # noqa: E402
 
@@ -78,32 +79,31 @@ def through_maestrod(client: Client, path: Path, name: str) -> tuple[float, dict
     return elapsed, out, screen
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--mb", type=int, default=100)
-    ap.add_argument("--runs", type=int, default=3)
-    args = ap.parse_args()
+def run(quick: bool = False, mb: int = 100, runs: int = 3) -> list[Result]:
+    if quick:
+        mb, runs = 1, 1
     tmp = Path(tempfile.mkdtemp(prefix="bp-", dir="/tmp"))
     data = tmp / "big.txt"
-    expected, last_line = make_file(data, args.mb)
+    expected, last_line = make_file(data, mb)
     size_mb = data.stat().st_size / 1e6
     try:
-        floor = min(bare_loop(data) for _ in range(args.runs))
+        floors = [bare_loop(data) for _ in range(runs)]
+        floor = min(floors)
         assert floor[1] == expected, (floor[1], expected)
         with running_daemon() as (sock, _env), Client(str(sock)) as client:
             client.call("project.create", {"name": "P", "dir": str(tmp)})
             client.call("events.subscribe", {"topics": ["session.status"]})
-            runs = [through_maestrod(client, data, f"cat{i}") for i in range(args.runs)]
-        elapsed = min(r[0] for r in runs)
-        lost = [expected - r[1]["total"] for r in runs]
-        screen_ok = all(last_line.decode() in r[2]["text"].splitlines()[-1] for r in runs)
+            through = [through_maestrod(client, data, f"cat{i}") for i in range(runs)]
+        elapsed = min(r[0] for r in through)
+        lost = [expected - r[1]["total"] for r in through]
+        screen_ok = all(last_line.decode() in r[2]["text"].splitlines()[-1] for r in through)
         bare_rate = size_mb / floor[0]
         rate = size_mb / elapsed
         print(f"file: {size_mb:.0f} MB ({expected:,} bytes through the tty, LF -> CRLF)")
         print(f"bare Python PTY loop (floor): {floor[0]:.3f} s  {bare_rate:7.1f} MB/s")
         print(
             f"maestrod session, screen model on: {elapsed:.3f} s  {rate:7.1f} MB/s  "
-            f"(runs: {', '.join(f'{r[0]:.3f}' for r in runs)} s)"
+            f"(runs: {', '.join(f'{r[0]:.3f}' for r in through)} s)"
         )
         print(f"bytes lost (scrollback counter vs bytes read by the floor): {lost}")
         print(f"final screen shows the file's last line: {screen_ok}")
@@ -114,6 +114,19 @@ def main() -> None:
     finally:
         data.unlink(missing_ok=True)
         tmp.rmdir()
+    rates = [size_mb / r[0] for r in through]
+    return [Result(f"PTY throughput, {size_mb:.0f} MB cat", rate, "MB/s", floor=bare_rate,
+                   floor_label="bare PTY read loop", goal=">= 0.5x", met=goal_met(ratio, ">= 0.5x"), runs=runs,
+                   spread=spread_of(rates, "MB/s", 1, 1), note=f"best of {runs}, {sum(lost)} bytes lost")]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mb", type=int, default=100)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    print_table(run(args.quick, args.mb, args.runs))
 
 
 if __name__ == "__main__":

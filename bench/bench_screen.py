@@ -63,6 +63,7 @@ from typing import Any, Protocol
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _claude  # noqa: E402
 from _daemon import running_daemon  # noqa: E402
+from _report import Result, goal_met, print_table, spread_of  # noqa: E402
 from _stats import pct  # noqa: E402
 
 from maestroctl.client import Client  # noqa: E402
@@ -405,7 +406,8 @@ def daemon_phase(load: Load, seconds: float) -> dict[str, float]:
         busy = load.busy_still(client, sids)
         for sid in sids:
             client.call("session.kill", {"id": sid})
-    return {"cpu": 100 * (c1 - c0) / (t1 - t0), "rate": (b1 - b0) / (t1 - t0), "p50": statistics.median(lat),
+    return {"cpu": 100 * (c1 - c0) / (t1 - t0), "rate": (b1 - b0) / (t1 - t0), "pings": len(lat),
+            "p50": statistics.median(lat),
             "p99": pct(lat, 0.99), "rss_per": (rss - rss0) / load.n, "rss0": rss0, "rss": rss,
             "output_per_mib": b1 / load.n / 2**20, "busy": float(busy)}
 
@@ -448,18 +450,18 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
 
-def load_scenario(progs: dict[str, Path], kind: str, n: int, args: argparse.Namespace) -> None:
+def load_scenario(progs: dict[str, Path], kind: str, n: int, args: argparse.Namespace) -> list[Result]:
     prefill = int(args.scrollback_mib * 1.25 * 1024 * 1024) if kind == "redraw" else 0
     scrollback = int(args.scrollback_mib * 1024 * 1024)
     load = ProgramLoad(progs, kind, n, prefill, scrollback)
     d = daemon_phase(load, args.seconds)
     b = bare_phase(load, progs["redraw"].parent, args.seconds)
-    report(f"{kind} x{n}, {args.seconds:g} s window", n, d, b, args.scrollback_mib,
-           scrollback_full=kind == "redraw")
+    return report(f"{kind} x{n}, {args.seconds:g} s window", n, d, b, args.scrollback_mib,
+                  scrollback_full=kind == "redraw")
 
 
 def report(title: str, n: int, d: dict[str, float], b: dict[str, float], scrollback_mib: float,
-           scrollback_full: bool) -> None:
+           scrollback_full: bool, short: str = "") -> list[Result]:
     per = d["cpu"] / n
     floor_per = (b["cpu"] + b["echo_cpu"]) / n  # draining the PTYs + answering the same pings
     rate_ratio = d["rate"] / b["rate"] if b["rate"] else 0.0
@@ -482,6 +484,20 @@ def report(title: str, n: int, d: dict[str, float], b: dict[str, float], scrollb
           + (f"  (goal <= 1.5x: {verdict(rss_ratio <= 1.5)})" if scrollback_full else
              f"  (scrollback not full: {min(d['output_per_mib'], scrollback_mib):.2f} MiB of output per session; "
              "figure for reference)"))
+    short = short or title.split(",")[0]
+    results = [
+        Result(f"{short}: daemon CPU per busy session", per, "%", floor=floor_per,
+               floor_label="bare drain loop + echo", ratio=None, goal="<= 1 % over the floor",
+               met=per - floor_per <= 1.0, note=f"{per - floor_per:+.2f} % vs the floor"),
+        Result(f"{short}: system.ping p99", d["p99"] * 1e3, "ms", floor=b["p99"] * 1e3, floor_label="bare echo",
+               goal="<= 3x", met=goal_met(p99_ratio, "<= 3x"), runs=int(d.get("pings", 0)) or 1,
+               spread=f"p50 {d['p50'] * 1e3:.2f} ms"),
+        Result(f"{short}: output rate", d["rate"] / 1e3, "kB/s", floor=b["rate"] / 1e3,
+               floor_label="under the drain loop", goal=">= 0.95x", met=goal_met(rate_ratio, ">= 0.95x"))]
+    if scrollback_full:
+        results.append(Result(f"{short}: RSS per busy session", d["rss_per"], "MiB", floor=scrollback_mib,
+                              floor_label="scrollback bound", goal="<= 1.5x", met=goal_met(rss_ratio, "<= 1.5x")))
+    return results
 
 
 #: The scripted answer outlasts the window by this much: 10 Claude Code start-ups on 2 cores, then the settle.
@@ -573,27 +589,27 @@ class ClaudeLoad:
         time.sleep(CLAUDE_SETTLE)
 
 
-def real_claude(root: Path, args: argparse.Namespace) -> None:
+def real_claude(root: Path, args: argparse.Namespace) -> list[Result]:
     n = 10 if args.real_claude is None else args.real_claude
     if n <= 0:
-        return
+        return []
     claude_bin = args.claude_bin if args.claude_bin else _claude.find_claude()
     if not claude_bin or not (os.path.isfile(claude_bin) and os.access(claude_bin, os.X_OK)):
         print(f"\nreal Claude Code x{n}: SKIPPED: no Claude Code binary "
               + (f"at {args.claude_bin}" if args.claude_bin else
                  "(--claude-bin, $MAESTRO_TEST_CLAUDE_BIN, .ci/cache/claude/node_modules/.bin/claude as .ci/run "
                  "installs it, or `claude` on PATH)"))
-        return
+        return []
     with _claude.slow_model(_claude.WORDS_PER_SECOND, args.claude_seconds + CLAUDE_START_ALLOWANCE) as model:
         load = ClaudeLoad(claude_bin, model, root, n, int(args.scrollback_mib * 1024 * 1024))
         d = daemon_phase(load, args.claude_seconds)
         b = bare_phase(load, root, args.claude_seconds)
-    report(f"real Claude Code {_claude.claude_version(claude_bin)} x{n}, each streaming a long answer "
-           f"(~{_claude.WORDS_PER_SECOND:g} words/s), {args.claude_seconds:g} s window", n, d, b,
-           args.scrollback_mib, scrollback_full=False)
+    return report(f"real Claude Code {_claude.claude_version(claude_bin)} x{n}, each streaming a long answer "
+                  f"(~{_claude.WORDS_PER_SECOND:g} words/s), {args.claude_seconds:g} s window", n, d, b,
+                  args.scrollback_mib, scrollback_full=False, short=f"{n} real Claude Code agents")
 
 
-def latency(progs: dict[str, Path], flood: int, args: argparse.Namespace) -> None:
+def latency(progs: dict[str, Path], flood: int, args: argparse.Namespace) -> list[Result]:
     label = f"while {flood} sessions redraw their screens" if flood else "quiet"
     with tempfile.TemporaryDirectory(prefix="bs-") as tmp:
         root = Path(tmp)
@@ -632,11 +648,14 @@ def latency(progs: dict[str, Path], flood: int, args: argparse.Namespace) -> Non
     if not lat:
         print(f"\ndialog -> status, {label}: no session.needs_attention / waiting_input event within 3 s of the "
               f"first dialog: the screen watch is not wired into the sessions yet (not measured)")
-        return
+        return []
     goal = 1.0 if flood else 0.25
     print(f"\ndialog -> status, {label}: {len(lat)}/{len(shown)} dialogs seen; p50 {statistics.median(lat) * 1e3:.1f} "
           f"ms  p99 {pct(lat, 0.99) * 1e3:.1f} ms  max {max(lat) * 1e3:.1f} ms  (goal p99 <= {goal * 1e3:.0f} ms: "
           f"{verdict(pct(lat, 0.99) <= goal and len(lat) == len(shown))})")
+    return [Result(f"dialog on screen -> status p99, {label}", pct(lat, 0.99) * 1e3, "ms",
+                   goal=f"<= {goal * 1e3:.0f} ms", met=pct(lat, 0.99) <= goal and len(lat) == len(shown),
+                   runs=len(lat), spread=f"{spread_of(lat, 'ms', 1e3, 1)}; {len(lat)}/{len(shown)} seen")]
 
 
 def attention(event: dict[str, Any]) -> bool:
@@ -647,7 +666,7 @@ def attention(event: dict[str, Any]) -> bool:
     return bool(data.get("to") == "waiting_input")
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=6.0, help="measuring window per phase")
     ap.add_argument("--scenarios", default="stream:10,redraw:10,redraw:20")
@@ -660,19 +679,38 @@ def main() -> None:
     ap.add_argument("--claude-seconds", type=float, default=20.0, help="measuring window of the real-Claude phases")
     ap.add_argument("--skip-load", action="store_true")
     ap.add_argument("--skip-latency", action="store_true")
-    args = ap.parse_args()
+    ap.add_argument("--quick", action="store_true")
+    return ap
+
+
+#: --quick: one small scenario, no real agents, a few dialogs (proves the code paths, not the figures).
+QUICK = ["--seconds", "1", "--scenarios", "stream:1", "--real-claude", "0", "--trials", "2", "--flood", "1",
+         "--scrollback-mib", "0.25"]
+
+
+def run(quick: bool = False, args: argparse.Namespace | None = None) -> list[Result]:
+    if args is None:
+        args = parser().parse_args(QUICK if quick else [])
+    elif args.quick:
+        args = parser().parse_args(QUICK)
+    results: list[Result] = []
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bs-progs-") as tmp:
         progs = write_programs(Path(tmp), args.trials)
         if not args.skip_load:
             for item in filter(None, args.scenarios.split(",")):  # --scenarios '': the real agents only
                 kind, n = item.split(":")
-                load_scenario(progs, kind, int(n), args)
-            real_claude(Path(tmp), args)
+                results += load_scenario(progs, kind, int(n), args)
+            results += real_claude(Path(tmp), args)
         if not args.skip_latency:
-            latency(progs, 0, args)
-            latency(progs, args.flood, args)
+            results += latency(progs, 0, args)
+            results += latency(progs, args.flood, args)
     print(f"\n(total run time {time.monotonic() - started:.0f} s)")
+    return results
+
+
+def main() -> None:
+    print_table(run(args=parser().parse_args()))
 
 
 if __name__ == "__main__":

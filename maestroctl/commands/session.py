@@ -113,6 +113,9 @@ def register(sub: Any, name: str, help_: str) -> None:
     ls.add_argument(
         "--siblings", action="store_true", help="(inside a session) the other sessions of its coordinator"
     )
+    from maestroctl import paging
+
+    paging.add_args(ls)
     ls.set_defaults(func=list_)
 
     g = s.add_parser("get", help="show one session")
@@ -306,7 +309,9 @@ def list_(rt: Any, a: argparse.Namespace) -> int:
     for key in ("active", "my_workers", "siblings"):
         if getattr(a, key):
             params[key] = True
-    rt.show("session.list", params, _rows)
+    from maestroctl import paging
+
+    paging.show(rt, "session.list", params, _rows, a.limit, a.cursor)
     return 0
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from maestroctl import paging
+
 TYPE_CHECKING = False  # typing costs ~2 ms of start-up; annotations are never evaluated
 if TYPE_CHECKING:
     import argparse
@@ -42,7 +44,8 @@ def register(sub: Any, name: str, help_: str) -> None:
     ls.add_argument("--priority", action="append", choices=PRIORITIES, help="repeatable")
     ls.add_argument("--parent", help='parent id; "" or --roots for top-level tasks only')
     ls.add_argument("--roots", action="store_true", help="top-level tasks only")
-    ls.add_argument("--tree", action="store_true", help="show the hierarchy")
+    ls.add_argument("--tree", action="store_true", help="show the hierarchy (whole: not with --limit)")
+    paging.add_args(ls)
     ls.set_defaults(func=list_)
 
     g = s.add_parser("get", help="show one task")
@@ -69,15 +72,17 @@ def register(sub: Any, name: str, help_: str) -> None:
     ch = s.add_parser("children", help="a task's children")
     ch.add_argument("id")
     ch.add_argument("--recursive", action="store_true", help="all descendants")
+    paging.add_args(ch)
     ch.set_defaults(func=children)
 
     r = s.add_parser("ready", help="todo tasks whose dependencies are all completed")
     r.add_argument("--project", help="default: $MAESTRO_PROJECT_ID")
+    paging.add_args(r)
     r.set_defaults(func=ready)
 
     h = s.add_parser("history", help="who changed the task, what and when")
     h.add_argument("id")
-    h.add_argument("--limit", type=int, default=200)
+    paging.add_args(h)
     h.set_defaults(func=history)
 
     # `task report` (issue 5): an agent reports on its own work; handler in maestrod/handlers/report.py
@@ -144,7 +149,12 @@ def list_(rt: Any, a: argparse.Namespace) -> int:
         params["parent"] = ""
     elif a.parent is not None:
         params["parent"] = a.parent
-    rt.show("task.list", params, _tree if a.tree else _rows)
+    if a.tree:
+        if a.limit is not None or a.cursor is not None:
+            raise SystemExit("maestroctl task list: --tree shows the whole tree; leave out --limit and --cursor")
+        rt.show("task.list", params, _tree)
+    else:
+        paging.show(rt, "task.list", params, _rows, a.limit, a.cursor)
     return 0
 
 
@@ -174,13 +184,13 @@ def delete(rt: Any, a: argparse.Namespace) -> int:
 
 
 def children(rt: Any, a: argparse.Namespace) -> int:
-    rt.show("task.children", {"id": a.id, "recursive": a.recursive}, _rows)
+    paging.show(rt, "task.children", {"id": a.id, "recursive": a.recursive}, _rows, a.limit, a.cursor)
     return 0
 
 
 def ready(rt: Any, a: argparse.Namespace) -> int:
     params = {"project": _project(a)} if _project(a) else {}
-    rt.show("task.ready", params, _rows)
+    paging.show(rt, "task.ready", params, _rows, a.limit, a.cursor)
     return 0
 
 
@@ -192,7 +202,16 @@ def history(rt: Any, a: argparse.Namespace) -> int:
         return table(shown, [("at", "WHEN"), ("actor", "WHO"), ("type", "WHAT"), ("data", "DETAILS")],
                      max_width=80)
 
-    rt.show("task.history", {"id": a.id, "limit": a.limit}, human)
+    # Pages come newest first; shown oldest first (every row, or the latest --limit).
+    from maestroctl import wire
+
+    data, total, after = paging.fetch(rt, "task.history", {"id": a.id}, a.limit, a.cursor)
+    rows = wire.loads(data)[::-1]
+    rt.emit(rows, human)
+    if after is not None:
+        import sys
+
+        sys.stderr.write(f"maestroctl: {total} in all; the older ones: --cursor {after}\n")
     return 0
 
 

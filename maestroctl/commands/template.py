@@ -11,7 +11,11 @@ if TYPE_CHECKING:
 def register(sub: Any, name: str, help_: str) -> None:
     p = sub.add_parser(name, help=help_)
     s = p.add_subparsers(dest="cmd", metavar="COMMAND", required=True)
-    s.add_parser("list", help="every workflow template").set_defaults(func=list_)
+    ls = s.add_parser("list", help="every workflow template")
+    from maestroctl import paging
+
+    paging.add_args(ls)
+    ls.set_defaults(func=list_)
     g = s.add_parser("get", help="print one template's text")
     g.add_argument("name", help="e.g. execute-simple, coordinate-dag")
     g.set_defaults(func=get)
@@ -20,9 +24,11 @@ def register(sub: Any, name: str, help_: str) -> None:
 def list_(rt: Any, a: argparse.Namespace) -> int:
     from maestroctl.output import table
 
-    rt.show("template.list", None,
-            lambda rows: table(rows, [("name", "NAME"), ("role", "ROLE"), ("source", "SOURCE"),
-                                      ("description", "DESCRIPTION")], max_width=90))
+    from maestroctl import paging
+
+    paging.show(rt, "template.list", {},
+                lambda rows: table(rows, [("name", "NAME"), ("role", "ROLE"), ("source", "SOURCE"),
+                                          ("description", "DESCRIPTION")], max_width=90), a.limit, a.cursor)
     return 0
 
 

@@ -11,11 +11,13 @@ import math
 from typing import Any
 
 from maestrod import policy
+from maestrod import paging
 from maestrod.dispatch import Context, handler
 from maestrod.mail.scopes import resolve_scope
 from maestrod.mail.wait import wait_for_mail
 from shared import errors
-from shared.messages.mail import PRIORITY_RANK, MailBroadcast, MailInbox, MailRef, MailReply, MailSend, MailWait
+from shared.messages.mail import (PRIORITY_RANK, MailBroadcast, MailInbox, MailRef, MailReply, MailSend,
+                                  MailThread, MailWait)
 from shared.messages.mail import MailUnreadCounts  # the dashboard's counts, at the end
 from shared.messages.spec import HUMAN
 
@@ -105,9 +107,7 @@ async def broadcast(ctx: Context, p: MailBroadcast) -> dict[str, Any]:
 
 
 @handler("mail.inbox")
-async def inbox(ctx: Context, p: MailInbox) -> list[dict[str, Any]]:
-    if not 1 <= p.limit <= 1000:
-        raise errors.invalid_params([f"limit: must be between 1 and 1000, got {p.limit}"])
+async def inbox(ctx: Context, p: MailInbox) -> list[dict[str, Any]] | dict[str, Any]:
     mail = ctx.app.mail
     mailbox = ctx.actor
     if p.mailbox is not None:
@@ -119,7 +119,11 @@ async def inbox(ctx: Context, p: MailInbox) -> list[dict[str, Any]]:
             ctx.app.project_scope.check(ctx.session_id, ctx.app.session_store.row(mailbox)["project_id"], "read",
                                         f"read the mailbox of {policy.describe(ctx.app.session_store, mailbox)}")
     thread = mail.store.thread_of(mail.store.resolve(p.thread)) if p.thread else None
-    return mail.store.inbox(mailbox, unread_only=p.unread, type_=p.type, thread_id=thread, limit=p.limit)
+    if paging.paged(p.limit, p.cursor):
+        page = paging.Page("mail.inbox", p.cursor, p.limit, (int, int, int))
+        return page.answer(mail.store.inbox(mailbox, unread_only=p.unread, type_=p.type, thread_id=thread,
+                                            page=page))
+    return mail.store.inbox(mailbox, unread_only=p.unread, type_=p.type, thread_id=thread)
 
 
 @handler("mail.read")
@@ -157,7 +161,7 @@ async def reply(ctx: Context, p: MailReply) -> dict[str, Any]:
 
 
 @handler("mail.thread")
-async def thread(ctx: Context, p: MailRef) -> list[dict[str, Any]]:
+async def thread(ctx: Context, p: MailThread) -> list[dict[str, Any]] | dict[str, Any]:
     mail = ctx.app.mail
     mid = mail.store.resolve(p.id)
     thread_id = mail.store.thread_of(mid)
@@ -165,6 +169,9 @@ async def thread(ctx: Context, p: MailRef) -> list[dict[str, Any]]:
     if not messages:
         who = policy.describe(ctx.app.session_store, ctx.actor)
         raise errors.forbidden(f"no message of thread {thread_id} was sent to or by {who}")
+    if paging.paged(p.limit, p.cursor):  # oldest first, as the whole thread
+        seq = mail.store.thread_seqs(thread_id)
+        return paging.slice_page("mail.thread", messages, lambda m: (seq[m["id"]],), p.cursor, p.limit, (int,))
     return messages
 
 

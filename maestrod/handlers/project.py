@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from maestrod import paging
 from maestrod.dispatch import Context, handler
 from shared import errors
 from shared.convert import unstructure
-from shared.messages.project import Project, ProjectCreate, ProjectDelete, ProjectRef, ProjectUpdate
+from shared.messages.project import Project, ProjectCreate, ProjectDelete, ProjectList, ProjectRef, ProjectUpdate
 
 
 def _check_dir(d: str) -> str:
@@ -32,10 +33,13 @@ async def create(ctx: Context, p: ProjectCreate) -> Project:
 
 
 @handler("project.list")
-async def list_(ctx: Context, p: Any) -> list[Project]:
+async def list_(ctx: Context, p: ProjectList) -> list[Project] | dict[str, Any]:
     scope = ctx.app.project_scope
     # An agent sees the projects it may read (its own, and those `[policy]` grants).
-    return [proj for proj in ctx.app.projects.list() if scope.may(ctx.session_id, proj.id, "read")]
+    found = [proj for proj in ctx.app.projects.list() if scope.may(ctx.session_id, proj.id, "read")]
+    if paging.paged(p.limit, p.cursor):  # names are unique: the name is the key
+        return paging.slice_page("project.list", found, lambda q: (q.name,), p.cursor, p.limit, (str,))
+    return found
 
 
 @handler("project.get")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from maestrod import paging
 from maestrod.dispatch import Context, handler
 from maestrod.policy import ProjectAction
+from maestrod.store.tasks import PAGE_KEY
 from shared import errors
 from shared.convert import unstructure
 from shared.messages.task import (Task, TaskChildren, TaskCreate, TaskDelete, TaskHistory, TaskList, TaskReady,
@@ -51,11 +53,16 @@ async def create(ctx: Context, p: TaskCreate) -> Task:
 
 
 @handler("task.list")
-async def list_(ctx: Context, p: TaskList) -> list[Task]:
+async def list_(ctx: Context, p: TaskList) -> list[Task] | dict[str, Any]:
     app = ctx.app
     pid = _listed_project(ctx, p.project)
     roots_only = p.parent == ""
     parent = app.tasks.resolve(p.parent) if p.parent else None
+    if paging.paged(p.limit, p.cursor):
+        if p.tree:  # a keyset cannot cut a tree without splitting a subtree across pages
+            raise errors.invalid_params(["tree: a tree comes whole; leave out limit and cursor"])
+        page = paging.Page("task.list", p.cursor, p.limit, PAGE_KEY)
+        return page.answer(app.tasks.list(pid, p.status, p.priority, parent, roots_only=roots_only, page=page))
     tasks = app.tasks.list(pid, p.status, p.priority, parent, roots_only=roots_only and not p.tree)
     return app.tasks.as_tree(tasks) if p.tree else tasks
 
@@ -132,21 +139,35 @@ async def delete(ctx: Context, p: TaskDelete) -> dict[str, Any]:
 
 
 @handler("task.children")
-async def children(ctx: Context, p: TaskChildren) -> list[Task]:
+async def children(ctx: Context, p: TaskChildren) -> list[Task] | dict[str, Any]:
     app = ctx.app
     tid = app.tasks.resolve(p.id)
     _check_task(ctx, tid, "read")
-    return app.tasks.descendants(tid) if p.recursive else app.tasks.children(tid)
+    found = app.tasks.descendants(tid) if p.recursive else app.tasks.children(tid)
+    if paging.paged(p.limit, p.cursor):
+        # A task's subtree is short next to a project: paged over the list, in its order
+        # (depth, created_at, rowid).
+        depth = {tid: 0}
+        for t in found:  # shallowest first: a parent's depth is known before its children's
+            depth[t.id] = depth.get(t.parent_id or "", 0) + 1
+        rowid = app.tasks.rowids([t.id for t in found])
+        return paging.slice_page("task.children", found, lambda t: (depth[t.id], t.created_at, rowid[t.id]),
+                                 p.cursor, p.limit, (int, str, int))
+    return found
 
 
 @handler("task.ready")
-async def ready(ctx: Context, p: TaskReady) -> list[Task]:
+async def ready(ctx: Context, p: TaskReady) -> list[Task] | dict[str, Any]:
     app = ctx.app
-    return app.tasks.ready(_listed_project(ctx, p.project))
+    pid = _listed_project(ctx, p.project)
+    if paging.paged(p.limit, p.cursor):
+        page = paging.Page("task.ready", p.cursor, p.limit, PAGE_KEY)
+        return page.answer(app.tasks.ready(pid, page=page))
+    return app.tasks.ready(pid)
 
 
 @handler("task.history")
-async def history(ctx: Context, p: TaskHistory) -> list[dict[str, Any]]:
+async def history(ctx: Context, p: TaskHistory) -> list[dict[str, Any]] | dict[str, Any]:
     app = ctx.app
     # Deleted tasks keep their history: accept a full id that no longer resolves.
     try:
@@ -157,4 +178,7 @@ async def history(ctx: Context, p: TaskHistory) -> list[dict[str, Any]]:
         tid = p.id
     else:
         _check_task(ctx, tid, "read")
-    return app.timeline.for_subject("task", tid, p.limit)
+    if paging.paged(p.limit, p.cursor):
+        page = paging.Page("task.history", p.cursor, p.limit, (int,))
+        return page.answer(app.timeline.page_for_subject("task", tid, page))
+    return app.timeline.for_subject("task", tid, 200)

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from maestrod import paging
 from maestrod.dispatch import Context, handler
 from shared import errors
-from shared.messages.system import NoParams
-from shared.messages.template import TemplateGet
+from shared.messages.template import TemplateGet, TemplateList
 from shared.templates import BadTemplateName, TemplateError, UnknownTemplate, get_template, list_templates
 
 
 @handler("template.list")
-async def list_(ctx: Context, p: NoParams) -> list[dict[str, Any]]:
-    return [t.to_json(with_text=False) for t in list_templates()]
+async def list_(ctx: Context, p: TemplateList) -> list[dict[str, Any]] | dict[str, Any]:
+    found = [t.to_json(with_text=False) for t in list_templates()]
+    if paging.paged(p.limit, p.cursor):
+        return paging.slice_page("template.list", found, lambda t: (t["name"],), p.cursor, p.limit, (str,))
+    return found
 
 
 @handler("template.get")

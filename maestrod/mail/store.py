@@ -21,6 +21,7 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from maestrod.paging import Page
 from maestrod.store.db import Database, utcnow
 from shared import errors
 from shared.messages.mail import PRIORITY_RANK
@@ -136,8 +137,10 @@ class MailStore:
         return str(row[0])
 
     def inbox(self, mailbox: str, *, unread_only: bool = False, type_: str | None = None,
-              thread_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        """``mailbox``'s messages: unread first, then by priority (critical first), then newest first."""
+              thread_id: str | None = None, limit: int = 50, page: Page | None = None) -> list[dict[str, Any]]:
+        """``mailbox``'s messages: unread first, then by priority (critical first), then newest first.
+
+        With ``page``: the keyset page after ``page.after`` = (unread, prio, seq) of the last one shown."""
         where = ["r.recipient=?"]
         args: list[Any] = [mailbox]
         if unread_only:
@@ -148,12 +151,31 @@ class MailStore:
         if thread_id:
             where.append("m.thread_id=?")
             args.append(thread_id)
+        if page is not None:
+            page.total = int(self.db.conn.execute(
+                "SELECT COUNT(*) FROM mail_recipients r JOIN mail_messages m ON m.seq=r.seq "
+                f"WHERE {' AND '.join(where)}", args).fetchone()[0])
+            limit = page.limit + 1
+            if page.after is not None:  # strictly after, in (unread DESC, prio, seq DESC) order
+                where.append("(r.unread<? OR (r.unread=? AND (r.prio>? OR (r.prio=? AND r.seq<?))))")
+                unread, prio, seq = page.after
+                args += [unread, unread, prio, prio, seq]
         args.append(limit)
         rows = self.db.conn.execute(
             f"SELECT {_COLUMNS} FROM mail_recipients r JOIN mail_messages m ON m.seq=r.seq "
             f"WHERE {' AND '.join(where)} "
             "ORDER BY r.unread DESC, r.prio, r.seq DESC LIMIT ?", args).fetchall()
-        return self._build(rows, mailbox)
+        found = self._build(rows, mailbox)
+        if page is None:
+            return found
+        seqs = {r["id"]: r["seq"] for r in rows}
+
+        def key(m: dict[str, Any]) -> tuple[int, int, int]:
+            row = self.db.conn.execute("SELECT unread, prio, seq FROM mail_recipients WHERE recipient=? AND seq=?",
+                                       (mailbox, seqs[m["id"]])).fetchone()
+            return int(row[0]), int(row[1]), int(row[2])
+
+        return page.cut(found, key)
 
     def unread(self, mailbox: str, type_: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
         """Every unread message of ``mailbox``: by priority, then oldest first (the order to handle them in)."""
@@ -193,6 +215,11 @@ class MailStore:
         names = self.sender_names(r["sender"] for r in rows)
         return [{"id": r["id"], "type": r["type"], "subject": r["subject"], "priority": r["priority"],
                  "from": r["sender"], "from_name": names.get(r["sender"]) or r["sender"]} for r in rows]
+
+    def thread_seqs(self, thread_id: str) -> dict[str, int]:
+        """Each message of a thread: its store sequence (the thread's order), for keyset pages."""
+        return {r[0]: r[1] for r in self.db.conn.execute(
+            "SELECT id, seq FROM mail_messages WHERE thread_id=?", (thread_id,))}
 
     def thread(self, thread_id: str, viewer: str | None = None) -> list[dict[str, Any]]:
         """Every message of a thread, oldest first; with ``viewer``, only those it sent or received."""

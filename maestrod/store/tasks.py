@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import builtins
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from maestrod.paging import Page
 from maestrod.store.db import Database, utcnow
 from shared import errors
 from shared.messages.task import Task
 
 #: Entering these statuses requires every dependency to be completed.
 GATED_STATUSES = frozenset({"in_progress", "completed"})
+
+#: A task row in ``Task``'s field order, with its dependencies joined by spaces (ids never hold one);
+#: the inner ORDER BY walks the ``task_deps`` primary key, so it costs no sort.
+_SELECT = ("SELECT t.id, t.project_id, t.title, t.description, t.status, t.priority, t.parent_id, "
+           "(SELECT group_concat(depends_on, ' ') FROM "
+           "(SELECT depends_on FROM task_deps WHERE task_id=t.id ORDER BY depends_on)), "
+           "t.created_at, t.updated_at, t.started_at, t.completed_at FROM tasks t ")
+_BY_PRIORITY = (" ORDER BY CASE t.priority WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2"
+                " ELSE 3 END, t.created_at, t.rowid")
+#: A task's place in ``_BY_PRIORITY`` order, for keyset pages: (priority rank, created_at, rowid).
+_PRIORITY_KEY = "(CASE t.priority WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END, " \
+    "t.created_at, t.rowid)"
+PRIORITY_RANK = {"critical": 0, "high": 1, "medium": 2}
+#: The types in a task list cursor's key.
+PAGE_KEY = (int, str, int)
 
 
 class TaskStore:
@@ -24,45 +39,41 @@ class TaskStore:
 
     # -- reads -------------------------------------------------------------------------------
 
-    def _deps(self, ids: list[str]) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {i: [] for i in ids}
-        if not ids:
-            return out
-        for chunk_start in range(0, len(ids), 500):
-            chunk = ids[chunk_start:chunk_start + 500]
-            q = ",".join("?" * len(chunk))
-            for r in self.db.conn.execute(
-                    f"SELECT task_id, depends_on FROM task_deps WHERE task_id IN ({q}) ORDER BY depends_on",
-                    chunk):
-                out[r[0]].append(r[1])
-        return out
+    def _select(self, tail: str, args: Sequence[Any] = ()) -> builtins.list[Task]:
+        """Tasks from ``SELECT <columns> FROM tasks t <tail>``: one statement, rows and dependencies together.
 
-    def _build(self, rows: list[sqlite3.Row]) -> list[Task]:
-        deps = self._deps([r["id"] for r in rows])
-        return [Task(id=r["id"], project_id=r["project_id"], title=r["title"], description=r["description"],
-                     status=r["status"], priority=r["priority"], parent_id=r["parent_id"],
-                     depends_on=deps[r["id"]], created_at=r["created_at"], updated_at=r["updated_at"],
-                     started_at=r["started_at"], completed_at=r["completed_at"]) for r in rows]
+        Under load most of a list's time went to a second query for the dependencies, ``sqlite3.Row``
+        lookups by name and cattrs: tuples in ``Task``'s field order are built straight into tasks.
+        """
+        cur = self.db.conn.cursor()
+        cur.row_factory = None
+        return [Task(i, proj, title, desc, status, prio, parent, deps.split(" ") if deps else [],
+                     created, updated, started, completed)
+                for i, proj, title, desc, status, prio, parent, deps, created, updated, started, completed
+                in cur.execute(_SELECT + tail, args)]
 
     def get(self, tid: str) -> Task:
-        rows = self.db.conn.execute("SELECT * FROM tasks WHERE id=?", (tid,)).fetchall()
-        if not rows:
+        tasks = self._select("WHERE t.id=?", (tid,))
+        if not tasks:
             raise errors.not_found("task", tid)
-        return self._build(rows)[0]
+        return tasks[0]
+
+    def find(self, ident: str) -> Task:
+        """The task ``ident`` names: a full id costs one query; a prefix is resolved first."""
+        tasks = self._select("WHERE t.id=?", (ident,)) if ident else []
+        return tasks[0] if tasks else self.get(self.resolve(ident))
 
     def get_many(self, ids: list[str]) -> list[Task]:
         if not ids:
             return []
-        q = ",".join("?" * len(ids))
-        rows = self.db.conn.execute(f"SELECT * FROM tasks WHERE id IN ({q})", ids).fetchall()
-        by_id = {t.id: t for t in self._build(rows)}
+        by_id = {t.id: t for t in self._select(f"WHERE t.id IN ({','.join('?' * len(ids))})", ids)}
         return [by_id[i] for i in ids if i in by_id]
 
     # Below this method, ``list`` in an annotation means this method (class scope), so the methods
     # after it spell the builtin ``builtins.list``; the name stays because it is the RPC's verb.
     def list(self, project_id: str | None = None, statuses: Sequence[str] | None = None,
              priorities: Sequence[str] | None = None, parent_id: str | None = None,
-             roots_only: bool = False) -> list[Task]:
+             roots_only: bool = False, page: Page | None = None) -> list[Task]:
         where, args = [], []
         if project_id:
             where.append("project_id=?")
@@ -78,24 +89,39 @@ class TaskStore:
             args.append(parent_id)
         elif roots_only:
             where.append("parent_id IS NULL")
-        sql = "SELECT * FROM tasks" + (" WHERE " + " AND ".join(where) if where else "")
-        sql += (" ORDER BY CASE priority WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2"
-                " ELSE 3 END, created_at, rowid")
-        return self._build(self.db.conn.execute(sql, args).fetchall())
+        sql = " WHERE " + " AND ".join(where) if where else ""
+        if page is not None:
+            return self._page(sql, args, page)
+        return self._select(sql + _BY_PRIORITY, args)
+
+    def _page(self, where: str, args: builtins.list[Any], page: Page) -> builtins.list[Task]:
+        """One keyset page of the tasks ``where`` selects in ``_BY_PRIORITY`` order; fills in ``page``."""
+        page.total = int(self.db.conn.execute("SELECT COUNT(*) FROM tasks t " + where, args).fetchone()[0])
+        if page.after is not None:
+            where = (where + " AND " if where else " WHERE ") + _PRIORITY_KEY + " > (?, ?, ?)"
+            args = [*args, *page.after]
+        tasks = self._select(where + _BY_PRIORITY + " LIMIT ?", [*args, page.limit + 1])
+        return page.cut(tasks, lambda t: (PRIORITY_RANK.get(t.priority, 3), t.created_at, int(
+            self.db.conn.execute("SELECT rowid FROM tasks WHERE id=?", (t.id,)).fetchone()[0])))
+
+    def rowids(self, ids: builtins.list[str]) -> dict[str, int]:
+        """Each task's rowid: the tie-breaker of the list orders, for keyset pages."""
+        out: dict[str, int] = {}
+        for at in range(0, len(ids), 500):
+            chunk = ids[at:at + 500]
+            out.update(self.db.conn.execute(
+                f"SELECT id, rowid FROM tasks WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchall())
+        return out
 
     def descendants(self, tid: str) -> builtins.list[Task]:
         """Every task below ``tid``, shallowest first (so reversed is safe deletion order)."""
-        rows = self.db.conn.execute(
-            "WITH RECURSIVE d(id, depth) AS (SELECT id, 1 FROM tasks WHERE parent_id=? "
-            "UNION ALL SELECT t.id, d.depth+1 FROM tasks t JOIN d ON t.parent_id=d.id) "
-            "SELECT tasks.* FROM tasks JOIN d ON d.id=tasks.id ORDER BY d.depth, tasks.created_at, tasks.rowid",
-            (tid,)).fetchall()
-        return self._build(rows)
+        return self._select(
+            "JOIN (WITH RECURSIVE d(id, depth) AS (SELECT id, 1 FROM tasks WHERE parent_id=? "
+            "UNION ALL SELECT c.id, d.depth+1 FROM tasks c JOIN d ON c.parent_id=d.id) SELECT * FROM d) d "
+            "ON d.id=t.id ORDER BY d.depth, t.created_at, t.rowid", (tid,))
 
     def children(self, tid: str) -> builtins.list[Task]:
-        rows = self.db.conn.execute("SELECT * FROM tasks WHERE parent_id=? ORDER BY created_at, rowid",
-                                    (tid,)).fetchall()
-        return self._build(rows)
+        return self._select("WHERE t.parent_id=? ORDER BY t.created_at, t.rowid", (tid,))
 
     @staticmethod
     def as_tree(tasks: builtins.list[Task]) -> builtins.list[Task]:
@@ -119,17 +145,17 @@ class TaskStore:
             "SELECT t.id, t.title, t.status FROM task_deps d JOIN tasks t ON t.id=d.depends_on "
             "WHERE d.task_id=? AND t.status<>'completed' ORDER BY t.id", (tid,))]
 
-    def ready(self, project_id: str | None) -> builtins.list[Task]:
-        sql = ("SELECT * FROM tasks t WHERE t.status='todo' AND NOT EXISTS ("
+    def ready(self, project_id: str | None, page: Page | None = None) -> builtins.list[Task]:
+        sql = ("WHERE t.status='todo' AND NOT EXISTS ("
                "SELECT 1 FROM task_deps d JOIN tasks u ON u.id=d.depends_on "
                "WHERE d.task_id=t.id AND u.status<>'completed')")
-        args: list[Any] = []
+        args: builtins.list[Any] = []
         if project_id:
             sql += " AND t.project_id=?"
             args.append(project_id)
-        sql += (" ORDER BY CASE priority WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2"
-                " ELSE 3 END, created_at, rowid")
-        return self._build(self.db.conn.execute(sql, args).fetchall())
+        if page is not None:
+            return self._page(sql, args, page)
+        return self._select(sql + _BY_PRIORITY, args)
 
     def dependents(self, tid: str) -> builtins.list[str]:
         return [r[0] for r in self.db.conn.execute("SELECT task_id FROM task_deps WHERE depends_on=?", (tid,))]

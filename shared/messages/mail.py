@@ -16,6 +16,7 @@ from typing import Literal
 
 import attrs
 
+from shared.messages.paging import cursor_field, limit_field
 from shared.messages.spec import HUMAN, MethodSpec, between, doc  # noqa: F401  (HUMAN re-exported)
 
 MailType = Literal["assignment", "status_update", "query", "response", "directive", "notification", "blocked"]
@@ -61,13 +62,23 @@ class MailInbox:
     thread: str | None = attrs.field(default=None, metadata=doc("only this thread (thread or message id)"))
     mailbox: str | None = attrs.field(
         default=None, metadata=doc('whose inbox (default: the caller\'s; "human" or a session the caller may read)'))
-    limit: int = attrs.field(default=50, validator=between(1, 1000),
-                             metadata=doc("at most this many (1..1000)"))
+    limit: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(between(1, 1000)),
+        metadata=doc("page size (1..1000): one page {total, next_cursor, items}; without limit and cursor: "
+                     "the first 50 messages"))
+    cursor: str | None = cursor_field()
 
 
 @attrs.define
 class MailRef:
     id: str = attrs.field(metadata=doc("message id or unique prefix"))
+
+
+@attrs.define
+class MailThread:
+    id: str = attrs.field(metadata=doc("any message of the thread (id or unique prefix)"))
+    limit: int | None = limit_field()
+    cursor: str | None = cursor_field()
 
 
 @attrs.define
@@ -93,7 +104,7 @@ METHODS = [
     MethodSpec("mail.read", MailRef, "One message; marks the caller's copy read."),
     MethodSpec("mail.reply", MailReply, "Answer a message in its thread (to its sender, or, for your own "
                                         "message, to its recipients)."),
-    MethodSpec("mail.thread", MailRef, "Every message of a thread (give any message id in it), oldest first."),
+    MethodSpec("mail.thread", MailThread, "Every message of a thread (give any message id in it), oldest first."),
     MethodSpec("mail.wait", MailWait,
                "Every unread message at once (marked read), or block until one arrives or the timeout "
                "passes ([]).", concurrent=True),

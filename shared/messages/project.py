@@ -2,8 +2,8 @@ from typing import Optional
 
 import attrs
 
+from shared.messages.paging import cursor_field, limit_field
 from shared.messages.spec import MethodSpec, doc
-from shared.messages.system import NoParams
 
 
 @attrs.define
@@ -37,6 +37,12 @@ class ProjectUpdate:
 
 
 @attrs.define
+class ProjectList:
+    limit: Optional[int] = limit_field()
+    cursor: Optional[str] = cursor_field()
+
+
+@attrs.define
 class ProjectDelete:
     id: str = attrs.field(metadata=doc("project id, unique id prefix, or name"))
     cascade: bool = attrs.field(default=False, metadata=doc("also delete its tasks and exited sessions"))
@@ -44,7 +50,7 @@ class ProjectDelete:
 
 METHODS = [
     MethodSpec("project.create", ProjectCreate, "Create a project."),
-    MethodSpec("project.list", NoParams, "List projects."),
+    MethodSpec("project.list", ProjectList, "List projects (by name)."),
     MethodSpec("project.get", ProjectRef, "Get one project."),
     MethodSpec("project.update", ProjectUpdate, "Change a project's name, directory or description."),
     MethodSpec("project.delete", ProjectDelete, "Delete a project (refused while it has live sessions, or tasks or sessions unless cascade)."),

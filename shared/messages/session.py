@@ -5,6 +5,7 @@ from typing import Any, Literal, Optional
 
 import attrs
 
+from shared.messages.paging import cursor_field, limit_field
 from shared.messages.spec import MethodSpec, between, doc
 
 Role = Literal["worker", "coordinator"]
@@ -169,6 +170,8 @@ class SessionList:
     siblings: bool = attrs.field(
         default=False, metadata=doc("sessions spawned by the calling session's coordinator (not itself)")
     )
+    limit: Optional[int] = limit_field()
+    cursor: Optional[str] = cursor_field()
 
 
 @attrs.define

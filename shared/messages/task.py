@@ -2,6 +2,7 @@ from typing import Literal, Optional
 
 import attrs
 
+from shared.messages.paging import cursor_field, limit_field
 from shared.messages.spec import MethodSpec, between, doc
 
 Status = Literal["todo", "in_progress", "in_review", "completed", "blocked", "cancelled", "archived"]
@@ -53,6 +54,8 @@ class TaskList:
     priority: Optional[list[Priority]] = None
     parent: Optional[str] = attrs.field(default=None, metadata=doc('parent task id, or "" for roots only'))
     tree: bool = attrs.field(default=False, metadata=doc("nest children under their parents"))
+    limit: Optional[int] = limit_field()
+    cursor: Optional[str] = cursor_field()
 
 
 @attrs.define
@@ -82,18 +85,25 @@ class TaskDelete:
 class TaskChildren:
     id: str
     recursive: bool = False
+    limit: Optional[int] = limit_field()
+    cursor: Optional[str] = cursor_field()
 
 
 @attrs.define
 class TaskReady:
     project: Optional[str] = None
+    limit: Optional[int] = limit_field()
+    cursor: Optional[str] = cursor_field()
 
 
 @attrs.define
 class TaskHistory:
     id: str
-    limit: int = attrs.field(default=200, validator=between(1, 10_000),
-                             metadata=doc("the latest this many timeline rows (1..10000)"))
+    limit: Optional[int] = attrs.field(
+        default=None, validator=attrs.validators.optional(between(1, 10_000)),
+        metadata=doc("page size (1..10000): one page {total, next_cursor, items}, newest first; "
+                     "without limit and cursor: the latest 200 rows, oldest first"))
+    cursor: Optional[str] = cursor_field()
 
 
 METHODS = [
