@@ -8,7 +8,8 @@ from pathlib import Path
 
 import trio
 
-from maestrod.web.tcp_peer import encode_endpoint, find_in_text, find_socket, parse_table, peer_process
+from maestrod.web.tcp_peer import (diag_lookup, diag_request, diag_response, encode_endpoint, find_in_text,
+                                   find_socket, parse_table, peer_process)
 from tests.conftest import MAESTROCTL, Daemon, RawClient, maestroctl_env, wait_screen
 from tests.session_support import _agent, _ctl, _project, _spawn
 from tests.web_support import start_feed
@@ -134,6 +135,30 @@ def test_find_in_text_matches_the_full_parse() -> None:
         assert find_in_text(text, peer, ours, v6=v6) == find_socket(parse_table(text), peer, ours)
 
 
+def test_sock_diag_request_and_answer() -> None:
+    import socket
+    import struct
+
+    req = diag_request(("127.0.0.1", 0xD2C4), ("127.0.0.1", 7733), seq=9)
+    length, kind, flags, seq, _pid = struct.unpack_from("=IHHII", req)
+    assert (length, kind, flags, seq) == (len(req), 20, 1, 9) and len(req) == 16 + 8 + 48
+    family, proto = struct.unpack_from("=BB", req, 16)
+    assert (family, proto) == (socket.AF_INET, socket.IPPROTO_TCP)
+    # The socket id names the peer's end: source = the peer, destination = us (ports in network order).
+    assert struct.unpack_from("!HH", req, 24) == (0xD2C4, 7733)
+    assert req[28:32] == bytes([127, 0, 0, 1]) and req[44:48] == bytes([127, 0, 0, 1])
+    six = diag_request(("::1", 5), ("::1", 7733))
+    assert struct.unpack_from("=B", six, 16)[0] == socket.AF_INET6 and six[28:44] == bytes(15) + b"\x01"
+    # An answer: inet_diag_msg with uid 1000 and inode 4242.
+    msg = struct.pack("=BBBB", 2, 1, 0, 0) + bytes(48) + struct.pack("=IIIII", 0, 0, 0, 1000, 4242)
+    answer = struct.pack("=IHHII", 16 + len(msg), 20, 0, 9, 0) + msg
+    row = diag_response(answer, ("127.0.0.1", 0xD2C4), ("127.0.0.1", 7733))
+    assert row is not None and (row.uid, row.inode) == (1000, 4242)
+    error = struct.pack("=IHHII", 36, 2, 0, 9, 0) + struct.pack("=i", -2) + bytes(16)
+    assert diag_response(error, ("127.0.0.1", 1), ("127.0.0.1", 7733)) is None
+    assert diag_response(b"", ("127.0.0.1", 1), ("127.0.0.1", 7733)) is None
+
+
 def test_peer_process_on_a_real_connection() -> None:
     import os
     import socket
@@ -147,3 +172,8 @@ def test_peer_process_on_a_real_connection() -> None:
             found = peer_process(addr, conn.getsockname())
             assert found is not None and found.pid == os.getpid() and found.uid == os.getuid()
             assert cli.getsockname() == addr
+            # The kernel's answer and the table's are the same socket: the client's end.
+            row = diag_lookup(addr, conn.getsockname())
+            text = Path("/proc/net/tcp").read_text()
+            assert row is not None and row == find_in_text(text, addr, conn.getsockname(), v6=False)
+            assert row.inode == os.fstat(cli.fileno()).st_ino

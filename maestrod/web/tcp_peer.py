@@ -6,15 +6,19 @@ loopback connection are in the same network namespace, so the client's end is a 
 is ours: that row names the socket's inode and its owner's uid, and the process holding
 ``socket:[inode]`` among its ``/proc/PID/fd`` links is the peer.
 
-The parsing is pure (:func:`parse_table`, :func:`find_socket`: text in, rows out; tested on sample
-text); :func:`peer_process` does the reading. It is a few milliseconds of ``/proc`` walking, so the
-web feed runs it in a worker thread, once per connection.
+The kernel answers the same question directly through netlink's sock_diag (an exact lookup by the
+connection's addresses, microseconds where reading ``/proc/net/tcp`` takes milliseconds on a busy machine):
+:func:`peer_process` asks it first and reads the tables only where it is not available. The encoding and
+parsing are pure (:func:`parse_table`, :func:`find_socket`, :func:`diag_request`, :func:`diag_response`:
+bytes in, rows out; tested on samples); :func:`peer_process` does the reading. Finding the pid still walks
+every process's fds (milliseconds), so the web feed runs it in a worker thread, once per connection.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 import struct
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -119,41 +123,88 @@ def find_in_text(text: str, peer: Address, ours: Address, *, v6: bool) -> Socket
     return None
 
 
-def pids_holding(inode: int, proc: Path = Path("/proc")) -> list[int]:
-    """Every pid with an fd on ``socket:[inode]`` (a forked child may share its parent's), ascending."""
+# --- the kernel's own answer: sock_diag over netlink (Linux) --------------------------------------------
+#
+# An exact lookup by the connection's four-tuple: O(1) in the kernel, where /proc/net/tcp is generated
+# from the whole table at every read (7 ms with a few hundred TIME_WAIT rows). Same answer: inode and uid.
+
+_NETLINK_SOCK_DIAG = 4
+_SOCK_DIAG_BY_FAMILY = 20
+_NLM_F_REQUEST = 1
+_NLMSG_ERROR = 2
+_NLMSG_HEADER = struct.Struct("=IHHII")
+_NO_COOKIE = 0xFFFFFFFF
+
+
+def diag_request(peer: Address, ours: Address, seq: int = 1) -> bytes:
+    """A ``SOCK_DIAG_BY_FAMILY`` request for the peer's own socket (source = peer, destination = ours)."""
+    peer_host = ipaddress.ip_address(canonical(peer)[0])
+    ours_host = ipaddress.ip_address(canonical(ours)[0])
+    if peer_host.version != ours_host.version:
+        raise ValueError("the two ends of one connection have one address family")
+    family = socket.AF_INET if peer_host.version == 4 else socket.AF_INET6
+    sockid = (struct.pack("!HH", peer[1], ours[1]) + peer_host.packed.ljust(16, b"\0")
+              + ours_host.packed.ljust(16, b"\0") + struct.pack("=III", 0, _NO_COOKIE, _NO_COOKIE))
+    # inet_diag_req_v2: family, protocol, ext, pad, states (all), then the socket id.
+    body = struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 0, 0, 0xFFFFFFFF) + sockid
+    return _NLMSG_HEADER.pack(_NLMSG_HEADER.size + len(body), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST, seq, 0) + body
+
+
+def diag_response(data: bytes, peer: Address, ours: Address) -> SocketRow | None:
+    """The socket an answer to :func:`diag_request` describes; None when the kernel knows no such socket."""
+    if len(data) < _NLMSG_HEADER.size:
+        return None
+    _length, kind, _flags, _seq, _pid = _NLMSG_HEADER.unpack_from(data)
+    if kind == _NLMSG_ERROR or len(data) < _NLMSG_HEADER.size + 72:
+        return None
+    # inet_diag_msg: family, state, timer, retrans, the 48-byte socket id, expires, rqueue, wqueue, uid, inode.
+    _expires, _rqueue, _wqueue, uid, inode = struct.unpack_from("=IIIII", data, _NLMSG_HEADER.size + 4 + 48)
+    if inode == 0:
+        return None
+    return SocketRow(local=canonical(peer), remote=canonical(ours), uid=uid, inode=inode)
+
+
+def diag_lookup(peer: Address, ours: Address) -> SocketRow | None:
+    """Ask the kernel (raises OSError where netlink's sock_diag is not available)."""
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as nl:
+        nl.settimeout(1.0)
+        nl.sendto(diag_request(peer, ours), (0, 0))
+        return diag_response(nl.recv(65536), peer, ours)
+
+
+def pid_holding(inode: int, proc: Path = Path("/proc")) -> int | None:
+    """The highest pid with an fd on ``socket:[inode]`` (a forked child may share its parent's socket; the
+    youngest, usually the child that uses it, is taken -- pids wrap, so this is a heuristic, as is any
+    answer about a shared socket). Pids are walked from the highest down and the walk stops at the first
+    holder: every process's fds are read only when the peer is the oldest process on the machine."""
     target = f"socket:[{inode}]"
-    found: list[int] = []
     try:
-        entries = os.scandir(proc)
+        pids = sorted((int(name) for name in os.listdir(proc) if name.isdigit()), reverse=True)
     except OSError:
-        return found
-    with entries:
-        for entry in entries:
-            if not entry.name.isdigit():
-                continue
-            fd_dir = os.path.join(entry.path, "fd")
+        return None
+    for pid in pids:
+        fd_dir = os.path.join(proc, str(pid), "fd")
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:  # gone, or not ours to look at
+            continue
+        for fd in fds:
             try:
-                fds = os.listdir(fd_dir)
-            except OSError:  # gone, or not ours to look at
+                if os.readlink(os.path.join(fd_dir, fd)) == target:
+                    return pid
+            except OSError:
                 continue
-            for fd in fds:
-                try:
-                    if os.readlink(os.path.join(fd_dir, fd)) == target:
-                        found.append(int(entry.name))
-                        break
-                except OSError:
-                    continue
-    return sorted(found)
+    return None
 
 
 def peer_process(peer: Address, ours: Address, proc: Path = Path("/proc")) -> PeerProcess | None:
-    """The process at the other end of a loopback TCP connection, or None if it cannot be found.
-
-    When several processes share the socket (fork), the youngest -- the highest pid, usually the child
-    that uses it -- is taken; pids wrap, so this is a heuristic, as is any answer about a shared socket.
-    """
+    """The process at the other end of a loopback TCP connection, or None if it cannot be found."""
     row: SocketRow | None = None
-    for name in ("tcp", "tcp6"):
+    try:
+        row = diag_lookup(peer, ours)
+    except (OSError, ValueError):
+        row = None  # no netlink here (or not allowed): read the tables
+    for name in () if row is not None else ("tcp", "tcp6"):
         try:
             text = (proc / "net" / name).read_text()
         except OSError:
@@ -163,7 +214,5 @@ def peer_process(peer: Address, ours: Address, proc: Path = Path("/proc")) -> Pe
             break
     if row is None:
         return None
-    pids = pids_holding(row.inode, proc)
-    if not pids:
-        return None
-    return PeerProcess(pid=pids[-1], uid=row.uid)
+    pid = pid_holding(row.inode, proc)
+    return None if pid is None else PeerProcess(pid=pid, uid=row.uid)
