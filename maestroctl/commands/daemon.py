@@ -30,5 +30,5 @@ def status(rt: Any, args: argparse.Namespace) -> int:
     from maestroctl.output import kv
 
     rt.emit(info, lambda r: kv(r, ["running", "daemon", "protocol", "pid", "socket", "data_dir", "schema",
-                                   "uptime_s"]))
+                                   "web", "uptime_s"]))
     return 0
