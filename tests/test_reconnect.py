@@ -12,22 +12,36 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
 
 from maestroctl.client import ConnectionLost, Unreachable
 from maestroctl.reconnect import ReconnectingClient
 from tests.conftest import MAESTROCTL, Daemon, RawClient, maestroctl_env
-from tests.test_cli import DaemonProcess, dproc  # noqa: F401  (the fixture)
+from tests.test_cli import DaemonProcess
 
 
-def _replayed_seqs(dproc: DaemonProcess, topic: str) -> list[int]:
+@pytest.fixture
+def dp(short_tmp: Path) -> Iterator[DaemonProcess]:
+    """A real maestrod subprocess (started by the test), killed at the end if still running."""
+    d = DaemonProcess(short_tmp)
+    yield d
+    for proc in d.procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    d.notify.close()
+
+
+def _replayed_seqs(dp: DaemonProcess, topic: str) -> list[int]:
     seqs: list[int] = []
     since = 0
     while True:
-        page = dproc.ctl_json("rpc", "events.replay", json.dumps({"since": since, "topics": [topic],
+        page = dp.ctl_json("rpc", "events.replay", json.dumps({"since": since, "topics": [topic],
                                                                   "limit": 10000}))
         seqs += [e["seq"] for e in page["events"]]
         if not page["more"]:
@@ -57,46 +71,46 @@ class Lines:
             return list(self.items)
 
 
-def test_events_watch_survives_a_daemon_restart_with_no_gap_or_repeat(dproc: DaemonProcess,
+def test_events_watch_survives_a_daemon_restart_with_no_gap_or_repeat(dp: DaemonProcess,
                                                                         short_tmp: Path) -> None:
-    dproc.start()
-    dproc.wait_ready()
-    project = dproc.ctl_json("project", "create", "--name", "R", "--dir", str(short_tmp))
-    dproc.ctl_json("task", "create", "--project", project["id"], "--title", "probe")
+    dp.start()
+    dp.wait_ready()
+    project = dp.ctl_json("project", "create", "--name", "R", "--dir", str(short_tmp))
+    dp.ctl_json("task", "create", "--project", project["id"], "--title", "probe")
     # --since 0: the events already there first (from events.replay), then the live ones.
     watch = subprocess.Popen([MAESTROCTL, "--json", "events", "watch", "--topic", "task.", "--since", "0"],
-                             env=dproc.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             env=dp.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         lines = Lines(watch)
         lines.wait_for(1)
         for i in range(5):
-            dproc.ctl_json("task", "create", "--project", project["id"], "--title", f"before {i}")
+            dp.ctl_json("task", "create", "--project", project["id"], "--title", f"before {i}")
         lines.wait_for(6)
         # While no daemon runs the watch retries; the new one gets changes before the watch is back too.
-        _restart(dproc)
+        _restart(dp)
         for i in range(5):
-            dproc.ctl_json("task", "create", "--project", project["id"], "--title", f"after {i}")
+            dp.ctl_json("task", "create", "--project", project["id"], "--title", f"after {i}")
         seen = [json.loads(line)["seq"] for line in lines.wait_for(11)]
     finally:
         watch.send_signal(signal.SIGINT)
         _out, err = watch.communicate(timeout=20)
-    expected = _replayed_seqs(dproc, "task.")
+    expected = _replayed_seqs(dp, "task.")
     assert seen == expected and len(expected) == 11
     notes = [line for line in err.splitlines() if line.strip()]
     assert len(notes) == 1 and "reconnecting" in notes[0], err
 
 
-def test_mail_wait_resumes_across_a_restart(dproc: DaemonProcess) -> None:
+def test_mail_wait_resumes_across_a_restart(dp: DaemonProcess) -> None:
     """A wait the daemon ended while shutting down (-32006 retry: nothing marked read) is sent again."""
-    dproc.start()
-    dproc.wait_ready()
-    wait = subprocess.Popen([MAESTROCTL, "--json", "mail", "wait"], env=dproc.env, stdout=subprocess.PIPE,
+    dp.start()
+    dp.wait_ready()
+    wait = subprocess.Popen([MAESTROCTL, "--json", "mail", "wait"], env=dp.env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for_waiter(dproc)
-        _restart(dproc)
-        _wait_for_waiter(dproc)  # the same command, waiting again on the new daemon
-        sent = dproc.ctl_json("mail", "send", "--to", "human", "--subject", "hello", "--message", "after")
+        _wait_for_waiter(dp)
+        _restart(dp)
+        _wait_for_waiter(dp)  # the same command, waiting again on the new daemon
+        sent = dp.ctl_json("mail", "send", "--to", "human", "--subject", "hello", "--message", "after")
         out, err = wait.communicate(timeout=20)
     finally:
         if wait.poll() is None:
@@ -106,33 +120,33 @@ def test_mail_wait_resumes_across_a_restart(dproc: DaemonProcess) -> None:
     assert "reconnecting" in err and len(err.strip().splitlines()) == 1
 
 
-def test_mail_wait_cut_off_by_a_crash_is_not_sent_again(dproc: DaemonProcess) -> None:
+def test_mail_wait_cut_off_by_a_crash_is_not_sent_again(dp: DaemonProcess) -> None:
     """No answer and no -32006: the wait may have marked mail read, so it is not resent; exit 1, saying so."""
-    dproc.start()
-    dproc.wait_ready()
-    wait = subprocess.Popen([MAESTROCTL, "mail", "wait"], env=dproc.env, stdout=subprocess.PIPE,
+    dp.start()
+    dp.wait_ready()
+    wait = subprocess.Popen([MAESTROCTL, "mail", "wait"], env=dp.env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    _wait_for_waiter(dproc)
-    assert dproc.proc is not None
-    dproc.proc.kill()
+    _wait_for_waiter(dp)
+    assert dp.proc is not None
+    dp.proc.kill()
     _out, err = wait.communicate(timeout=20)
     assert wait.returncode == 1, err
     assert "closed the connection" in err and "not sent again" in err and "cannot reach" not in err
 
 
-def _restart(dproc: DaemonProcess) -> None:
+def _restart(dp: DaemonProcess) -> None:
     """SIGTERM the daemon, start a new one on the same socket and data (skipping the old one's STOPPING=1)."""
-    assert dproc.stop() == 0
-    dproc.start()
-    while "READY=1" not in dproc.notify.recv(4096).decode():
+    assert dp.stop() == 0
+    dp.start()
+    while "READY=1" not in dp.notify.recv(4096).decode():
         pass
 
 
-def _wait_for_waiter(dproc: DaemonProcess) -> None:
+def _wait_for_waiter(dp: DaemonProcess) -> None:
     """Until the daemon has a long wait in progress (system.version counts them)."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        r = dproc.ctl("--json", "rpc", "system.version")
+        r = dp.ctl("--json", "rpc", "system.version")
         if r.returncode == 0 and json.loads(r.stdout)["connections"]["waiting"] > 0:
             return
         time.sleep(0.05)
