@@ -119,6 +119,8 @@ class WebFeed:
         self.app = app
         self.port = port
         self.page = page
+        #: Set once listening: the port and token this feed checks against (also published as ``app.web``).
+        self.endpoint: WebEndpoint | None = None
         #: Whether /proc can name a TCP peer's process (Linux); elsewhere WebSocket peers have no pid.
         self.proc_net = Path("/proc/net/tcp").exists()
 
@@ -143,6 +145,7 @@ class WebFeed:
             task_status.started(None)
             return
         listener = trio.SocketListener(trio.socket.from_stdlib_socket(sock))
+        self.endpoint = endpoint
         self.app.web = endpoint
         try:
             async with trio.open_nursery() as nursery:
@@ -184,8 +187,8 @@ class WebFeed:
             return
         if request is None:
             return
-        endpoint = self.app.web
-        assert endpoint is not None
+        endpoint = self.endpoint
+        assert endpoint is not None  # connections are only accepted once it is set
         decision = gate.decide(request.method, request.target, request.headers, port=endpoint.port,
                                token=endpoint.token)
         if isinstance(decision, gate.Refuse):
