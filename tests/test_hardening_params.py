@@ -114,6 +114,6 @@ async def test_task_history_limit_is_bounded(client: RawClient, short_tmp: Any) 
         err = resp["error"]
         assert err["code"] == errors.INVALID_PARAMS, (limit, err)
         assert err["data"]["errors"] == [message]
-    history = await client.call("task.history", {"id": task["id"], "limit": 1})
-    assert len(history) == 1
+    history = await client.call("task.history", {"id": task["id"], "limit": 1})  # one page, newest first
+    assert len(history["items"]) == 1 and history["total"] == 1
     assert await client.call("system.ping") == "pong"  # the connection is still fine

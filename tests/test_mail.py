@@ -177,7 +177,7 @@ async def test_inbox_unread_first_then_priority_then_newest(app: App) -> None:
     assert [m["read_at"] is None for m in inbox] == [True] * 4 + [False] * 2
     unread = await call(app, "s-w1", "mail.inbox", {"unread": True})
     assert [m["subject"] for m in unread] == ["c1", "h1", "n2", "low"]
-    assert [m["subject"] for m in await call(app, "s-w1", "mail.inbox", {"limit": 2})] == ["c1", "h1"]
+    assert [m["subject"] for m in (await call(app, "s-w1", "mail.inbox", {"limit": 2}))["items"]] == ["c1", "h1"]
     err = await call_err(app, "s-w1", "mail.inbox", {"limit": 0})
     assert err.code == errors.INVALID_PARAMS
 

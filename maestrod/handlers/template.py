@@ -8,14 +8,17 @@ from maestrod import paging
 from maestrod.dispatch import Context, handler
 from shared import errors
 from shared.messages.template import TemplateGet, TemplateList
-from shared.templates import BadTemplateName, TemplateError, UnknownTemplate, get_template, list_templates
+from shared.templates import BUILTIN, BadTemplateName, TemplateError, UnknownTemplate, get_template, list_templates
 
 
 @handler("template.list")
 async def list_(ctx: Context, p: TemplateList) -> list[dict[str, Any]] | dict[str, Any]:
     found = [t.to_json(with_text=False) for t in list_templates()]
     if paging.paged(p.limit, p.cursor):
-        return paging.slice_page("template.list", found, lambda t: (t["name"],), p.cursor, p.limit, (str,))
+        # in list_templates' order: the built-in ones in theirs, then the user's own by name
+        rank = {name: i for i, name in enumerate(BUILTIN)}
+        return paging.slice_page("template.list", found, lambda t: (rank.get(t["name"], len(rank)), t["name"]),
+                                 p.cursor, p.limit, (int, str))
     return found
 
 
