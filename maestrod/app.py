@@ -12,7 +12,7 @@ from typing import Any
 import trio
 
 from maestrod.config import Config
-from maestrod.connection import Connections
+from maestrod.connections import Connections
 from maestrod.events import EventBus
 from maestrod.identity import PeerIdentity
 from maestrod.mail import Mail, install_hooks

@@ -394,58 +394,6 @@ class Connection:
             nursery.cancel_scope.cancel()
 
 
-class InputBudget:
-    """Input bytes buffered across every connection (their unfinished lines), against one bound.
-
-    Each connection may hold a line of up to ``[connections] line_max_bytes``; together they may hold
-    ``input_total_bytes``. Past that, a line that grows beyond :attr:`refuse_above` is refused with -32005
-    (its bytes dropped, the rest skipped); short requests still get through, no connection is closed.
-    """
-
-    #: Lines up to this size are never refused: a ping or a typical call goes through whatever the load.
-    refuse_above = 64 * 1024
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.total = 0
-
-    def refusal(self) -> str:
-        return (f"Message too large: maestrod's input buffers are full ({self.total} of {self.limit} bytes, "
-                "[connections] input_total_bytes); this line was refused and skipped, retry it later")
-
-
-class Connections:
-    """The daemon's client connections together: how many are open, how many are in a long wait (shown by
-    ``system.version``), and the input budget they share."""
-
-    def __init__(self, input_total_bytes: int) -> None:
-        self.input = InputBudget(input_total_bytes)
-        self.open = 0
-        #: Long waits (mail.wait, session.wait) not answered yet.
-        self.waiting = 0
-        self._answered = trio.Event()
-
-    @contextlib.contextmanager
-    def waiting_answer(self) -> Iterator[None]:
-        self.waiting += 1
-        try:
-            yield
-        finally:
-            self.waiting -= 1
-            if self.waiting == 0:
-                self._answered.set()
-
-    async def wait_answered(self) -> None:
-        """Until no long wait is left unanswered (on shutdown they end with -32006 at once)."""
-        while self.waiting:
-            self._answered = trio.Event()
-            await self._answered.wait()
-
-    def stats(self) -> dict[str, int]:
-        return {"open": self.open, "waiting": self.waiting, "input_bytes": self.input.total,
-                "input_limit": self.input.limit}
-
-
 def _push_chunk(sock: Any) -> int:
     """Bytes the pusher writes at once: a quarter of the socket's send buffer (64 KiB without one)."""
     if sock is None:
