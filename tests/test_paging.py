@@ -235,3 +235,36 @@ async def test_other_list_commands_print_one_array(daemon: Daemon, client: RawCl
     assert code == 0 and len(json.loads(out)) == 1 and "--cursor" in err, (out, err)
     code, out, err = await _ctl(daemon, "--json", *argv)
     assert code == 0 and len(json.loads(out)) >= 2 and not err, (out, err)
+
+
+async def test_maestroctl_reads_a_page_head_without_decoding(daemon: Daemon, client: RawClient,
+                                                              short_tmp: Path) -> None:
+    """maestroctl joins pages from the daemon's bytes: the head (total, next_cursor) must come first, as
+    maestrod encodes it, or it falls back to decoding every page."""
+    from maestroctl import paging as ctl_paging
+    from maestroctl import wire
+
+    pid = await _project(client, short_tmp)
+    _bulk_tasks(daemon, pid, 30)
+    stream = await trio.open_unix_socket(str(daemon.socket_path))
+    try:
+        heads = []
+        cursor = None
+        for rid in (1, 2):
+            params: dict[str, Any] = {"project": pid, "limit": 20, **({"cursor": cursor} if cursor else {})}
+            await stream.send_all(json.dumps({"jsonrpc": "2.0", "id": rid, "method": "task.list",
+                                              "params": params}).encode() + b"\n")
+            line = b""
+            while not line.endswith(b"\n"):
+                line += await stream.receive_some(1 << 20)
+            raw = wire.raw_result(line, rid)
+            assert raw is not None
+            head = ctl_paging._head(raw)
+            assert head is not None, raw[:120]
+            heads.append(head)
+            cursor = head[1]
+    finally:
+        await stream.aclose()
+    (total1, cursor1, items1), (total2, cursor2, items2) = heads
+    assert total1 == total2 == 30 and cursor1 and cursor2 is None
+    assert len(json.loads(items1)) == 20 and len(json.loads(items2)) == 10
