@@ -17,7 +17,8 @@ BIN = Path(sys.executable).parent
 
 
 @contextlib.contextmanager
-def running_daemon(*args: str) -> Iterator[tuple[Path, dict[str, str]]]:
+def running_daemon(*args: str, command: list[str] | None = None) -> Iterator[tuple[Path, dict[str, str]]]:
+    """``command`` replaces the ``maestrod`` executable (e.g. ``python -m cProfile -o F -m maestrod``)."""
     root = Path(tempfile.mkdtemp(prefix="mb-", dir="/tmp"))
     sock_path = root / "d.sock"
     notify_path = root / "n.sock"
@@ -26,7 +27,7 @@ def running_daemon(*args: str) -> Iterator[tuple[Path, dict[str, str]]]:
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(notify_path))
     notify.settimeout(30)
-    proc = subprocess.Popen([str(BIN / "maestrod"), "--log-level", "warning", *args],
+    proc = subprocess.Popen([*(command or [str(BIN / "maestrod")]), "--log-level", "warning", *args],
                             env=dict(env, NOTIFY_SOCKET=str(notify_path)))
     try:
         assert b"READY=1" in notify.recv(4096)

@@ -22,6 +22,7 @@ from cattrs.errors import (ClassValidationError, ForbiddenExtraKeysError, Iterab
 
 from shared import limits
 from shared.errors import TOO_LARGE, RpcError, invalid_params
+from shared.messages.task import Task
 
 T = TypeVar("T")
 
@@ -154,7 +155,27 @@ def make_converter() -> cattrs.Converter:
     c.register_structure_hook_factory(
         lambda t: t is dict or typing.get_origin(t) is dict, dict_guard)  # type: ignore[comparison-overlap]
     c.register_structure_hook(typing.Any, lambda v, _t: v)
+    c.register_unstructure_hook(Task, unstructure_task)
+    unstructure_list = c.get_unstructure_hook(list)
+
+    def list_hook(v: list[Any]) -> Any:
+        # A list of tasks (the biggest results there are) skips cattrs' dispatch per element.
+        if v and type(v[0]) is Task and all(type(t) is Task for t in v):
+            return [unstructure_task(t) for t in v]
+        return unstructure_list(v)
+
+    c.register_unstructure_hook(list, list_hook)
     return c
+
+
+def unstructure_task(t: Task) -> dict[str, Any]:
+    """A task as JSON, by hand: lists of hundreds of tasks are the biggest results, and cattrs' generated
+    hook (a dispatch per optional field and per dependency) was a third of a ``task.list`` under load."""
+    return {"id": t.id, "project_id": t.project_id, "title": t.title, "description": t.description,
+            "status": t.status, "priority": t.priority, "parent_id": t.parent_id, "depends_on": list(t.depends_on),
+            "created_at": t.created_at, "updated_at": t.updated_at, "started_at": t.started_at,
+            "completed_at": t.completed_at,
+            "children": None if t.children is None else [unstructure_task(c) for c in t.children]}
 
 
 converter = make_converter()

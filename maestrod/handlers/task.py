@@ -69,7 +69,7 @@ async def list_(ctx: Context, p: TaskList) -> list[Task] | dict[str, Any]:
 
 @handler("task.get")
 async def get(ctx: Context, p: TaskRef) -> Task:
-    task = ctx.app.tasks.get(ctx.app.tasks.resolve(p.id))
+    task = ctx.app.tasks.find(p.id)
     ctx.app.project_scope.check(ctx.session_id, task.project_id, "read", f"task {task.id}")
     return task
 

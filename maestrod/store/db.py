@@ -18,6 +18,10 @@ def utcnow() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+#: Generated ids are a letter, a dash and up to 12 hex digits (``new_id``); this leaves room to spare.
+MAX_ID_CHARS = 64
+
+
 class Database:
     """One writer connection, used directly on the event-loop thread.
 
@@ -111,6 +115,9 @@ class Database:
             row = self.conn.execute(f"SELECT id FROM {table} WHERE {name_column}=?", (ident,)).fetchone()
             if row:
                 return str(row[0])
+        if len(ident) > MAX_ID_CHARS:
+            # Longer than any id, so no prefix of one; and SQLite refuses LIKE patterns over 50,000 bytes.
+            raise errors.not_found(kind, ident[:MAX_ID_CHARS] + "...")
         pat = ident if ident.startswith(prefix + "-") else f"{prefix}-{ident}"
         escaped = pat.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         rows = self.conn.execute(

@@ -183,4 +183,11 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX worktree_sessions_worktree ON worktree_sessions(worktree_id);
     """,
+    # 8: a project's tasks in list order (priority rank, then oldest first; rowid breaks ties): `task.list` and
+    # `task.ready` walk this index instead of sorting every row of the project (the expression must stay
+    # the one maestrod/store/tasks.py orders by, or SQLite sorts again).
+    """
+    CREATE INDEX tasks_order ON tasks(project_id,
+        (CASE priority WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END), created_at);
+    """,
 ]

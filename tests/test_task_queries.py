@@ -1,0 +1,67 @@
+"""How tasks are read: `task.get` is one SQLite statement, lists walk an index instead of sorting, and an id
+too long to be anyone's prefix is "not found" (it was -32603: SQLite refuses LIKE patterns over 50,000 bytes)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from maestrod.store.db import Database
+from maestrod.store.projects import ProjectStore
+from maestrod.store.tasks import TaskStore
+from tests.conftest import RawClient
+
+
+@pytest.fixture
+def stores(tmp_path: Path) -> Iterator[tuple[Database, TaskStore, str]]:
+    db = Database(tmp_path / "t.db")
+    pid = ProjectStore(db).create("p", "/tmp", "").id
+    yield db, TaskStore(db), pid
+    db.close()
+
+
+def statements(db: Database) -> list[str]:
+    seen: list[str] = []
+    db.conn.set_trace_callback(seen.append)
+    return seen
+
+
+def test_task_get_is_one_statement(stores: tuple[Database, TaskStore, str]) -> None:
+    db, tasks, pid = stores
+    a = tasks.create(pid, "a", "", "medium", "completed", None, [])
+    b = tasks.create(pid, "b", "", "medium", "todo", None, [])
+    c = tasks.create(pid, "c", "", "high", "todo", a.id, [b.id, a.id])
+    seen = statements(db)
+    got = tasks.find(c.id)
+    assert len(seen) == 1, seen
+    assert got.depends_on == sorted([a.id, b.id]) and got.parent_id == a.id and got.title == "c"
+    # A prefix still resolves (first the full-id lookup, then the prefix); a missing id is not found.
+    assert tasks.find(c.id[:-1]).id == c.id
+    with pytest.raises(Exception, match="not found"):
+        tasks.find("t-ffffffffffff")
+
+
+def test_lists_walk_the_order_index(stores: tuple[Database, TaskStore, str]) -> None:
+    db, tasks, pid = stores
+    for i, prio in enumerate(["low", "critical", "medium", "high", "critical", "low"]):
+        tasks.create(pid, f"t{i}", "", prio, "todo", None, [])
+    seen = statements(db)
+    listed = tasks.list(pid)
+    ready = tasks.ready(pid)
+    db.conn.set_trace_callback(None)
+    assert [t.title for t in listed] == ["t1", "t4", "t3", "t2", "t0", "t5"]
+    assert [t.title for t in ready] == [t.title for t in listed]
+    assert len(seen) == 2, seen  # one statement each: rows and dependencies together
+    for sql in seen:
+        plan = " ".join(str(r[3]) for r in db.conn.execute("EXPLAIN QUERY PLAN " + sql))
+        assert "tasks_order" in plan and "TEMP B-TREE" not in plan, (sql, plan)
+
+
+async def test_an_overlong_id_is_not_found(client: RawClient, short_tmp: Path) -> None:
+    await client.call("project.create", {"name": "p", "dir": str(short_tmp)})
+    for method in ("task.get", "project.get", "mail.read", "session.get"):
+        resp = await client.request(method, {"id": "a" * 100_000})
+        assert resp["error"]["code"] != -32603, resp
+        assert len(resp["error"]["message"]) < 200, resp["error"]["message"][:300]
