@@ -268,3 +268,25 @@ async def test_maestroctl_reads_a_page_head_without_decoding(daemon: Daemon, cli
     (total1, cursor1, items1), (total2, cursor2, items2) = heads
     assert total1 == total2 == 30 and cursor1 and cursor2 is None
     assert len(json.loads(items1)) == 20 and len(json.loads(items2)) == 10
+
+
+async def test_worktree_list_pages(daemon: Daemon, client: RawClient, short_tmp: Path) -> None:
+    from tests.session_support import _spawn
+    from tests.test_worktrees import GIT_ID, _git
+
+    repo = short_tmp / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    (repo / "a.txt").write_text("a\n")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "first")
+    await client.call("project.create", {"name": "p", "dir": str(repo)})
+    for i in range(3):
+        await _spawn(client, ["cat"], name=f"w{i}", cwd=str(repo), worktree=True, env=GIT_ID)
+    whole = await client.call("worktree.list", {})
+    items, totals = await _walk(client, "worktree.list", {}, 2)
+    assert [w["id"] for w in items] == [w["id"] for w in whole] and len(whole) == 3 and set(totals) == {3}
+    code, out, err = await _ctl(daemon, "--json", "worktree", "list", "--limit", "1")
+    assert code == 0 and len(json.loads(out)) == 1 and "3 in all" in err
+    for s in await client.call("session.list", {}):
+        await client.call("session.kill", {"id": s["id"]})

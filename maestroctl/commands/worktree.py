@@ -20,6 +20,9 @@ def register(sub: Any, name: str, help_: str) -> None:
     s = p.add_subparsers(dest="cmd", metavar="COMMAND", required=True)
     ls = s.add_parser("list", help="every worktree: branch, ahead/behind its base, uncommitted changes")
     ls.add_argument("--all", action="store_true", help="include removed worktrees")
+    from maestroctl import paging
+
+    paging.add_args(ls)
     ls.set_defaults(func=list_)
     g = s.add_parser("get", help="one worktree, freshly read from git")
     g.add_argument("id", metavar="ID", help="session id/prefix/name, or the branch")
@@ -47,8 +50,10 @@ def _flat(w: dict[str, Any]) -> dict[str, Any]:
 def list_(rt: Any, a: argparse.Namespace) -> int:
     from maestroctl.output import table
 
-    rt.show("worktree.list", {"all": a.all},
-            lambda rows: table([_flat(w) for w in rows], COLUMNS) if rows else "no worktrees")
+    from maestroctl import paging
+
+    paging.show(rt, "worktree.list", {"all": a.all},
+                lambda rows: table([_flat(w) for w in rows], COLUMNS) if rows else "no worktrees", a.limit, a.cursor)
     return 0
 
 

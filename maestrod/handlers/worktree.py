@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from maestrod import policy
+from maestrod import paging, policy
 from maestrod.dispatch import Context, handler
 from shared.messages.worktree import Worktree, WorktreeDiff, WorktreeList, WorktreeRef, WorktreeRemove
 
@@ -18,9 +18,15 @@ DIFF_LIMIT = 4 * 1024 * 1024
 
 
 @handler("worktree.list")
-async def list_(ctx: Context, p: WorktreeList) -> list[Worktree]:
+async def list_(ctx: Context, p: WorktreeList) -> list[Worktree] | dict[str, Any]:
     svc = ctx.app.worktrees
-    return [await svc.refresh(wt) for wt in svc.store.list(p.all)]
+    found = svc.store.list(p.all)
+    if paging.paged(p.limit, p.cursor):  # in the store's order; only the page is read from git
+        page = paging.slice_page("worktree.list", found, lambda w: (w.created_at, w.id), p.cursor, p.limit,
+                                 (str, str))
+        page["items"] = [await svc.refresh(wt) for wt in page["items"]]
+        return page
+    return [await svc.refresh(wt) for wt in found]
 
 
 @handler("worktree.get")

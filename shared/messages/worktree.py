@@ -4,6 +4,7 @@ from typing import Optional
 
 import attrs
 
+from shared.messages.paging import cursor_field, limit_field
 from shared.messages.spec import MethodSpec, doc
 
 
@@ -41,6 +42,8 @@ class Worktree:
 @attrs.define
 class WorktreeList:
     all: bool = attrs.field(default=False, metadata=doc("include removed worktrees"))
+    limit: Optional[int] = limit_field()
+    cursor: Optional[str] = cursor_field()
 
 
 @attrs.define
