@@ -10,7 +10,7 @@ import pytest
 
 from maestrod.store.db import Database
 from maestrod.store.projects import ProjectStore
-from maestrod.store.tasks import TaskStore
+from maestrod.store.tasks import MAX_TASK_DEPTH, TaskStore
 from tests.conftest import RawClient
 
 
@@ -65,3 +65,27 @@ async def test_an_overlong_id_is_not_found(client: RawClient, short_tmp: Path) -
         resp = await client.request(method, {"id": "a" * 100_000})
         assert resp["error"]["code"] != -32603, resp
         assert len(resp["error"]["message"]) < 200, resp["error"]["message"][:300]
+
+
+async def test_tasks_nest_at_most_64_levels(client: RawClient, short_tmp: Path) -> None:
+    """A tree listing nests two JSON levels per task: a chain of 300 went past the encoder (orjson stops at
+    255) and task.list --tree answered -32603. The hierarchy is capped where it is built instead."""
+    await client.call("project.create", {"name": "p", "dir": str(short_tmp)})
+    chain: list[str] = []
+    for i in range(MAX_TASK_DEPTH):
+        params = {"project": "p", "title": f"level {i}", **({"parent": chain[-1]} if chain else {})}
+        chain.append((await client.call("task.create", params))["id"])
+    resp = await client.request("task.create", {"project": "p", "title": "too deep", "parent": chain[-1]})
+    assert resp["error"]["code"] == -32602 and "parent: " in resp["error"]["message"], resp
+    assert f"at most {MAX_TASK_DEPTH} levels" in resp["error"]["message"]
+    # Moving a subtree under a deep task counts the subtree's own height too.
+    top = (await client.call("task.create", {"project": "p", "title": "top"}))["id"]
+    await client.call("task.create", {"project": "p", "title": "below", "parent": top})
+    resp = await client.request("task.update", {"id": top, "parent": chain[-2]})
+    assert resp["error"]["code"] == -32602, resp
+    await client.call("task.update", {"id": top, "parent": chain[-3]})  # 62 + 2 levels: fits
+    tree = await client.call("task.list", {"project": "p", "tree": True})
+    depth, node = 1, next(t for t in tree if t["id"] == chain[0])
+    while node["children"]:
+        depth, node = depth + 1, node["children"][0]
+    assert depth == MAX_TASK_DEPTH

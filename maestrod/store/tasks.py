@@ -14,6 +14,10 @@ from shared.messages.task import Task
 #: Entering these statuses requires every dependency to be completed.
 GATED_STATUSES = frozenset({"in_progress", "completed"})
 
+#: How deep tasks nest (a root is level 1). A tree listing nests two JSON levels per task, and neither
+#: the daemon's encoder (orjson stops at 255) nor a client's parser should meet a chain of thousands.
+MAX_TASK_DEPTH = 64
+
 #: A task row in ``Task``'s field order, with its dependencies joined by spaces (ids never hold one);
 #: the inner ORDER BY walks the ``task_deps`` primary key, so it costs no sort.
 _SELECT = ("SELECT t.id, t.project_id, t.title, t.description, t.status, t.priority, t.parent_id, "
@@ -178,6 +182,25 @@ class TaskStore:
             (parent_id, task_id)).fetchone()
         return row is not None
 
+    def _level(self, tid: str) -> int:
+        """How deep ``tid`` sits: 1 for a root."""
+        return int(self.db.conn.execute(
+            "WITH RECURSIVE a(id, n) AS (SELECT ?, 1 UNION ALL SELECT t.parent_id, a.n+1 FROM tasks t JOIN a "
+            "ON t.id=a.id WHERE t.parent_id IS NOT NULL AND a.n <= ?) SELECT max(n) FROM a",
+            (tid, MAX_TASK_DEPTH)).fetchone()[0])
+
+    def _height(self, tid: str) -> int:
+        """Levels in the subtree rooted at ``tid``: 1 for a task without children."""
+        return int(self.db.conn.execute(
+            "WITH RECURSIVE d(id, n) AS (SELECT ?, 1 UNION ALL SELECT t.id, d.n+1 FROM tasks t JOIN d "
+            "ON t.parent_id=d.id WHERE d.n <= ?) SELECT max(n) FROM d", (tid, MAX_TASK_DEPTH)).fetchone()[0])
+
+    def _check_depth(self, parent_id: str, height: int) -> None:
+        level = self._level(parent_id) + height
+        if level > MAX_TASK_DEPTH:
+            raise errors.invalid_params([f"parent: {parent_id} is {level - height} levels deep; tasks nest at "
+                                         f"most {MAX_TASK_DEPTH} levels"])
+
     def check_can_enter(self, tid: str, status: str) -> None:
         if status not in GATED_STATUSES:
             return
@@ -197,6 +220,7 @@ class TaskStore:
                 prow = c.execute("SELECT project_id FROM tasks WHERE id=?", (parent_id,)).fetchone()
                 if prow["project_id"] != project_id:
                     raise errors.conflict(f"parent {parent_id} belongs to another project")
+                self._check_depth(parent_id, 1)
             tid = self.db.new_id("tasks", "t")
             now = utcnow()
             c.execute("INSERT INTO tasks(id, project_id, parent_id, title, description, status, priority, "
@@ -233,6 +257,7 @@ class TaskStore:
                 own = c.execute("SELECT project_id FROM tasks WHERE id=?", (tid,)).fetchone()
                 if prow["project_id"] != own["project_id"]:
                     raise errors.conflict(f"parent {parent} belongs to another project")
+                self._check_depth(parent, self._height(tid))
             sets = ", ".join(f"{k}=?" for k in changes)
             c.execute(f"UPDATE tasks SET {sets}, updated_at=? WHERE id=?", (*changes.values(), utcnow(), tid))
 
