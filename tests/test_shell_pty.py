@@ -1,0 +1,141 @@
+"""`maestroctl shell` driven in a real PTY against a real maestrod: commands and their output, usage errors,
+Tab completion of live names, the toolbar following status changes made by another client (no keypress),
+and the daemon going away and coming back."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.conftest import FAKE_CLAUDE, MAESTROCTL
+from tests.test_shell_support import Daemon, Shell, maestro, shell_in  # noqa: F401
+
+
+def _command_session(maestro: Daemon, name: str) -> str:  # noqa: F811
+    maestro.ctl("project", "create", "--name", "demo", "--dir", str(maestro.root))
+    out = maestro.ctl("--json", "session", "spawn", "--project", "demo", "--name", name, "--cwd", str(maestro.root),
+                      "--", "cat").stdout
+    return out.split('"id":"', 1)[1].split('"', 1)[0]
+
+
+def test_a_command_prints_its_output_and_the_shell_goes_on(maestro: Daemon,  # noqa: F811
+                                                            shell_in: Callable[..., Shell]) -> None:  # noqa: F811
+    sh = shell_in()
+    sh.type("project create --name demo --dir /tmp\r")
+    sh.wait_text("name         demo")
+    sh.type("project list --json\r")
+    sh.wait_text('"name":"demo"')
+    sh.type("ping\r")
+    sh.wait_text(f"ms, {maestro.socket})")  # ping's human line names the socket
+    # A daemon error (exit 1) prints its message and keeps the shell.
+    sh.type("task get t-nope\r")
+    sh.wait_text("error -32001")
+    sh.type("help\r")
+    sh.wait_text("the shell's own")
+    assert sh.pty.isalive()
+
+
+def test_a_usage_error_keeps_the_shell(maestro: Daemon, shell_in: Callable[..., Shell]) -> None:  # noqa: F811
+    sh = shell_in()
+    sh.type("task frob\r")
+    sh.wait_text("invalid choice: 'frob'")
+    sh.type("task create --title\r")
+    sh.wait_text("expected one argument")
+    sh.type('rpc "unclosed\r')
+    sh.wait_text("No closing quotation")
+    # Still a working shell: a valid command after the errors runs.
+    sh.type("rpc system.ping\r")
+    sh.wait_text("pong")
+    assert sh.pty.isalive()
+
+
+def test_tab_completes_a_live_session_name(maestro: Daemon, shell_in: Callable[..., Shell]) -> None:  # noqa: F811
+    _command_session(maestro, "frobnicator")
+    sh = shell_in()
+    sh.wait_toolbar(lambda t: "frobnicator idle" in t, "shows the session")
+    sh.type("session get frob\t")
+    sh.wait_text("maestro> session get frobnicator")
+    sh.type("\r")
+    sh.wait_text("cwd")  # session get printed the session
+    # Commands and flags come from the parser.
+    sh.type("sess\t")
+    sh.wait_text("maestro> session")
+    sh.type(" li\t")
+    sh.wait_text("maestro> session list")
+    sh.type(" --sta\t")
+    sh.wait_text("maestro> session list --status")
+
+
+def test_the_toolbar_follows_another_clients_changes_without_a_keypress(
+        maestro: Daemon, shell_in: Callable[..., Shell], short_tmp: Path) -> None:  # noqa: F811
+    fake = short_tmp / "fake-claude"
+    fake.write_text(f"#!{sys.executable}\n{FAKE_CLAUDE}")
+    fake.chmod(0o755)
+    maestro.stop()
+    maestro.env["MAESTRO_CLAUDE_BIN"] = str(fake)
+    maestro.start()
+    maestro.ctl("project", "create", "--name", "demo", "--dir", str(short_tmp))
+    sh = shell_in()
+    sh.wait_toolbar(lambda t: "no live sessions" in t, "empty")
+    # Every change below is made by other maestroctl processes; the shell gets no key at all.
+    maestro.ctl("session", "spawn", "--project", "demo", "--name", "alpha", "--cwd", str(short_tmp))
+    sh.wait_toolbar(lambda t: "alpha idle" in t, "a spawned session, idle")
+    maestro.ctl("session", "prompt", "alpha", "--message", "hello")
+    sh.wait_toolbar(lambda t: "alpha working" in t, "the session working")
+    maestro.ctl("session", "input", "alpha", "--text", "\x01")  # the fake asks for a permission
+    sh.wait_toolbar(lambda t: "alpha waiting_input: Claude needs your permission" in t,
+                    "waiting_input with its attention reason")
+    maestro.ctl("session", "kill", "alpha")
+    sh.wait_toolbar(lambda t: "alpha" not in t and "no live sessions" in t, "the exited session gone")
+
+
+def test_the_toolbar_says_the_daemon_is_gone_and_reconnects(
+        maestro: Daemon, shell_in: Callable[..., Shell]) -> None:  # noqa: F811
+    _command_session(maestro, "keeper")
+    sh = shell_in()
+    sh.wait_toolbar(lambda t: "keeper idle" in t, "the session")
+    sh.type("task li")  # a half-typed line survives it all
+    maestro.stop()
+    sh.wait_toolbar(lambda t: "maestrod unreachable" in t and "reconnecting" in t, "the daemon gone")
+    maestro.start()
+    # The restart recorded the session as lost (exited): replayed by seq, it leaves the toolbar.
+    sh.wait_toolbar(lambda t: "unreachable" not in t and "no live sessions" in t, "reconnected and replayed")
+    _command_session_again(maestro, "second")
+    sh.wait_toolbar(lambda t: "second idle" in t, "events after the reconnection")
+    sh.type("st\r")
+    sh.wait_text("maestro> task list")
+    assert sh.pty.isalive()
+
+
+def _command_session_again(maestro: Daemon, name: str) -> None:  # noqa: F811
+    maestro.ctl("session", "spawn", "--project", "demo", "--name", name, "--cwd", str(maestro.root), "--", "cat")
+
+
+def test_history_is_kept_in_xdg_state_home(maestro: Daemon, shell_in: Callable[..., Shell]) -> None:  # noqa: F811
+    sh = shell_in()
+    sh.type("rpc system.version\r")
+    sh.wait_text("protocol")
+    sh.type("\x04")  # Ctrl-D leaves
+    deadline = time.monotonic() + 10
+    while sh.pty.isalive():
+        assert time.monotonic() < deadline, "Ctrl-D did not end the shell"
+        sh.pump()
+    history = Path(maestro.env["XDG_STATE_HOME"]) / "maestro" / "shell_history"
+    assert "rpc system.version" in history.read_text()
+    # A new shell finds it: Up brings the line back.
+    sh2 = shell_in()
+    sh2.type("\x1b[A")
+    sh2.wait_text("maestro> rpc system.version")
+
+
+def test_plain_maestroctl_on_a_terminal_is_the_shell(maestro: Daemon) -> None:  # noqa: F811
+    sh = Shell(maestro.env, argv=[MAESTROCTL])
+    try:
+        sh.wait_text("maestro>")
+    finally:
+        sh.close()
+    # Not on a terminal: the usual usage error, no shell.
+    r = maestro.ctl(check=False)
+    assert r.returncode == 2 and "GROUP" in r.stderr
