@@ -139,3 +139,55 @@ def test_plain_maestroctl_on_a_terminal_is_the_shell(maestro: Daemon) -> None:  
     # Not on a terminal: the usual usage error, no shell.
     r = maestro.ctl(check=False)
     assert r.returncode == 2 and "GROUP" in r.stderr
+
+
+def test_a_long_wait_keeps_the_toolbar_live_and_ctrl_c_cancels_it(
+        maestro: Daemon, shell_in: Callable[..., Shell]) -> None:  # noqa: F811
+    _command_session(maestro, "sleeper")
+    sh = shell_in()
+    sh.wait_toolbar(lambda t: "sleeper idle" in t, "the session")
+    sh.type("session wait sleeper --until exited --timeout 120\r")
+    sh.wait_toolbar(lambda t: "running: session wait sleeper" in t, "the running command")
+    # While it waits, the toolbar still follows the daemon (the command runs off the event loop).
+    _command_session_again(maestro, "latecomer")
+    sh.wait_toolbar(lambda t: "latecomer idle" in t and "running: session wait" in t, "a new session meanwhile")
+    sh.type("\x03")  # Ctrl-C: the command, not the shell
+    sh.wait_text("[cancelled]")
+    sh.wait_toolbar(lambda t: "running:" not in t, "no command running")
+    sh.type("rpc system.ping\r")
+    sh.wait_text("pong")
+
+
+def test_attach_hands_over_the_terminal_and_detach_comes_back(
+        maestro: Daemon, shell_in: Callable[..., Shell]) -> None:  # noqa: F811
+    sid = _command_session(maestro, "catty")
+    sh = shell_in()
+    sh.wait_toolbar(lambda t: "catty idle" in t, "the session")
+    sh.type("attach catty\r")
+    # attach clears the screen once the terminal is raw and its own: from then on keys go to the session
+    sh.wait(lambda s: "maestro>" not in s.text(), "the session's terminal")
+    sh.type("meow-meow\r")
+    sh.wait_text("meow-meow")
+    sh.type("\x1d")  # Ctrl-] detaches
+    sh.wait_text(f"[{sid}: detached]")
+    sh.wait_toolbar(lambda t: "catty idle" in t, "the toolbar again")
+    sh.type("session output catty --tail 5\r")
+    sh.wait(lambda s: s.text().count("meow-meow") >= 2, "the session got the keys")
+
+
+def test_prompt_opens_a_multiline_editor_and_sends_it(maestro: Daemon,  # noqa: F811
+                                                      shell_in: Callable[..., Shell]) -> None:  # noqa: F811
+    _command_session(maestro, "reader")
+    sh = shell_in()
+    sh.wait_toolbar(lambda t: "reader idle" in t, "the session")
+    sh.type("prompt reader\r")
+    sh.wait_text("prompt for reader (Alt-Enter or Esc Enter sends")
+    sh.type("first line\rsecond line")
+    sh.wait_text("second line")
+    sh.type("\x1b\r")  # Esc Enter submits the editor
+    sh.wait_text("maestro>")
+    deadline = time.monotonic() + 15
+    while "second line" not in maestro.ctl("session", "output", "reader", "--tail", "20").stdout:
+        assert time.monotonic() < deadline, "the prompt did not reach the session"
+        time.sleep(0.1)
+    assert "first line" in maestro.ctl("session", "output", "reader", "--tail", "20").stdout
