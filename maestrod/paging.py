@@ -42,6 +42,8 @@ def decode(method: str, cursor: str, shape: Sequence[type]) -> Key:
     key = value[1:]
     if len(key) != len(shape) or not all(type(k) is t for k, t in zip(key, shape)):
         raise bad("not a cursor of this method")
+    if any(type(k) is int and not -(1 << 63) <= k < 1 << 63 for k in key):  # SQLite's integers
+        raise bad("not a cursor of this method")
     return tuple(key)
 
 

@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 import trio
+from hypothesis import given
+from hypothesis import strategies as st
 
-from maestrod.paging import encode
+from maestrod.paging import decode, encode
 from maestrod.store.db import utcnow
 from shared import errors
 from tests.conftest import MAESTROCTL, Daemon, RawClient, maestroctl_env
@@ -109,7 +111,8 @@ async def test_bad_cursor_and_limit_are_named(daemon: Daemon, client: RawClient,
     other = (await client.call("project.list", {"limit": 1}))["next_cursor"]
     assert other is None
     cases: list[Any] = ["garbage!", "", "eyJ", encode("project.list", ("big",)), encode("task.list", ("x",)),
-                        encode("task.list", (0, "2026", "7")), "A" * 5000, 17]
+                        encode("task.list", (0, "2026", "7")), encode("task.list", (0, "2026", 2**64 - 1)),
+                        encode("task.list", (True, "2026", 1)), "é" * 8, "A" * 5000, 17]
     for cursor in cases:
         resp = await client.request("task.list", {"project": pid, "limit": 2, "cursor": cursor})
         err = resp["error"]
@@ -123,6 +126,18 @@ async def test_bad_cursor_and_limit_are_named(daemon: Daemon, client: RawClient,
     page = await client.call("task.list", {"project": pid, "limit": 2})
     rest = await client.call("task.list", {"project": pid, "cursor": page["next_cursor"]})
     assert rest["next_cursor"] is None and len(rest["items"]) == 3
+
+
+@given(st.one_of(st.text(max_size=300), st.builds(
+    lambda key: encode("task.list", tuple(key)),
+    st.lists(st.one_of(st.integers(-(1 << 63), (1 << 64) - 1), st.text(max_size=20), st.booleans(), st.none(), st.floats()), max_size=4))))
+def test_any_cursor_is_a_key_or_invalid_params(cursor: str) -> None:
+    try:
+        key = decode("task.list", cursor, (int, str, int))
+    except errors.RpcError as exc:
+        assert exc.code == errors.INVALID_PARAMS and exc.data["errors"][0].startswith("cursor: ")
+    else:
+        assert [type(k) for k in key] == [int, str, int] and all(-(1 << 63) <= k < 1 << 63 for k in key[::2])
 
 
 async def _sessions(client: RawClient, pid: str, n: int) -> None:
