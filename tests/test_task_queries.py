@@ -59,6 +59,52 @@ def test_lists_walk_the_order_index(stores: tuple[Database, TaskStore, str]) -> 
         assert "tasks_order" in plan and "TEMP B-TREE" not in plan, (sql, plan)
 
 
+def deps_truth(db: Database) -> dict[str, str]:
+    return {tid: " ".join(r[0] for r in db.conn.execute(
+        "SELECT depends_on FROM task_deps WHERE task_id=? ORDER BY depends_on", (tid,)))
+        for (tid,) in db.conn.execute("SELECT id FROM tasks")}
+
+
+def deps_copy(db: Database) -> dict[str, str]:
+    return {tid: deps for tid, deps in db.conn.execute("SELECT id, deps FROM tasks")}
+
+
+def test_the_deps_column_follows_task_deps(stores: tuple[Database, TaskStore, str]) -> None:
+    """tasks.deps (what reads use) is kept from task_deps (the truth) by triggers: on create, on a change,
+    on a rolled-back change, and when a dependency is deleted (a cascade)."""
+    db, tasks, pid = stores
+    ids = [tasks.create(pid, f"t{i}", "", "medium", "todo", None, []).id for i in range(6)]
+    top = tasks.create(pid, "top", "", "medium", "todo", None, ids[:4])
+    assert deps_copy(db) == deps_truth(db) and tasks.get(top.id).depends_on == sorted(ids[:4])
+    tasks.change_deps(top.id, [ids[5]], [ids[0]])
+    assert deps_copy(db) == deps_truth(db)
+    with pytest.raises(Exception, match="cycle"):
+        tasks.change_deps(ids[5], [ids[4], top.id], [])  # rolled back whole
+    assert deps_copy(db) == deps_truth(db) and tasks.get(ids[5]).depends_on == []
+    tasks.delete([ids[1]])  # cascades to top's row in task_deps
+    assert deps_copy(db) == deps_truth(db)
+    assert tasks.get(top.id).depends_on == sorted([ids[2], ids[3], ids[5]])
+
+
+def test_migration_fills_the_deps_column(tmp_path: Path) -> None:
+    from maestrod.store.migrations import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    db = Database(path)
+    pid = ProjectStore(db).create("p", "/tmp", "").id
+    store = TaskStore(db)
+    a, b = (store.create(pid, n, "", "low", "todo", None, []).id for n in "ab")
+    store.create(pid, "c", "", "low", "todo", None, [b, a])
+    version = next(i for i, m in enumerate(MIGRATIONS, 1) if "ADD COLUMN deps" in m)
+    # Back to the schema before the column, its rows still in task_deps; then that one step again.
+    db.conn.executescript("DROP TRIGGER task_deps_added; DROP TRIGGER task_deps_removed; "
+                          "ALTER TABLE tasks DROP COLUMN deps;")
+    db.conn.executescript(f"BEGIN; {MIGRATIONS[version - 1]}; COMMIT;")
+    assert deps_copy(db) == deps_truth(db)
+    assert sorted(v for v in deps_copy(db).values() if v) == [" ".join(sorted([a, b]))]
+    db.close()
+
+
 async def test_an_overlong_id_is_not_found(client: RawClient, short_tmp: Path) -> None:
     await client.call("project.create", {"name": "p", "dir": str(short_tmp)})
     for method in ("task.get", "project.get", "mail.read", "session.get"):

@@ -190,4 +190,22 @@ MIGRATIONS: list[str] = [
     CREATE INDEX tasks_order ON tasks(project_id,
         (CASE priority WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END), created_at);
     """,
+    # 9: each task's dependencies as a column (ids joined by spaces, in order), so a list reads one row per task
+    # instead of running a subquery per task (that was half of a 300-task `task.list`). task_deps stays the
+    # truth (foreign keys, cycle checks); triggers keep the copy, on cascades too (a deleted dependency).
+    """
+    ALTER TABLE tasks ADD COLUMN deps TEXT NOT NULL DEFAULT '';
+    UPDATE tasks SET deps = coalesce((SELECT group_concat(depends_on, ' ') FROM
+            (SELECT depends_on FROM task_deps WHERE task_id=tasks.id ORDER BY depends_on)), '');
+    CREATE TRIGGER task_deps_added AFTER INSERT ON task_deps BEGIN
+        UPDATE tasks SET deps = coalesce((SELECT group_concat(depends_on, ' ') FROM
+            (SELECT depends_on FROM task_deps WHERE task_id=NEW.task_id ORDER BY depends_on)), '')
+        WHERE id = NEW.task_id;
+    END;
+    CREATE TRIGGER task_deps_removed AFTER DELETE ON task_deps BEGIN
+        UPDATE tasks SET deps = coalesce((SELECT group_concat(depends_on, ' ') FROM
+            (SELECT depends_on FROM task_deps WHERE task_id=OLD.task_id ORDER BY depends_on)), '')
+        WHERE id = OLD.task_id;
+    END;
+    """,
 ]

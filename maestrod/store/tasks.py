@@ -18,11 +18,9 @@ GATED_STATUSES = frozenset({"in_progress", "completed"})
 #: the daemon's encoder (orjson stops at 255) nor a client's parser should meet a chain of thousands.
 MAX_TASK_DEPTH = 64
 
-#: A task row in ``Task``'s field order, with its dependencies joined by spaces (ids never hold one);
-#: the inner ORDER BY walks the ``task_deps`` primary key, so it costs no sort.
-_SELECT = ("SELECT t.id, t.project_id, t.title, t.description, t.status, t.priority, t.parent_id, "
-           "(SELECT group_concat(depends_on, ' ') FROM "
-           "(SELECT depends_on FROM task_deps WHERE task_id=t.id ORDER BY depends_on)), "
+#: A task row in ``Task``'s field order; ``deps`` is its dependencies joined by spaces (ids never hold one),
+#: kept from ``task_deps`` by triggers (migration 9).
+_SELECT = ("SELECT t.id, t.project_id, t.title, t.description, t.status, t.priority, t.parent_id, t.deps, "
            "t.created_at, t.updated_at, t.started_at, t.completed_at FROM tasks t ")
 _BY_PRIORITY = (" ORDER BY CASE t.priority WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2"
                 " ELSE 3 END, t.created_at, t.rowid")
