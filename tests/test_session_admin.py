@@ -208,7 +208,7 @@ async def test_prune_by_project_and_age_leaves_live_sessions(
     got = await client.call("session.prune", {})
     assert [x["id"] for x in got["deleted"]] == [new_p]
     assert await client.call("session.prune", {}) == {
-        "count": 0, "deleted": [], "project_id": None, "older_than": None, "exited_before": None}
+        "count": 0, "deleted": [], "kept": [], "project_id": None, "older_than": None, "exited_before": None}
     assert [s["id"] for s in await client.call("session.list")] == [live]
     for project, expected in ((p, [[old_p], [new_p]]), (q, [[old_q]])):
         rows = [r for r in app.timeline.for_subject("project", project) if r["type"] == "session.deleted"]

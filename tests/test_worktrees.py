@@ -191,6 +191,7 @@ async def test_state_follows_the_agents_edits_and_removal_guards_the_work(
     assert err["code"] == errors.CONFLICT and "is kept" in err["message"]
     pruned = await client.call("session.prune", {})
     assert pruned["count"] == 0 and pruned["kept"][0]["id"] == s["id"]
+    assert f"kept {s['id']}: its worktree" in await _ctl(env, "session", "prune")
 
     # Handed on: a new session continues in the same worktree and branch.
     nxt = await _spawn(client, ["sh", "-c", "git log --oneline -1; exec cat"], name="w2", worktree_of=s["id"])

@@ -101,11 +101,14 @@ def _age(seconds: Any) -> str:
 def _removed(r: dict[str, Any]) -> str:
     from maestroctl.output import table
 
+    from maestroctl.output import safe
+
+    kept = "".join(f"\nkept {k['id']}: {safe(k['why'])}" for k in r.get("kept", []))
     if not r["deleted"]:
-        return "no exited sessions to remove"
+        return "no exited sessions to remove" + kept
     rows = [dict(x, exited_at=(x.get("exited_at") or "")[:19].replace("T", " ") or None)
             for x in r["deleted"]]
-    return f"removed {r['count']} exited session(s):\n" + table(rows, PRUNED_COLUMNS)
+    return f"removed {r['count']} exited session(s):\n" + table(rows, PRUNED_COLUMNS) + kept
 
 
 def _deleted(r: dict[str, Any]) -> str:
