@@ -56,16 +56,17 @@ def test_tab_completes_a_live_session_name(maestro: Daemon, shell_in: Callable[.
     sh = shell_in()
     sh.wait_toolbar(lambda t: "frobnicator idle" in t, "shows the session")
     sh.type("session get frob\t")
-    sh.wait_text("maestro> session get frobnicator")
+    sh.wait_line("maestro> session get frobnicator")
     sh.type("\r")
     sh.wait_text("cwd")  # session get printed the session
     # Commands and flags come from the parser.
+    sh.wait_line("maestro>")  # the command ended: a fresh prompt
     sh.type("sess\t")
-    sh.wait_text("maestro> session")
+    sh.wait_line("maestro> session")
     sh.type(" li\t")
-    sh.wait_text("maestro> session list")
+    sh.wait_line("maestro> session list")
     sh.type(" --sta\t")
-    sh.wait_text("maestro> session list --status")
+    sh.wait_line("maestro> session list --status")
 
 
 def test_the_toolbar_follows_another_clients_changes_without_a_keypress(

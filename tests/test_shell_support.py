@@ -116,6 +116,14 @@ class Shell:
     def wait_text(self, needle: str, timeout: float = 15.0) -> None:
         self.wait(lambda s: needle in s.text(), repr(needle), timeout)
 
+    def line(self) -> str:
+        """The prompt line being edited (the last one on screen that starts with the prompt)."""
+        lines = [line.rstrip() for line in self.screen.display if line.startswith("maestro>")]
+        return lines[-1] if lines else ""
+
+    def wait_line(self, expected: str, timeout: float = 15.0) -> None:
+        self.wait(lambda s: s.line() == expected, f"the prompt line {expected!r}", timeout)
+
     def wait_toolbar(self, pred: Callable[[str], bool], what: str, timeout: float = 15.0) -> None:
         self.wait(lambda s: pred(s.bottom()), f"toolbar {what}", timeout)
 

@@ -127,3 +127,13 @@ def test_other_commands_never_import_the_shell(maestro: Daemon) -> None:  # noqa
     # Without a terminal the shell says what it needs instead of starting.
     r = maestro.ctl("shell", check=False)
     assert r.returncode == 2 and "needs a terminal" in r.stderr
+
+
+def test_the_toolbar_wraps_between_sessions_and_cuts_only_what_is_longer_than_a_line() -> None:
+    from maestroctl.shell.app import wrap
+
+    frags = [("", " "), ("a", " alpha idle "), ("", " "), ("b", " beta working "), ("", " "), ("c", "x" * 50)]
+    lines = "".join(text for _, text in wrap(frags, 20)).split("\n")
+    assert [line.strip() for line in lines[:2]] == ["alpha idle", "beta working"]
+    assert all(len(line) <= 20 for line in lines) and len(lines[2]) == 20
+    assert lines[2].endswith("…")

@@ -8,16 +8,18 @@ themselves are :attr:`Live.words`, kept current by the feed.
 
 from __future__ import annotations
 
-import argparse
 import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
 from maestroctl.output import safe
+
+if TYPE_CHECKING:
+    import argparse
 from maestroctl.shell.live import Live
 
 #: The shell's own words (beside the command groups), with what they take.
@@ -61,6 +63,8 @@ class Node:
 
 
 def tree_from_parser(parser: argparse.ArgumentParser, group: str = "", help_: str = "") -> Node:
+    import argparse  # here, not at the top: the first prompt does not wait for it
+
     node = Node(help=help_)
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
@@ -203,5 +207,3 @@ class ShellCompleter(Completer):
 def _quoted(word: str) -> str:
     return word if word and shlex.quote(word) == word else shlex.quote(word)
 
-
-__all__: list[Any] = ["ShellCompleter", "shell_tree", "split_line", "wanted"]
