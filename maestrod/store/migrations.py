@@ -208,4 +208,20 @@ MIGRATIONS: list[str] = [
         WHERE id = OLD.task_id;
     END;
     """,
+    # 10: resume and hibernate (issue 9). `pid_start`: the start time of the session's process (field 22 of
+    # /proc/<pid>/stat) recorded at spawn, so a later daemon can tell that very process from a recycled pid
+    # before it relaunches the conversation. The status CHECK gains `queued`, `hibernated` and `unknown`
+    # (the status machine's states); SQLite cannot alter a CHECK, so the stored table text is edited in place
+    # (https://sqlite.org/lang_altertable.html, "making other kinds of table schema changes": a CHECK change
+    # does not touch the stored rows), after the ADD COLUMN, whose rewrite reads the stored text itself,
+    # and the schema is then reloaded (writable_schema=RESET).
+    """
+    ALTER TABLE sessions ADD COLUMN pid_start INTEGER;
+    PRAGMA writable_schema=ON;
+    UPDATE sqlite_schema SET sql=replace(sql,
+        'CHECK (status IN (''spawning'',''working'',''waiting_input'',''idle'',''exited''))',
+        'CHECK (status IN (''queued'',''spawning'',''working'',''waiting_input'',''idle'',''hibernated'',''exited'',''unknown''))')
+        WHERE type='table' AND name='sessions';
+    PRAGMA writable_schema=RESET;
+    """,
 ]
