@@ -73,6 +73,7 @@ class FuzzDaemon(SubprocessDaemon):
         self.start()
         self.methods: list[dict[str, Any]] = []
         self.strings: list[str] = []
+        self.agent_token = ""
         self.cases = 0
         self.requests = 0
 
@@ -248,7 +249,19 @@ def fuzzd() -> Iterator[FuzzDaemon]:
             tasks.append(call("task.create", params)["id"])
         mails = [call("mail.send", {"to": ["human"], "subject": f"m{i}", "body": "hello"})["id"] for i in range(4)]
         session = call("session.spawn", {"project": pid, "name": "cat", "agent": "command", "argv": ["cat"]})["id"]
-        known = [pid, HOME_PROJECT, *tasks, *mails, session, "human", "cat"]
+        # An agent whose token the fuzz acts with (half of the calls): the policy and project-scope paths.
+        token_file = root / "agent-token"
+        agent = call("session.spawn", {"project": pid, "name": "agent", "agent": "command", "argv": [
+            "sh", "-c", f"printf %s \"$MAESTRO_SESSION_TOKEN\" > {token_file}.tmp && mv {token_file}.tmp {token_file}; "
+            "exec cat"]})["id"]
+        deadline = time.monotonic() + 20
+        while not token_file.exists():
+            assert time.monotonic() < deadline, "the agent never wrote its token"
+            time.sleep(0.01)
+        d.agent_token = token_file.read_text()
+        c.send(request_line("system.auth", {"token": d.agent_token}, None, notification=True))
+        assert call("system.whoami")["session_id"] == agent
+        known = [pid, HOME_PROJECT, *tasks, *mails, session, agent, "human", "cat", "agent"]
         d.strings = known + [k[:4] for k in known if "-" in k]
         c.close()
         yield d
@@ -306,15 +319,21 @@ def test_every_method_with_fuzzed_params(fuzzd: FuzzDaemon) -> None:
     calls = st.one_of([params_for(m, strings) for m in shared])
     unknown = st.tuples(st.text(min_size=1, max_size=20) | st.sampled_from(["system.", "task", "x.y.z", "rpc.x"]),
                         json_values)
-    conn = [Conn(d.socket)]
+
+    def as_agent() -> Conn:
+        c = Conn(d.socket)
+        c.send(request_line("system.auth", {"token": d.agent_token}, None, notification=True))
+        return c
+
+    conn = [Conn(d.socket), as_agent()]
     start = time.monotonic()
     before = d.cases
 
     @fuzz_settings(2000)
     @maybe_seed
     @given(st.lists(st.tuples(calls | unknown, st.integers(0, 9)), min_size=1, max_size=6),
-           st.one_of([params_for(m, strings) for m in own]) | st.none() | st.none() | st.none())
-    def run(batch: list[tuple[tuple[str, Any], int]], own_call: tuple[str, Any] | None) -> None:
+           st.one_of([params_for(m, strings) for m in own]) | st.none() | st.none() | st.none(), st.booleans())
+    def run(batch: list[tuple[tuple[str, Any], int]], own_call: tuple[str, Any] | None, agent: bool) -> None:
         d.cases += len(batch) + (own_call is not None)
         payload, expect, items = b"", set(), []
         for (method, params), how in batch:
@@ -330,18 +349,19 @@ def test_every_method_with_fuzzed_params(fuzzd: FuzzDaemon) -> None:
         if items:
             payload += json.dumps(items).encode() + b"\n"
         d.requests += len(batch) + 1
-        if conn[0].closed:
-            conn[0] = Conn(d.socket)
-        exchange(conn[0], payload, expect)
+        if conn[agent].closed:
+            conn[agent] = as_agent() if agent else Conn(d.socket)
+        exchange(conn[agent], payload, expect)
         if own_call is not None:
             d.requests += 2
-            c = Conn(d.socket)
+            c = as_agent() if agent and own_call[0] != "system.auth" else Conn(d.socket)
             rid = next(ids)
             exchange(c, request_line(own_call[0], own_call[1], rid), set())
             c.close()
 
     run()
-    conn[0].close()
+    for c in conn:
+        c.close()
     report("methods", d.cases - before, start, 6000)
     settled(d, base)
 
