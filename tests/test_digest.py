@@ -33,7 +33,7 @@ from shared.digest import (
     summarize_tool_call,
 )
 from shared.transcript import TurnState
-from shared.transcript.parser import parse_timestamp
+from shared.transcript.events import parse_timestamp
 
 HERE = Path(__file__).parent
 TRANSCRIPTS = Path(os.environ.get("MAESTRO_TRANSCRIPTS_DIR", HERE / "data" / "transcripts"))

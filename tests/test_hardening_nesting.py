@@ -2,7 +2,7 @@
 
 The daemon checks a request's decoded value (`shared.jsonrpc.nests_deeper`: orjson already stopped at 1024
 levels); the transcript parser checks the bytes of a line its fast decoder refused before repairing it
-(`_nesting_exceeds`), and bounds tool inputs, the one deep value it keeps.
+(`shared.transcript.jsonl.nesting_exceeds`), and bounds tool inputs, the one deep value it keeps.
 
 Before: a transcript line nested ~1000 deep made `maestroctl digest` die of RecursionError (and one nested
 ~255 deep that needed repair died of orjson's encoder limit); the daemon refused requests only past
@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 
 from shared import errors
 from shared.jsonrpc import MAX_DEPTH, Message, Rejected, Request, nests_deeper, parse_line
-from shared.transcript.parser import MAX_NESTING, TranscriptParser, _nesting_exceeds as nesting_exceeds
+from shared.transcript.claude import TranscriptParser
+from shared.transcript.jsonl import MAX_NESTING, nesting_exceeds
 from tests.conftest import MAESTROCTL, RawClient, maestroctl_env
 from tests.test_digest_service_support import prompt, say
 

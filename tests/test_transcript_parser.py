@@ -39,7 +39,8 @@ from shared.transcript import (
     estimate_cost_usd,
     model_price,
 )
-from shared.transcript.parser import first_error_line, parse_timestamp
+from shared.transcript.events import parse_timestamp
+from shared.transcript.outcomes import first_error_line
 from shared.transcript.records import LineStatus, decode_line
 
 TRANSCRIPTS = Path(os.environ.get("MAESTRO_TRANSCRIPTS_DIR", Path(__file__).parent / "data" / "transcripts"))

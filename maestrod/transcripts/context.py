@@ -39,7 +39,7 @@ from maestrod.sessions.hooks import HookExtensions
 from maestrod.sessions.store import SessionStore
 from maestrod.store.tasks import TaskStore
 from shared.digest import DigestWindow, SessionDigest, entry_line
-from shared.transcript.parser import parse_timestamp
+from shared.transcript.events import parse_timestamp
 
 log = logging.getLogger("maestrod.transcripts.context")
 

@@ -23,6 +23,8 @@ from typing import Any
 import msgspec
 import orjson
 
+from shared.transcript.jsonl import MAX_LINE_BYTES
+
 __all__ = [
     "MAX_LINE_BYTES",
     "RECORD_DECODER",
@@ -36,10 +38,6 @@ __all__ = [
     "raw_to_text",
 ]
 
-#: Records longer than this are skipped (and counted), never buffered further: real files have had single
-#: ``progress`` lines of several MB and base64 screenshots of hundreds of KB, but anything beyond 64 MiB is
-#: pathological and would make a daemon's memory unbounded.
-MAX_LINE_BYTES = 64 << 20
 
 _EMPTY_RAW = msgspec.Raw(b"")
 

@@ -1,7 +1,7 @@
-"""Sans-I/O incremental parser for Claude Code transcripts.
+"""The Claude Code adapter: a sans-I/O incremental parser for Claude Code transcripts (``~/.claude/projects``).
 
 The daemon's tailer reads bytes from a transcript file and hands them to :meth:`TranscriptParser.feed`; the
-parser returns high-level events (prompts, assistant text, tool calls paired with their results and a
+parser returns the common events of :mod:`shared.transcript.events` (prompts, assistant text, tool calls paired with their results and a
 failure classification, interrupts, API errors, compactions, turn ends, state changes) and keeps the
 per-session aggregates a coordinator needs: the turn state, token usage without double counting, and an
 estimated cost.  It never opens files or reads clocks, so it is testable with plain bytes and usable from
@@ -25,19 +25,42 @@ Rules implemented here are explained in ``docs/transcripts.md`` ('Records' to 'W
 
 from __future__ import annotations
 
-import enum
 import re
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import datetime
-from typing import Any, ClassVar, TypeAlias
+from typing import Any, ClassVar
 
-import attrs
 import msgspec
-import orjson
 
-from shared.transcript.records import (
+from shared.transcript.events import (
+    TOOL_OK,
+    ApiErrorEvent,
+    AssistantTextEvent,
+    CompactionEvent,
+    Event,
+    FailureKind,
+    InterruptEvent,
+    OtherRecordEvent,
+    PromptEvent,
+    StateChangeEvent,
+    ThinkingEvent,
+    ToolCallEvent,
+    ToolOutcome,
+    ToolResultEvent,
+    TurnEndEvent,
+    TurnState,
+    parse_timestamp,
+)
+from shared.transcript.jsonl import (
     MAX_LINE_BYTES,
+    MAX_NESTING,
+    JsonlInput,
+    ParserStats,
+    loads_dict,
+    nesting_exceeds,
+)
+from shared.transcript.outcomes import INTERRUPT_PREFIX, classify_tool_result, first_line
+from shared.transcript.records import (
     RECORD_DECODER,
     Block,
     LineStatus,
@@ -46,417 +69,12 @@ from shared.transcript.records import (
     decode_line,
     raw_to_text,
 )
+from shared.transcript.usage import TokenUsage, estimate_cost_usd
 
-__all__ = [
-    "PRICES_USD_PER_MTOK",
-    "ApiErrorEvent",
-    "AssistantTextEvent",
-    "CompactionEvent",
-    "Event",
-    "FailureKind",
-    "InterruptEvent",
-    "OtherRecordEvent",
-    "ParserStats",
-    "PromptEvent",
-    "StateChangeEvent",
-    "ThinkingEvent",
-    "TokenUsage",
-    "ToolCallEvent",
-    "ToolOutcome",
-    "ToolResultEvent",
-    "TranscriptParser",
-    "TurnEndEvent",
-    "TurnState",
-    "agent_label_for_path",
-    "classify_tool_result",
-    "estimate_cost_usd",
-    "first_error_line",
-    "model_price",
-    "parse_timestamp",
-]
+__all__ = ["KNOWN_RECORD_TYPES", "TranscriptParser", "agent_label_for_path"]
 
-
-# --------------------------------------------------------------------------------------------------------
-# States, outcomes, events
-
-
-class TurnState(enum.StrEnum):
-    """What the agent is doing, derived from the transcript alone (docs/transcripts.md, 'Turn state').
-
-    ``working``: a prompt or tool result is being answered, or a tool runs.  ``waiting_input``: an
-    ``AskUserQuestion``/``ExitPlanMode`` call has no result yet.  ``idle``: the turn ended (stop hook,
-    ``turn_duration``, ``stop_reason: end_turn``, a finished local command, or - once the caller says the
-    stream is quiet - the last response ended with text and no tool is pending).  ``interrupted``: the user
-    pressed Esc / rejected a tool.  ``api_error``: Claude Code gave up on an API error (synthetic
-    ``API Error`` message).  ``compacting``: a compaction boundary was written (or this is the compaction
-    worker's own transcript while it works).
-    """
-
-    WORKING = "working"
-    WAITING_INPUT = "waiting_input"
-    IDLE = "idle"
-    INTERRUPTED = "interrupted"
-    API_ERROR = "api_error"
-    COMPACTING = "compacting"
-
-
-class FailureKind(enum.StrEnum):
-    """Why a tool call failed (docs/transcripts.md, 'Tool results')."""
-
-    #: ``is_error`` with no more specific text
-    ERROR = "error"
-    #: Bash ``Exit code N``
-    EXIT = "exit"
-    #: harness-side ``<tool_use_error>`` (file not read yet, string not found, validation...)
-    TOOL_ERROR = "tool_error"
-    #: the user (or a permission rule) rejected the call
-    REJECTED = "rejected"
-    #: cancelled because a parallel sibling call failed
-    CANCELLED = "cancelled"
-    #: interrupted by the user while running
-    INTERRUPTED = "interrupted"
-    #: a PreToolUse hook blocked it
-    HOOK_BLOCKED = "hook_blocked"
-    #: the command timed out
-    TIMEOUT = "timeout"
-    #: no result ever came (turn ended / interrupted / new prompt while pending)
-    ABORTED = "aborted"
-
-
-#: Failure kinds that are not the agent's own failure: they do not count towards escalation.
-NON_AGENT_FAILURES = frozenset(
-    {FailureKind.REJECTED, FailureKind.CANCELLED, FailureKind.ABORTED, FailureKind.INTERRUPTED}
-)
-
-
-class ToolOutcome(msgspec.Struct, frozen=True, gc=False):
-    """Result status of one tool call; ``message`` is the most useful error line (may be empty)."""
-
-    failed: bool
-    kind: FailureKind | None = None
-    exit_code: int | None = None
-    message: str = ""
-
-
-TOOL_OK = ToolOutcome(failed=False)
-
-
-class PromptEvent(msgspec.Struct, frozen=True, gc=False):
-    """Something the user (or the harness on their behalf) asked: typed prompt, slash command, ``!`` bash
-    input, a steering prompt queued while busy, or a background-task notification."""
-
-    timestamp: str
-    agent: str | None
-    text: str
-    source: str  # "user" | "command" | "bash" | "queued" | "task_notification"
-
-
-class AssistantTextEvent(msgspec.Struct, frozen=True, gc=False):
-    """A ``text`` block written by the model (one per block, in stream order)."""
-
-    timestamp: str
-    agent: str | None
-    text: str
-    message_id: str | None
-    model: str | None
-
-
-class ThinkingEvent(msgspec.Struct, frozen=True, gc=False):
-    """A ``thinking``/``redacted_thinking`` block; the content is deliberately not carried."""
-
-    timestamp: str
-    agent: str | None
-
-
-class ToolCallEvent(msgspec.Struct, frozen=True, gc=False):
-    """A ``tool_use`` (or server-side ``server_tool_use``) block."""
-
-    timestamp: str
-    agent: str | None
-    tool_use_id: str
-    name: str
-    input: dict[str, Any]
-
-
-class ToolResultEvent(msgspec.Struct, frozen=True, gc=False):
-    """The result paired with an earlier :class:`ToolCallEvent` (``name``/``input`` are ``None`` if the call
-    was not seen, e.g. after resuming from an offset without a checkpoint).  ``details`` holds the few small
-    structured bits worth keeping, with snake_case keys: Task/Agent ``status``, ``agent_id``,
-    ``total_tokens``, ``total_duration_ms``, ``total_tool_use_count``, ``is_async``; Bash ``interrupted``,
-    ``background_task_id``, ``return_code_interpretation``.
-    """
-
-    timestamp: str
-    agent: str | None
-    tool_use_id: str
-    name: str | None
-    input: dict[str, Any] | None
-    outcome: ToolOutcome
-    details: dict[str, Any] | None = None
-
-
-class InterruptEvent(msgspec.Struct, frozen=True, gc=False):
-    """``[Request interrupted by user]`` (Esc while streaming) or ``… for tool use`` (Esc/deny in a tool)."""
-
-    timestamp: str
-    agent: str | None
-    during_tool: bool
-
-
-class ApiErrorEvent(msgspec.Struct, frozen=True, gc=False):
-    """``final=False``: ``system/api_error``, Claude Code will retry.  ``final=True``: a synthetic
-    ``API Error …`` assistant message, Claude Code gave up (includes usage/rate limits)."""
-
-    timestamp: str
-    agent: str | None
-    final: bool
-    message: str
-    status: int | None = None
-    retry_attempt: int | None = None
-    max_retries: int | None = None
-
-
-class CompactionEvent(msgspec.Struct, frozen=True, gc=False):
-    """``phase``: ``boundary`` (``system/compact_boundary``), ``summary`` (the ``isCompactSummary`` user
-    record that follows it) or ``micro`` (``system/microcompact_boundary``)."""
-
-    timestamp: str
-    agent: str | None
-    phase: str
-    trigger: str | None = None
-    pre_tokens: int | None = None
-
-
-class TurnEndEvent(msgspec.Struct, frozen=True, gc=False):
-    """Explicit end-of-turn evidence: ``stop_hook``, ``turn_duration``, ``end_turn`` or ``local_command``."""
-
-    timestamp: str
-    agent: str | None
-    reason: str
-    duration_ms: float | None = None
-
-
-class StateChangeEvent(msgspec.Struct, frozen=True, gc=False):
-    """The derived :class:`TurnState` changed while processing the record at ``timestamp``."""
-
-    timestamp: str
-    old: TurnState
-    new: TurnState
-
-
-class OtherRecordEvent(msgspec.Struct, frozen=True, gc=False):
-    """A record of a type this parser does not know: passed through so callers can log or inspect it."""
-
-    timestamp: str
-    record_type: str | None
-    uuid: str | None
-    data: dict[str, Any] | None
-
-
-Event: TypeAlias = (
-    PromptEvent
-    | AssistantTextEvent
-    | ThinkingEvent
-    | ToolCallEvent
-    | ToolResultEvent
-    | InterruptEvent
-    | ApiErrorEvent
-    | CompactionEvent
-    | TurnEndEvent
-    | StateChangeEvent
-    | OtherRecordEvent
-)
-
-
-# --------------------------------------------------------------------------------------------------------
-# Usage and cost
-
-
-class TokenUsage(msgspec.Struct, frozen=True, gc=False):
-    """Token totals.  ``cache_creation_tokens`` includes ``cache_creation_1h_tokens`` (kept apart only
-    because 1-hour cache writes are priced higher)."""
-
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_creation_tokens: int = 0
-    cache_creation_1h_tokens: int = 0
-
-    @property
-    def total_tokens(self) -> int:
-        return self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_creation_tokens
-
-    def __add__(self, other: TokenUsage) -> TokenUsage:
-        return TokenUsage(
-            self.input_tokens + other.input_tokens,
-            self.output_tokens + other.output_tokens,
-            self.cache_read_tokens + other.cache_read_tokens,
-            self.cache_creation_tokens + other.cache_creation_tokens,
-            self.cache_creation_1h_tokens + other.cache_creation_1h_tokens,
-        )
-
-    def to_dict(self) -> dict[str, int]:
-        return {
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cache_read_tokens": self.cache_read_tokens,
-            "cache_creation_tokens": self.cache_creation_tokens,
-            "total_tokens": self.total_tokens,
-        }
-
-
-#: Anthropic list prices in USD per million tokens, by model family:
-#: ``(input, output, cache write 5 min, cache write 1 h, cache read)``.
-#: Cache writes cost 1.25x (5 min) / 2x (1 h) input, cache reads 0.1x input.  Long-context (>200k) premium
-#: rates, batch discounts and regional (``inference_geo``) multipliers are ignored: this is an estimate for
-#: a dashboard, not a bill.  Claude Code's own figure, when written (``cost-state``), is exposed separately
-#: as :attr:`TranscriptParser.reported_cost_usd`.
-PRICES_USD_PER_MTOK: dict[str, tuple[float, float, float, float, float]] = {
-    "opus-4.5+": (5.0, 25.0, 6.25, 10.0, 0.50),  # Opus 4.5, 4.6 and later
-    "opus": (15.0, 75.0, 18.75, 30.0, 1.50),  # Claude 3 Opus, Opus 4, 4.1
-    "sonnet": (3.0, 15.0, 3.75, 6.0, 0.30),  # Sonnet 3.5, 3.7, 4, 4.5 and later
-    "haiku-4.5+": (1.0, 5.0, 1.25, 2.0, 0.10),  # Haiku 4.5 and later
-    "haiku-3.5": (0.80, 4.0, 1.0, 1.6, 0.08),
-    "haiku-3": (0.25, 1.25, 0.30, 0.50, 0.03),
-}
-
-_MODEL_NEW_RE = re.compile(r"claude-(opus|sonnet|haiku)-(\d+)(?:-(\d{1,2})(?!\d))?")
-_MODEL_OLD_RE = re.compile(r"claude-(\d+)(?:[-.](\d))?-(opus|sonnet|haiku)")
-
-
-def model_price(model: str | None) -> tuple[float, float, float, float, float] | None:
-    """Price row for a model id (``claude-sonnet-4-5-20250929``, ``claude-3-5-haiku-…``); None if unknown."""
-    if not model:
-        return None
-    match = _MODEL_NEW_RE.search(model)
-    if match:
-        family, major, minor = match.group(1), int(match.group(2)), int(match.group(3) or 0)
-    else:
-        match = _MODEL_OLD_RE.search(model)
-        if not match:
-            return None
-        major, minor, family = int(match.group(1)), int(match.group(2) or 0), match.group(3)
-    version = (major, minor)
-    if family == "opus":
-        return PRICES_USD_PER_MTOK["opus-4.5+" if version >= (4, 5) else "opus"]
-    if family == "sonnet":
-        return PRICES_USD_PER_MTOK["sonnet"]
-    if version >= (4, 5):
-        return PRICES_USD_PER_MTOK["haiku-4.5+"]
-    return PRICES_USD_PER_MTOK["haiku-3.5" if version >= (3, 5) else "haiku-3"]
-
-
-def estimate_cost_usd(usage_by_model: dict[str, TokenUsage]) -> tuple[float, list[str]]:
-    """Estimated cost and the models that could not be priced (their tokens are not included)."""
-    cost = 0.0
-    unpriced: list[str] = []
-    for model, usage in usage_by_model.items():
-        price = model_price(model)
-        if price is None:
-            if usage.total_tokens:
-                unpriced.append(model)
-            continue
-        p_in, p_out, p_w5, p_w1h, p_read = price
-        cache_5m = usage.cache_creation_tokens - usage.cache_creation_1h_tokens
-        cost += (
-            usage.input_tokens * p_in
-            + usage.output_tokens * p_out
-            + cache_5m * p_w5
-            + usage.cache_creation_1h_tokens * p_w1h
-            + usage.cache_read_tokens * p_read
-        ) / 1_000_000
-    return cost, unpriced
-
-
-# --------------------------------------------------------------------------------------------------------
-# Failure classification
-
-_ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-B]|\r")
-_EXIT_RE = re.compile(r"^(?:Error: )?Exit code (-?\d+)")
-#: Lines that name an error outright (preferred) and lines that merely sound like one.
-_ERROR_STRONG_RE = re.compile(
-    r"\berror\b|\bERR!|\bfail(?:ed|ure|s)?\b|\bexception\b|\bfatal\b|\bpanic\b|\w+Error\b", re.IGNORECASE
-)
-_ERROR_WEAK_RE = re.compile(
-    r"not found|no such|cannot|can't|unable|invalid|denied|refused|timed out|missing|undefined|✗|✘",
-    re.IGNORECASE,
-)
-_NOISE_PREFIXES = ("npm warn", "npm WARN", "warning:", "Warning:", "WARN", "DeprecationWarning")
 _WAITING_TOOLS = frozenset({"AskUserQuestion", "ExitPlanMode"})
-_INTERRUPT_PREFIX = "[Request interrupted by user"
-_REJECT_PREFIXES = ("The user doesn't want to proceed", "The user doesn't want to take this action")
-
-
-def first_error_line(text: str, limit: int = 200) -> str:
-    """Pick the most informative line of a failed command's output.
-
-    A Python traceback is summarised by its final exception line; otherwise the first line that looks like
-    an error (``error``, ``FAIL``, ``not found``…), else the last non-empty line.  ANSI escapes are removed.
-    """
-    lines = [line.strip() for line in _ANSI_RE.sub("", text).split("\n")]
-    lines = [line for line in lines if line]
-    if not lines:
-        return ""
-    chosen: str | None = None
-    for index, line in enumerate(lines):
-        if line.startswith("Traceback (most recent call last)"):
-            for candidate in reversed(lines[index + 1 :]):
-                if not candidate.startswith(("File ", "^", "~")):
-                    chosen = candidate
-                    break
-            break
-    if chosen is None:
-        candidates = [line for line in lines if not line.startswith(_NOISE_PREFIXES)] or lines
-        chosen = next((line for line in candidates if _ERROR_STRONG_RE.search(line)), None)
-        if chosen is None:
-            chosen = next((line for line in candidates if _ERROR_WEAK_RE.search(line)), candidates[-1])
-    return chosen[:limit]
-
-
-def classify_tool_result(text: str, is_error: bool | None, interrupted: bool = False) -> ToolOutcome:
-    """Classify one ``tool_result`` (docs/transcripts.md, 'Tool results'): ``is_error`` decides failure, the text decides the kind."""
-    if not is_error:
-        if interrupted:
-            return ToolOutcome(True, FailureKind.INTERRUPTED)
-        return TOOL_OK
-    body = text.lstrip()
-    if body.startswith(_REJECT_PREFIXES) or body.startswith("User rejected tool use"):
-        return ToolOutcome(True, FailureKind.REJECTED, message="rejected by user")
-    if body.startswith(_INTERRUPT_PREFIX):
-        return ToolOutcome(True, FailureKind.INTERRUPTED, message="interrupted")
-    match = _EXIT_RE.match(body)
-    if match:
-        rest = body[match.end() :]
-        return ToolOutcome(True, FailureKind.EXIT, int(match.group(1)), first_error_line(rest))
-    if body.startswith("<tool_use_error>"):
-        inner = body[len("<tool_use_error>") :]
-        inner = inner.split("</tool_use_error>", 1)[0].strip()
-        message = " ".join(inner[:400].split())[:200]  # short by nature; its 2nd line often says why
-        if inner.startswith(("Sibling tool call errored", "Cancelled: parallel tool call")):
-            return ToolOutcome(True, FailureKind.CANCELLED, message=message)
-        return ToolOutcome(True, FailureKind.TOOL_ERROR, message=message)
-    first = _first_line(body)
-    lowered = first.lower()
-    if "hook" in lowered and (
-        "blocked" in lowered or "hook error" in lowered or "stopped by hook" in lowered
-    ):
-        return ToolOutcome(True, FailureKind.HOOK_BLOCKED, message=first)
-    if "timed out" in lowered or "timeout" in lowered:
-        return ToolOutcome(True, FailureKind.TIMEOUT, message=first)
-    message = first_error_line(body)
-    return ToolOutcome(True, FailureKind.ERROR, message=message.removeprefix("Error: "))
-
-
-def _first_line(text: str, limit: int = 200) -> str:
-    for line in _ANSI_RE.sub("", text).split("\n"):
-        line = line.strip()
-        if line:
-            return line[:limit]
-    return ""
-
-
-# --------------------------------------------------------------------------------------------------------
-# Helpers
+_INTERRUPT_PREFIX = INTERRUPT_PREFIX
 
 _SUBAGENT_FILE_RE = re.compile(r"(?:^|[/\\])agent-([^/\\]+?)\.jsonl$")
 
@@ -471,22 +89,6 @@ def agent_label_for_path(path: str) -> str | None:
 
 _TS_CACHE: dict[str, float] = {}
 
-
-def parse_timestamp(timestamp: str | None) -> float | None:
-    """ISO-8601 transcript timestamp (``2026-01-22T01:41:10.123Z``) to epoch seconds; None if unparsable."""
-    if not timestamp:
-        return None
-    cached = _TS_CACHE.get(timestamp)
-    if cached is not None:
-        return cached
-    try:
-        value = datetime.fromisoformat(timestamp).timestamp()  # 3.11+ accepts the "Z" suffix
-    except ValueError:
-        return None
-    if len(_TS_CACHE) > 4096:
-        _TS_CACHE.clear()
-    _TS_CACHE[timestamp] = value
-    return value
 
 
 class _ResultBits(msgspec.Struct, rename="camel", omit_defaults=True):
@@ -578,32 +180,6 @@ KNOWN_RECORD_TYPES = frozenset(
 )
 
 
-#: Nesting bound for what the parser decodes and may encode again (orjson encodes at most 255 levels, the
-#: repairs' stdlib decoder recurses): a line the fast decoder refused, or a tool call's input, nested deeper
-#: makes the line corrupt.  The rest of a line is bounded by the fast decoder's recursion limit (~1000
-#: levels; beyond it the line is corrupt too).
-MAX_NESTING = 128
-
-
-@attrs.define(slots=True)
-class ParserStats:
-    """Counters for everything unusual the parser met; exposed so the daemon can report transcript health."""
-
-    lines: int = 0
-    records: int = 0
-    blank_lines: int = 0
-    corrupt_lines: int = 0
-    oversized_lines: int = 0
-    repaired_lines: int = 0
-    glued_lines: int = 0
-    salvaged_records: int = 0
-    duplicate_records: int = 0
-    unknown_records: int = 0
-    orphan_results: int = 0
-
-    def to_dict(self) -> dict[str, int]:
-        return attrs.asdict(self)
-
 
 class _Pending(msgspec.Struct, gc=False):
     name: str
@@ -616,7 +192,7 @@ class _Pending(msgspec.Struct, gc=False):
 _CHECKPOINT_VERSION = 1
 
 
-class TranscriptParser:
+class TranscriptParser(JsonlInput):
     """Incremental parser for one transcript file.
 
     ``agent`` labels every event from this file (use ``"subagent:<agentId>"`` for
@@ -638,11 +214,8 @@ class TranscriptParser:
         offset: int = 0,
         max_line_bytes: int = MAX_LINE_BYTES,
     ) -> None:
+        super().__init__(offset=offset, max_line_bytes=max_line_bytes)
         self.agent = agent
-        #: Absolute offset just past the last complete line consumed: the safe checkpoint.
-        self.offset = offset
-        self.max_line_bytes = max_line_bytes
-        self.stats = ParserStats()
         self.session_id: str | None = None
         self.cwd: str | None = None
         self.version: str | None = None
@@ -656,9 +229,6 @@ class TranscriptParser:
         self.state_since: str | None = None
         #: Last ``system/api_error`` retry not yet followed by a response, if any.
         self.api_retry: ApiErrorEvent | None = None
-        self._buffer = b""
-        self._skipping = 0  # >0: inside an oversized line, this many bytes skipped so far
-        self._eof = False
         self._subagent_file = agent is not None
         self._seen_main_chain = False
         self._own_label = agent
@@ -682,48 +252,14 @@ class TranscriptParser:
             "cost-state": self._on_cost_state,
         }
 
+    #: The transcript format this adapter reads (see :mod:`shared.transcript.formats`).
+    format: ClassVar[str] = "claude"
+
     # ---------------------------------------------------------------------------------------------- input
 
     def feed(self, data: bytes) -> list[Event]:
         """Consume the next bytes of the file; return the events of every line completed by them."""
-        events: list[Event] = []
-        self._eof = False
-        if not data:
-            return events
-        if self._skipping:
-            newline = data.find(b"\n")
-            if newline < 0:
-                self._skipping += len(data)
-                return events
-            self.offset += self._skipping + newline + 1
-            self._skipping = 0
-            self.stats.lines += 1
-            self.stats.oversized_lines += 1
-            data = data[newline + 1 :]
-        buffer = self._buffer + data if self._buffer else data
-        view = memoryview(buffer)  # slicing a memoryview does not copy the line
-        start = 0
-        limit = self.max_line_bytes
-        find = buffer.find
-        process = self._process_line
-        while True:
-            newline = find(b"\n", start)
-            if newline < 0:
-                break
-            if newline - start > limit:
-                self.stats.lines += 1
-                self.stats.oversized_lines += 1
-            else:
-                process(view[start:newline], events)
-            start = newline + 1
-        self.offset += start
-        rest = bytes(buffer[start:])
-        if len(rest) > limit:
-            self._buffer = b""
-            self._skipping = len(rest)
-        else:
-            self._buffer = rest
-        return events
+        return super().feed(data)
 
     def finish(self) -> list[Event]:
         """Declare the stream complete (closed file, offline digest).
@@ -733,30 +269,9 @@ class TranscriptParser:
         this on a live file: the writer may still complete that line.
         """
         events: list[Event] = []
-        if self._buffer.strip():
-            self._process_line(self._buffer, events)
-        self.offset += len(self._buffer) + self._skipping
-        if self._skipping:
-            self.stats.lines += 1
-            self.stats.oversized_lines += 1
-        self._buffer = b""
-        self._skipping = 0
-        self._eof = True
+        self._finish_lines(events)
         self._emit_state_change(self.last_activity or "", events)
         return events
-
-    def reset(self, offset: int = 0) -> None:
-        """Restart reading at ``offset`` (file truncated or replaced: re-read from 0).  All state, including
-        the uuid set, is kept, so re-read records produce no events."""
-        self.offset = offset
-        self._buffer = b""
-        self._skipping = 0
-        self._eof = False
-
-    @property
-    def pending_bytes(self) -> int:
-        """Bytes buffered after :attr:`offset` (an unterminated line)."""
-        return len(self._buffer) + self._skipping
 
     # --------------------------------------------------------------------------------------------- queries
 
@@ -832,7 +347,7 @@ class TranscriptParser:
         if not line or line.isspace():
             stats.blank_lines += 1
             return
-        if _nesting_exceeds(line, MAX_NESTING):
+        if nesting_exceeds(line, MAX_NESTING):
             stats.corrupt_lines += 1
             return
         records, status, raw_objects = decode_line(line)
@@ -860,7 +375,7 @@ class TranscriptParser:
         if handler is None:
             if record_type not in KNOWN_RECORD_TYPES:
                 self.stats.unknown_records += 1
-                data = raw_object if raw_object is not None else _loads_dict(line)
+                data = raw_object if raw_object is not None else loads_dict(line)
                 events.append(OtherRecordEvent(timestamp or "", record_type, record.uuid, data))
             return
         uuid = record.uuid
@@ -933,7 +448,7 @@ class TranscriptParser:
                     status = int(match.group(1)) if match else None
                 events.append(
                     ApiErrorEvent(
-                        timestamp, agent, True, _first_line(text) or str(record.error or ""), status
+                        timestamp, agent, True, first_line(text) or str(record.error or ""), status
                     )
                 )
                 if own:
@@ -1278,6 +793,7 @@ class TranscriptParser:
         if len(seen) > self.checkpoint_max_uuids:
             seen = seen[-self.checkpoint_max_uuids :]
         return {
+            "format": self.format,
             "version": _CHECKPOINT_VERSION,
             "offset": self.offset,
             "agent": self.agent,
@@ -1379,57 +895,6 @@ def _inputs_too_deep(blocks: list[Block]) -> bool:
     return False
 
 
-#: A string, or an unterminated one up to the end (so that a broken line costs one pass, not one per quote).
-_JSON_STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+(?:"|\\?\Z)', re.DOTALL)
-_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
-_BRACKET_STEP = bytes.maketrans(b"[{]}", b"\x02\x02\x00\x00")
-_RUNS = re.compile(b"\x02+|\x00+")
-
-
-def _nesting_exceeds(text: bytes, limit: int) -> bool:
-    """Does the JSON ``text`` nest arrays/objects more than ``limit`` deep?  Never recurses, never decodes.
-
-    Two C-speed counts settle the common case (no more opening brackets than ``limit``).  Otherwise the
-    strings are cut out, the brackets left become 2 (open) and 0 (close), and whole levels of innermost
-    pairs are peeled with ``bytes.replace`` while that shrinks the text fast (wide, shallow JSON); what
-    remains is summed run by run, stopping at the first level over the limit (a deep chain).  Linear in
-    the length.  Exact for valid JSON; for broken text, exact up to where a decoder would stop.
-    """
-    if text.count(b"[") + text.count(b"{") <= limit:
-        return False
-    steps = _JSON_STRING.sub(b"", text).translate(_BRACKET_STEP, _NOT_BRACKET)
-    while steps.count(2) > limit:
-        if limit == 0:
-            return True
-        peeled = steps.replace(b"\x02\x00", b"")  # every innermost pair: the depth is one less
-        if len(steps) - len(peeled) < len(steps) >> 4:  # little left to peel: a deep chain
-            return _depth_exceeds(steps, limit)
-        steps, limit = peeled, limit - 1
-    return False
-
-
-def _depth_exceeds(steps: bytes, limit: int) -> bool:
-    # Runs of opening/closing brackets: few of them once the innermost pairs are rare (each run of
-    # openings ends at an innermost pair), so a deep chain costs two steps, not one per bracket.
-    depth = 0
-    for run in _RUNS.findall(steps):
-        if run[0]:
-            depth += len(run)
-            if depth > limit:
-                return True
-        else:
-            depth -= len(run)
-    return False
-
-
-def _loads_dict(line: bytes | memoryview) -> dict[str, Any] | None:
-    try:
-        value = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
 _TAG_RE_CACHE: dict[str, re.Pattern[str]] = {}
 
 
@@ -1455,3 +920,4 @@ def _task_notification_text(text: str) -> str:
     status = _tag(text, "status") or "done"
     summary = _tag(text, "summary") or _tag(text, "task-id") or ""
     return f"{status}: {summary}".strip()
+

@@ -1,0 +1,97 @@
+"""Tool outcomes: did a tool call fail, how, and which line of its output says why.
+
+Adapters call these on a result's text; the rules are explained in docs/transcripts.md ('Tool results').
+Kept apart from the adapters because the texts to recognise (exit codes, harness errors, rejections,
+tracebacks) change with the tools, not with the transcript format.
+"""
+
+from __future__ import annotations
+
+import re
+
+from shared.transcript.events import TOOL_OK, FailureKind, ToolOutcome
+
+__all__ = ["INTERRUPT_PREFIX", "classify_tool_result", "first_error_line", "first_line"]
+
+_ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-B]|\r")
+_EXIT_RE = re.compile(r"^(?:Error: )?Exit code (-?\d+)")
+#: Lines that name an error outright (preferred) and lines that merely sound like one.
+_ERROR_STRONG_RE = re.compile(
+    r"\berror\b|\bERR!|\bfail(?:ed|ure|s)?\b|\bexception\b|\bfatal\b|\bpanic\b|\w+Error\b", re.IGNORECASE
+)
+_ERROR_WEAK_RE = re.compile(
+    r"not found|no such|cannot|can't|unable|invalid|denied|refused|timed out|missing|undefined|✗|✘",
+    re.IGNORECASE,
+)
+_NOISE_PREFIXES = ("npm warn", "npm WARN", "warning:", "Warning:", "WARN", "DeprecationWarning")
+INTERRUPT_PREFIX = "[Request interrupted by user"
+_REJECT_PREFIXES = ("The user doesn't want to proceed", "The user doesn't want to take this action")
+
+
+def first_error_line(text: str, limit: int = 200) -> str:
+    """Pick the most informative line of a failed command's output.
+
+    A Python traceback is summarised by its final exception line; otherwise the first line that looks like
+    an error (``error``, ``FAIL``, ``not found``…), else the last non-empty line.  ANSI escapes are removed.
+    """
+    lines = [line.strip() for line in _ANSI_RE.sub("", text).split("\n")]
+    lines = [line for line in lines if line]
+    if not lines:
+        return ""
+    chosen: str | None = None
+    for index, line in enumerate(lines):
+        if line.startswith("Traceback (most recent call last)"):
+            for candidate in reversed(lines[index + 1 :]):
+                if not candidate.startswith(("File ", "^", "~")):
+                    chosen = candidate
+                    break
+            break
+    if chosen is None:
+        candidates = [line for line in lines if not line.startswith(_NOISE_PREFIXES)] or lines
+        chosen = next((line for line in candidates if _ERROR_STRONG_RE.search(line)), None)
+        if chosen is None:
+            chosen = next((line for line in candidates if _ERROR_WEAK_RE.search(line)), candidates[-1])
+    return chosen[:limit]
+
+
+def classify_tool_result(text: str, is_error: bool | None, interrupted: bool = False) -> ToolOutcome:
+    """Classify one ``tool_result`` (docs/transcripts.md, 'Tool results'): ``is_error`` decides failure, the text decides the kind."""
+    if not is_error:
+        if interrupted:
+            return ToolOutcome(True, FailureKind.INTERRUPTED)
+        return TOOL_OK
+    body = text.lstrip()
+    if body.startswith(_REJECT_PREFIXES) or body.startswith("User rejected tool use"):
+        return ToolOutcome(True, FailureKind.REJECTED, message="rejected by user")
+    if body.startswith(INTERRUPT_PREFIX):
+        return ToolOutcome(True, FailureKind.INTERRUPTED, message="interrupted")
+    match = _EXIT_RE.match(body)
+    if match:
+        rest = body[match.end() :]
+        return ToolOutcome(True, FailureKind.EXIT, int(match.group(1)), first_error_line(rest))
+    if body.startswith("<tool_use_error>"):
+        inner = body[len("<tool_use_error>") :]
+        inner = inner.split("</tool_use_error>", 1)[0].strip()
+        message = " ".join(inner[:400].split())[:200]  # short by nature; its 2nd line often says why
+        if inner.startswith(("Sibling tool call errored", "Cancelled: parallel tool call")):
+            return ToolOutcome(True, FailureKind.CANCELLED, message=message)
+        return ToolOutcome(True, FailureKind.TOOL_ERROR, message=message)
+    first = first_line(body)
+    lowered = first.lower()
+    if "hook" in lowered and (
+        "blocked" in lowered or "hook error" in lowered or "stopped by hook" in lowered
+    ):
+        return ToolOutcome(True, FailureKind.HOOK_BLOCKED, message=first)
+    if "timed out" in lowered or "timeout" in lowered:
+        return ToolOutcome(True, FailureKind.TIMEOUT, message=first)
+    message = first_error_line(body)
+    return ToolOutcome(True, FailureKind.ERROR, message=message.removeprefix("Error: "))
+
+
+def first_line(text: str, limit: int = 200) -> str:
+    for line in _ANSI_RE.sub("", text).split("\n"):
+        line = line.strip()
+        if line:
+            return line[:limit]
+    return ""
+
