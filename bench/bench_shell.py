@@ -4,7 +4,7 @@ and loaded), against `python3 -I -c pass` (the floor), with the time of `import 
 (in-process, measured in a fresh interpreter each run) beside it.  N runs each, interleaved.
 
 Goal (issue 10): the first prompt in under 300 ms on this 2-core machine.
-Run: python bench/bench_shell.py [--runs 15] [--sessions 5]
+Run: python bench/bench_shell.py [--runs 15] [--sessions 5] [--quick]; also part of `python -m bench`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import select
-import statistics
 import subprocess
 import sys
 import time
@@ -22,7 +21,9 @@ import ptyprocess
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _daemon import BIN, running_daemon  # noqa: E402
-from _stats import pct  # noqa: E402
+from _report import Result, goal_met, median, print_table, spread_of  # noqa: E402
+
+GOAL = "<= 300 ms"
 
 CPR_REQUEST = b"\x1b[6n"
 
@@ -72,17 +73,9 @@ def import_alone(env: dict[str, str]) -> float:
                                 check=True).stdout)
 
 
-def line(label: str, values: list[float]) -> str:
-    ms = [v * 1000 for v in values]
-    return (f"{label:<34} median {statistics.median(ms):7.1f} ms  min {min(ms):6.1f}  p90 {pct(ms, 0.9):6.1f}"
-            f"  max {max(ms):6.1f}")
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=15)
-    ap.add_argument("--sessions", type=int, default=5, help="live sessions for the toolbar to show")
-    args = ap.parse_args()
+def run(quick: bool = False, runs: int = 15, sessions: int = 5) -> list[Result]:
+    if quick:
+        runs, sessions = 2, 1
     with running_daemon() as (sock, env):
         env.pop("PYTHONDONTWRITEBYTECODE", None)  # what a user gets: cached bytecode
         env["XDG_STATE_HOME"] = str(sock.parent / "state")
@@ -90,31 +83,46 @@ def main() -> None:
         ctl = str(BIN / "maestroctl")
         subprocess.run([ctl, "project", "create", "--name", "bench", "--dir", work], env=env,
                        stdout=subprocess.DEVNULL, check=True)
-        for i in range(args.sessions):
+        for i in range(sessions):
             subprocess.run([ctl, "session", "spawn", "--project", "bench", "--name", f"agent-{i}", "--cwd", work,
                             "--", "cat"], env=env, stdout=subprocess.DEVNULL, check=True)
-        last = f"agent-{args.sessions - 1}" if args.sessions else "no live sessions"
+        last = f"agent-{sessions - 1}" if sessions else "no live sessions"
         floor_cmd = [sys.executable, "-I", "-c", "pass"]
-        for _ in range(2):  # warm the page cache and the bytecode
+        for _ in range(1 if quick else 2):  # warm the page cache and the bytecode
             shell_once(env, last)
             timed(floor_cmd, env)
             import_alone(env)
         floors, imports, prompts, toolbars = [], [], [], []
-        for _ in range(args.runs):
+        for _ in range(runs):
             floors.append(timed(floor_cmd, env))
             imports.append(import_alone(env))
             p, t = shell_once(env, last)
             prompts.append(p)
             toolbars.append(t)
-    f, p = statistics.median(floors), statistics.median(prompts)
-    print(f"shell start-up, {args.runs} runs each ({os.cpu_count()} cores), {args.sessions} live sessions")
-    print(line("floor  python3 -I -c pass", floors))
-    print(line("import prompt_toolkit (alone)", imports))
-    print(line("shell  to the first prompt", prompts))
-    print(line("shell  to the toolbar's sessions", toolbars))
-    print(f"ratio  first prompt {p / f:.1f}x the floor; prompt_toolkit's import is "
-          f"{statistics.median(imports) / p:.0%} of it   (goal: first prompt < 300 ms: "
-          f"{'met' if p < 0.3 else 'NOT met'})")
+    f, i, p, t = (median(v) * 1000 for v in (floors, imports, prompts, toolbars))
+    print(f"shell start-up, {runs} runs each ({os.cpu_count()} cores), {sessions} live sessions")
+    print(f"floor  python3 -I -c pass            median {f:7.1f} ms  {spread_of(floors, 'ms', 1000, 1)}")
+    print(f"import prompt_toolkit (alone)        median {i:7.1f} ms  {spread_of(imports, 'ms', 1000, 1)}")
+    print(f"shell  to the first prompt           median {p:7.1f} ms  {spread_of(prompts, 'ms', 1000, 1)}")
+    print(f"shell  to the toolbar's sessions     median {t:7.1f} ms  {spread_of(toolbars, 'ms', 1000, 1)}")
+    print(f"first prompt {p / f:.1f}x the floor; prompt_toolkit's import alone is {i / p:.0%} of it (goal {GOAL})")
+    return [Result("shell start-up: maestroctl shell to its first prompt", p, "ms", floor=f,
+                   floor_label="python -I -c pass", goal=GOAL, met=goal_met(p, GOAL), runs=runs,
+                   spread=f"shell {spread_of(prompts, 'ms', 1000, 1)}; floor {spread_of(floors, 'ms', 1000, 1)}",
+                   note=f"import prompt_toolkit alone {i:.1f} ms ({spread_of(imports, 'ms', 1000, 1)}), "
+                        f"{i / p:.0%} of it"),
+            Result("shell start-up: to the toolbar showing the sessions", t, "ms", floor=f,
+                   floor_label="python -I -c pass", runs=runs, spread=spread_of(toolbars, "ms", 1000, 1),
+                   note=f"{sessions} live sessions (the feed connected, subscribed and loaded)")]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--sessions", type=int, default=5, help="live sessions for the toolbar to show")
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    print_table(run(args.quick, args.runs, args.sessions))
 
 
 if __name__ == "__main__":
