@@ -185,6 +185,8 @@ def test_prompt_opens_a_multiline_editor_and_sends_it(maestro: Daemon,  # noqa: 
     sh.wait_text("prompt for reader (Alt-Enter or Esc Enter sends")
     sh.type("first line\rsecond line")
     sh.wait_text("second line")
+    _command_session_again(maestro, "bystander")  # the editor's toolbar follows events too
+    sh.wait_toolbar(lambda t: "bystander idle" in t, "a session spawned while the editor is open")
     sh.type("\x1b\r")  # Esc Enter submits the editor
     sh.wait_text("maestro>")
     deadline = time.monotonic() + 15

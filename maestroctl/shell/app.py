@@ -100,6 +100,8 @@ class Shell:
         self.runner = Runner(socket, self._command_changed)
         self.feed = Feed(socket, self.live, self.redraw)
         self.after = _AfterTheCommand(self.runner)
+        #: The prompt editor while it is open (its toolbar follows the events too).
+        self.editor: PromptSession[str] | None = None
         keys = KeyBindings()
         keys.add("c-c")(self._ctrl_c)
         self.session: PromptSession[str] = PromptSession(
@@ -115,6 +117,8 @@ class Shell:
     def redraw(self) -> None:
         """From the feed or the runner: the toolbar changed (a no-op while no prompt is up)."""
         self.session.app.invalidate()
+        if self.editor is not None:
+            self.editor.app.invalidate()
 
     def _command_changed(self) -> None:
         if not self.runner.busy and self.after.queued:
@@ -198,16 +202,18 @@ class Shell:
         """``prompt ID``: a multi-line editor, then ``session prompt ID --message TEXT`` with the line's flags."""
         if parse([*argv, "--message", "-"]) is None:  # a bad id or flag shows before anyone writes
             return
-        editor: PromptSession[str] = PromptSession(
-            multiline=True, bottom_toolbar=self.toolbar, style=STYLE, history=InMemoryHistory())
+        self.editor = PromptSession(multiline=True, bottom_toolbar=self.toolbar, style=STYLE,
+                                    history=InMemoryHistory())
         ident = argv[2] if len(argv) > 2 else "?"
         try:
-            text = await editor.prompt_async(
+            text = await self.editor.prompt_async(
                 f"prompt for {ident} (Alt-Enter or Esc Enter sends, Ctrl-C cancels):\n",
                 prompt_continuation=lambda width, line, wrapped: "")
         except (KeyboardInterrupt, EOFError):
             print("[not sent]")
             return
+        finally:
+            self.editor = None
         if not text.strip():
             print("[empty: not sent]")
             return

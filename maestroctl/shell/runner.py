@@ -147,10 +147,14 @@ class Runner:
         try:
             # -P: the current directory is not put on sys.path (a ./maestroctl there is not ours).
             # A new session: the terminal's own signals never reach it; Ctrl-C is ours to forward.
-            self._proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-P", "-m", "maestroctl", *argv, stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, start_new_session=True)
-            proc = self._proc
+            try:
+                proc = self._proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-P", "-m", "maestroctl", *argv, stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+                    start_new_session=True)
+            except OSError as exc:  # out of processes or memory: say so, the shell goes on
+                sys.stdout.write(f"maestroctl shell: cannot run the command: {exc}\n")
+                return 1
             assert proc.stdout is not None and proc.stderr is not None
             await asyncio.gather(_forward(proc.stdout), _forward(proc.stderr))
             code = await proc.wait()
