@@ -13,6 +13,7 @@ import trio
 
 from maestrod.config import Config
 from maestrod.connections import Connections
+from maestrod.control import Control
 from maestrod.events import EventBus
 from maestrod.identity import PeerIdentity
 from maestrod.mail import Mail, install_hooks
@@ -67,8 +68,11 @@ class App:
         self.started_at = time.monotonic()
         #: The web feed's port and token while it listens (set by ``maestrod.web.feed``); None when off.
         self.web: WebEndpoint | None = None
-        #: Set on SIGTERM/SIGINT: new requests get -32006 while services stop their children.
+        #: Set on SIGTERM/SIGINT (and for a graceful restart): new requests get -32006 while services stop
+        #: their children (or hand them over).
         self.shutting_down = trio.Event()
+        #: Restart in place, reload, stop (``daemon.*``); set by ``maestrod.main`` (None: not available).
+        self.control: Control | None = None
         #: An agent acts within its own project unless `[policy]` grants more (tasks, projects, mail, spawns).
         self.project_scope = ProjectScope(self.config.policy, self.session_store, self.projects)
         #: Mail: the mailbox service; its Stop-hook wake-up (block while urgent mail is unread, capped)

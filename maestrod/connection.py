@@ -247,7 +247,8 @@ class Connection:
                        for i in event.items):
                     self.nursery.start_soon(self._answer, event)
                 else:
-                    await self._answer(event)
+                    with self.app.connections.answering_request():
+                        await self._answer(event)
         finally:
             budget.total -= held
 

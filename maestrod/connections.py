@@ -42,6 +42,10 @@ class Connections:
         #: Long waits (mail.wait, session.wait) not answered yet.
         self.waiting = 0
         self._answered = trio.Event()
+        #: Requests answered in order that are running or whose answer is being written (a graceful restart
+        #: lets them finish first).
+        self.answering = 0
+        self._idle = trio.Event()
 
     @contextlib.contextmanager
     def waiting_answer(self) -> Iterator[None]:
@@ -52,6 +56,24 @@ class Connections:
             self.waiting -= 1
             if self.waiting == 0:
                 self._answered.set()
+
+    @contextlib.contextmanager
+    def answering_request(self) -> Iterator[None]:
+        self.answering += 1
+        try:
+            yield
+        finally:
+            self.answering -= 1
+            if self.answering == 0:
+                self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Until every request that started has been answered (long waits included: they end at once when
+        the daemon is shutting down)."""
+        await self.wait_answered()
+        while self.answering:
+            self._idle = trio.Event()
+            await self._idle.wait()
 
     async def wait_answered(self) -> None:
         """Until no long wait is left unanswered (on shutdown they end with -32006 at once)."""

@@ -19,8 +19,10 @@ from maestrod.logs import setup_logging
 from maestrod.server import serve
 from maestrod.sessions.screens import ScreenRulesError
 from maestrod.web.feed import WebFeed
+from maestrod.handoff import (STATE_ENV, Adopted, DaemonControl, HandoffError, Process, check_main, program,
+                              take_over)
 from maestrod.service import (AlreadyRunning, acquire_lock, bind_unix, ensure_private_dir, sd_notify,
-                              systemd_listen_sockets)
+                              systemd_listen_fds)
 from shared import paths
 
 log = logging.getLogger("maestrod")
@@ -40,22 +42,45 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--log-format", default="text", choices=["text", "json"])
     ap.add_argument("--no-web", action="store_true",
                     help="do not serve the WebSocket feed and dashboard (same as [web] enabled = false)")
+    ap.add_argument("--check-state", metavar="FILE", default=None,
+                    help="check that this maestrod can take over a running daemon's handoff state FILE, then "
+                         "exit (0: it can); `maestroctl daemon restart` runs it before it re-executes")
     ap.add_argument("--version", action="version", version=f"maestrod {shared.__version__}")
     return ap.parse_args(argv)
 
 
-async def run(app: App, socks: list[socket.socket]) -> None:
+async def run(app: App, socks: list[socket.socket], control: DaemonControl, *,
+              web_token: str | None = None, web_port: int | None = None) -> None:
     async with trio.open_nursery() as nursery:
-        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
             await nursery.start(serve, app, socks)
             if app.config.web.enabled:
-                await nursery.start(WebFeed(app, app.config.web.port).run)
+                port = app.config.web.port if web_port is None else web_port
+                await nursery.start(WebFeed(app, port, token=web_token).run)
             log.info("maestrod %s serving on %s (data %s)", shared.__version__, app.socket_path, app.data_dir)
             sd_notify(f"READY=1\nSTATUS=serving on {app.socket_path}\nMAINPID={os.getpid()}")
-            async for signum in signals:
-                log.info("received %s: shutting down", signal.Signals(signum).name)
-                sd_notify("STOPPING=1")
-                break
+
+            async def forward_signals() -> None:
+                async for signum in signals:
+                    name = signal.Signals(signum).name
+                    log.info("received %s: %s", name, "graceful restart" if signum == signal.SIGHUP else "shutting down")
+                    control.requests.send_nowait("restart" if signum == signal.SIGHUP else "stop")
+
+            nursery.start_soon(forward_signals)
+            async for asked in control.asked:
+                if asked == "stop":
+                    break
+                if asked == "restart":  # SIGHUP: check first (daemon.restart checked before it answered)
+                    if control.busy:
+                        log.warning("SIGHUP: a restart is already under way")
+                        continue
+                    control.busy = True
+                    why = await control.check()
+                    if why is not None:
+                        control.busy = False
+                        continue
+                await control.hand_over()  # returns only if the exec failed (logged): keep serving
+            sd_notify("STOPPING=1")
         app.shutting_down.set()
         # Services watch `shutting_down` to stop their children gracefully, bounded in time.
         with trio.move_on_after(app.config.sessions.stop_timeout * 3 + 1):
@@ -72,6 +97,8 @@ async def run(app: App, socks: list[socket.socket]) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.log_level, args.log_format)
+    if args.check_state:
+        return check_main(args.check_state)
     socket_path = Path(args.socket or paths.default_socket()).absolute()
     data_dir = Path(args.data_dir or paths.data_dir()).absolute()
     config_path = Path(args.config or paths.config_file())
@@ -82,32 +109,63 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.no_web:
         config.web.enabled = False
-    activated = systemd_listen_sockets()
+    handed: Adopted | None = None
+    state_file = os.environ.pop(STATE_ENV, None)
+    stored: dict[str, int] = {}
     try:
-        ensure_private_dir(data_dir)
-        data_lock = acquire_lock(data_dir / "maestrod.lock")
-        socks = activated
-        if not socks:
-            ensure_private_dir(socket_path.parent)
-            sock_lock = acquire_lock(socket_path.with_name(socket_path.name + ".lock"))
-            socks = [bind_unix(socket_path)]
+        if state_file:
+            # A graceful restart: this process is its predecessor re-executed, holding its descriptors.
+            handed = take_over(Path(state_file))
+            socks, lock_fds, activated = handed.listen, handed.lock_fds, bool(handed.state["activated"])
+            data_lock, sock_lock = lock_fds[0], (lock_fds[1] if len(lock_fds) > 1 else None)
+            if activated:
+                name = socks[0].getsockname()
+                if isinstance(name, str) and name:
+                    socket_path = Path(name)
         else:
-            sock_lock = None
-            name = socks[0].getsockname()
-            if isinstance(name, str) and name:
-                socket_path = Path(name)  # agents must be told the socket systemd actually listens on
+            socks, stored = systemd_listen_fds()
+            activated = bool(socks)
+            ensure_private_dir(data_dir)
+            data_lock = acquire_lock(data_dir / "maestrod.lock")
+            if not socks:
+                ensure_private_dir(socket_path.parent)
+                sock_lock = acquire_lock(socket_path.with_name(socket_path.name + ".lock"))
+                socks = [bind_unix(socket_path)]
+            else:
+                sock_lock = None
+                name = socks[0].getsockname()
+                if isinstance(name, str) and name:
+                    socket_path = Path(name)  # agents must be told the socket systemd actually listens on
+    except HandoffError as exc:
+        log.error("cannot take over from the previous daemon: %s", exc)
+        return 1
     except AlreadyRunning as exc:
         log.error("%s; is maestrod already running? (`maestroctl daemon status`)", exc)
         return 1
     except OSError as exc:
         log.error("cannot start: %s", exc)
         return 1
+    proc = Process(program(), list(sys.argv[1:] if argv is None else argv), config_path, socks,
+                   [fd for fd in (data_lock, sock_lock) if fd is not None], activated)
 
     async def _main() -> None:
         # Screen rules may be overridden per agent kind beside the config (docs/screens.md).
         app = App(data_dir, socket_path, config, screens_dir=config_path.parent / "screens")
+        control = DaemonControl(app, proc)
+        app.control = control
+        app.sessions.fd_store = stored
+        web = None
+        if handed is not None:
+            app.sessions.handed_over = handed.state["sessions"]
+            app.sessions.handed_scrollback = handed.scrollback
+            # Ages in the state are as of its writing: the exec and the imports passed since.
+            app.sessions.handoff_gap = handed.gap
+            app.sessions.prompts.restore_rate_windows(handed.state["prompt_rates"],
+                                                      trio.current_time() - handed.gap)
+            web = handed.web
         try:
-            await run(app, socks)
+            await run(app, socks, control, web_token=web["token"] if web else None,
+                      web_port=web["port"] if web else None)
         finally:
             app.close()
 

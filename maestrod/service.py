@@ -60,26 +60,43 @@ def bind_unix(path: Path, backlog: int = 128) -> socket.socket:
     return sock
 
 
-def systemd_listen_sockets() -> list[socket.socket]:
-    """Sockets passed by systemd socket activation (``LISTEN_FDS``), if they are meant for us."""
+#: LISTEN_FDNAMES prefix of a session's PTY master in systemd's file descriptor store.
+PTY_FDNAME_PREFIX = "pty."
+
+
+def systemd_listen_fds() -> tuple[list[socket.socket], dict[str, int]]:
+    """What systemd passed us (``LISTEN_FDS``, if meant for us): the listening sockets, and the PTY
+    masters its file descriptor store kept for us (``FDSTORE=1``), by their ``FDNAME``."""
     try:
         if int(os.environ.get("LISTEN_PID", "0")) != os.getpid():
-            return []
+            return [], {}
         count = int(os.environ.get("LISTEN_FDS", "0"))
+        names = os.environ.get("LISTEN_FDNAMES", "").split(":")
     except ValueError:
-        return []
+        return [], {}
     finally:
         for key in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
             os.environ.pop(key, None)  # children (agents) must not think the fds are theirs
-    socks = []
-    for fd in range(3, 3 + count):  # SD_LISTEN_FDS_START
+    socks: list[socket.socket] = []
+    stored: dict[str, int] = {}
+    for i, fd in enumerate(range(3, 3 + count)):  # SD_LISTEN_FDS_START
         os.set_inheritable(fd, False)
-        socks.append(socket.socket(fileno=fd))
-    return socks
+        name = names[i] if i < len(names) else ""
+        if name.startswith(PTY_FDNAME_PREFIX):
+            stored[name] = fd
+        else:
+            socks.append(socket.socket(fileno=fd))
+    return socks, stored
 
 
-def sd_notify(state: str) -> bool:
-    """Send one sd_notify datagram ("READY=1", "STOPPING=1", "STATUS=..."); False without systemd."""
+def systemd_listen_sockets() -> list[socket.socket]:
+    """Sockets passed by systemd socket activation (``LISTEN_FDS``), if they are meant for us."""
+    return systemd_listen_fds()[0]
+
+
+def sd_notify(state: str, fds: list[int] | None = None) -> bool:
+    """Send one sd_notify datagram ("READY=1", "STOPPING=1", "STATUS=...", "FDSTORE=1" with ``fds`` passed
+    as SCM_RIGHTS); False without systemd (or when it could not be sent)."""
     addr = os.environ.get("NOTIFY_SOCKET")
     if not addr:
         return False
@@ -88,10 +105,28 @@ def sd_notify(state: str) -> bool:
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
             s.connect(addr)
-            s.sendall(state.encode())
+            if fds:
+                socket.send_fds(s, [state.encode()], fds)
+            else:
+                s.sendall(state.encode())
     except OSError:
         return False
     return True
+
+
+def proc_start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (``/proc/PID/stat`` field 22), None if it is gone
+    (or there is no /proc): a pid and this name one process, even after the pid is reused."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    fields = raw[raw.rindex(b")") + 2:].split()
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None
 
 
 def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:

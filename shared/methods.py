@@ -6,6 +6,7 @@ from shared.messages import session
 from shared.messages import digest
 from shared.messages import worktree
 from shared.messages import web
+from shared.messages import daemon
 from shared.messages.spec import MethodSpec
 
 CATALOGUE: dict[str, MethodSpec] = {}
@@ -18,5 +19,5 @@ def register_group(specs: list[MethodSpec]) -> None:
         CATALOGUE[spec.name] = spec
 
 
-for _group in (system, project, task, events, mail, report, template, session, digest, worktree, web):
+for _group in (system, project, task, events, mail, report, template, session, digest, worktree, web, daemon):
     register_group(_group.METHODS)

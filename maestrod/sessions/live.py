@@ -97,6 +97,8 @@ class LiveSession:
         self.held: str | None = None
         #: The screen witness (set right after the session starts).
         self.screen_watch: ScreenWatch | None = None
+        #: The FDNAME its PTY master is kept under in systemd's file descriptor store (None: not kept).
+        self.fd_store_name: str | None = None
 
     @property
     def status(self) -> str:

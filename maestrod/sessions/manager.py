@@ -33,7 +33,8 @@ import trio
 from maestrod.config import ClaudeConfig, SessionsConfig
 from maestrod.events import EventBus
 from maestrod.identity import ProcessRoot
-from maestrod.sessions import terminal_io
+from maestrod.service import sd_notify
+from maestrod.sessions import adopt, resume, terminal_io
 from maestrod.sessions.attach import Attachments, Peer
 from maestrod.sessions.hook_intake import HookIntake
 from maestrod.sessions.hooks import HookExtensions
@@ -44,9 +45,9 @@ from maestrod.sessions.screen import ScreenObservation, ScreenWatch
 from maestrod.sessions.screen_feed import ScreenFeeds, frame
 from maestrod.sessions.screens import ScreenRules, load_rules
 from maestrod.sessions.spawn import DirectiveMail, Spawner
-from maestrod.sessions.status import (AGENT_KINDS, Gate, HookSeen, Observation, PersonTyped, ProcessExited,
-                                      ProcessStarted, ScreenSeen, TranscriptSeen)
-from maestrod.sessions.store import LiveFacts, SessionStore
+from maestrod.sessions.status import (AGENT_KINDS, Decision, Gate, HookSeen, Observation, PersonTyped,
+                                      ProcessExited, ProcessStarted, ScreenSeen, TranscriptSeen)
+from maestrod.sessions.store import LiveFacts, SessionStore, token_hash
 from maestrod.sessions.waits import SessionWaits
 from maestrod.store.projects import ProjectStore
 from maestrod.store.tasks import TaskStore
@@ -84,14 +85,37 @@ class SessionManager:
         self.hook_intake = HookIntake(store, hooks, self._hook_seen, self._hook_prompt)
         self.spawner = Spawner(store, projects, tasks, mail, claude, data_dir, socket_path, self.prompts.check_text)
         bus.add_listener(self.waits.on_event)
+        #: Set before :meth:`run` by a daemon started from a graceful restart: its predecessor's live
+        #: sessions (``maestrod.handoff``) and their scrollbacks, to adopt.
+        self.handed_over: list[dict[str, Any]] = []
+        self.handed_scrollback = memoryview(b"")
+        #: Seconds between the predecessor writing that state and this daemon reading it.
+        self.handoff_gap = 0.0
+        #: PTY masters systemd's file descriptor store gave back after a crash, by FDNAME.
+        self.fd_store: dict[str, int] = {}
+        #: The locks a graceful restart holds so that nothing is typed half-way (see :meth:`quiesce`).
+        self._quiesced: list[trio.Lock] = []
+        self.data_dir = data_dir
+        self.socket_path = socket_path
+        self.claude = claude
+        #: Sessions being relaunched (``--resume``): a prompt or a wake for one waits for this.
+        self._waking: dict[str, trio.Event] = {}
+        #: Sessions being hibernated: their process's exit parks them instead of ending them.
+        self._hibernating: set[str] = set()
+        #: The daemon is stopping: a Claude session's process exit is a suspension (resumed at next start).
+        self._suspending = False
+        #: The attention reason written for a session resumed with its last turn cut off (cleared by a prompt).
+        self._cut_off: dict[str, str] = {}
 
     # -- service lifecycle ------------------------------------------------------------------------
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        self.recover()
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                # Live sessions first (handed over, or kept by systemd): recovery then sees only the rest.
+                self._adopt()
+                self.recover()
                 task_status.started()
                 await trio.sleep_forever()
         finally:
@@ -99,10 +123,85 @@ class SessionManager:
             with trio.CancelScope(shield=True):
                 await self._kill_all()
 
+    def _adopt(self) -> None:
+        now = trio.current_time()
+        for state in self.handed_over:
+            try:
+                live = adopt.restore(state, self.handed_scrollback, now - self.handoff_gap)
+            except OSError as exc:
+                log.warning("session %s: not adopted (%s); recovery decides", state["id"], exc)
+                _close_fd(int(state["fd"]))
+                continue
+            self._start_adopted(live)
+        self.handed_over = []
+        self.handed_scrollback = memoryview(b"")  # the predecessor's memfd mapping goes with the last view
+        for r in self.store.unfinished() if self.fd_store else ():
+            prefix = f"pty.{r['id']}."
+            for name in [n for n in self.fd_store if n.startswith(prefix)]:
+                fd = self.fd_store.pop(name)
+                found = adopt.from_fd_store(r, fd, name, self.config.scrollback_bytes, now)
+                if found is None:
+                    log.warning("session %s: its process is not the one whose terminal systemd kept (%s)",
+                                r["id"], name)
+                    _close_fd(fd)
+                    sd_notify(f"FDSTOREREMOVE=1\nFDNAME={name}")
+                    continue
+                log.info("session %s: terminal adopted from systemd's file descriptor store (pid %d)",
+                         r["id"], found.pty.pid)
+                self._start_adopted(found)
+                self.store.record(SYSTEM, r["id"], "session.adopted",
+                                  {"pid": found.pty.pid, "how": "fd_store",
+                                   "reason": "the daemon restarted after a crash; systemd kept the terminal"})
+                # Its screen is not known: a size change makes a full-screen program draw it again.
+                term = found.terminal
+                found.pty.resize(max(1, term.rows - 1), term.cols)
+                found.pty.resize(term.rows, term.cols)
+        for name, fd in self.fd_store.items():  # sessions that ended meanwhile
+            _close_fd(fd)
+            sd_notify(f"FDSTOREREMOVE=1\nFDNAME={name}")
+        self.fd_store = {}
+
+    def _start_adopted(self, live: LiveSession) -> None:
+        self.sessions[live.id] = live
+        watch = ScreenWatch(live.terminal, self.screen_rules.get(live.kind.name),
+                            lambda obs: self._on_screen(live, obs), max_rate_hz=SCREEN_RATE_HZ)
+        live.screen_watch = watch
+        assert self._nursery is not None
+        self._nursery.start_soon(self._run_session, live, watch)
+        if live.stopping:  # a stop was under way: it goes on (HUP/TERM/KILL again from the start)
+            self._nursery.start_soon(self._stop_sequence, live)
+
+    async def quiesce(self, timeout: float) -> None:
+        """Before a graceful restart: wait until no prompt or keystroke is being typed, and keep it so
+        (the locks stay held until the exec, or :meth:`thaw`)."""
+        with trio.move_on_after(timeout):
+            for s in list(self.sessions.values()):
+                if s.is_exited:
+                    continue
+                for lock in (s.prompt_lock, s.write_lock):
+                    await lock.acquire()
+                    self._quiesced.append(lock)
+
+    def thaw(self) -> None:
+        """A graceful restart was abandoned: typing may go on."""
+        for lock in self._quiesced:
+            lock.release()
+        self._quiesced = []
+
+    def hand_over(self, now: float, scrollback_out: bytearray) -> list[dict[str, Any]]:
+        """Every live session's state for the next daemon (``maestrod.handoff``); their PTY masters must
+        stay open across the exec (the caller makes them inheritable)."""
+        return [adopt.snapshot(s, now, scrollback_out) for s in self.sessions.values() if not s.is_exited]
+
     def recover(self) -> None:
-        """Sessions left ``spawning/working/...`` by a previous daemon are ``exited`` (``lost``)."""
+        """What a previous daemon left live and nobody adopted (its terminal did not come back): a Claude
+        session is relaunched resuming its conversation once its old process is gone (``[sessions]
+        auto_resume``); any other ends ``exited`` (``lost``). A hibernated session stays so (no process)."""
         for r in self.store.unfinished():
-            if r["id"] in self.sessions:
+            if r["id"] in self.sessions or r["status"] == "hibernated":
+                continue
+            if self.config.auto_resume and r["agent"] == "claude" and r["claude_session_id"]:
+                self._resume_lost(r)
                 continue
             alive = pid_alive(r["pid"])
             if alive:
@@ -113,7 +212,10 @@ class SessionManager:
                                      "source": "daemon", "reason": "its terminal was lost with the previous daemon"})
 
     async def shutdown(self) -> None:
-        """Daemon stopping (SIGTERM): stop every live session (HUP, TERM, KILL), concurrently."""
+        """Daemon stopping (SIGTERM): stop every live session (HUP, TERM, KILL), concurrently. With
+        ``auto_resume``, a Claude session is suspended rather than ended: it keeps its status and identity
+        and is resumed when the daemon starts again."""
+        self._suspending = self.config.auto_resume
         live = [s for s in self.sessions.values() if not s.is_exited]
         async with trio.open_nursery() as nursery:
             for s in live:
@@ -182,6 +284,9 @@ class SessionManager:
         return s
 
     def _running(self, sid: str, what: str) -> LiveSession:
+        if self.store.row(sid)["status"] == "hibernated":
+            raise errors.conflict(f"session {sid} is hibernated; cannot {what} (wake it first: `maestroctl session "
+                                  f"wake {sid}`, or prompt it)", {"session": sid, "status": "hibernated"})
         s = self._live(sid, what)
         if s.is_exited:
             raise errors.conflict(f"session {sid} has exited; cannot {what}", {"session": sid, "status": "exited"})
@@ -260,15 +365,8 @@ class SessionManager:
         pty: PtyProcess | None = None
         try:
             pty = await PtyProcess.spawn(ready.exec_argv, cwd=ready.cwd, env=ready.env, rows=p.rows, cols=p.cols)
-            live = LiveSession(sid, AGENT_KINDS[p.agent], pty, p.rows, p.cols, self.config.scrollback_bytes)
-            self.sessions[sid] = live
-            self.store.set_pid(sid, pty.pid)
+            live = self._started(sid, p.agent, pty, p.rows, p.cols)
             log.info("session %s (%s) started: pid %d, %s", sid, p.name, pty.pid, argv[0])
-            watch = ScreenWatch(live.terminal, self.screen_rules.get(p.agent),
-                                lambda obs: self._on_screen(live, obs), max_rate_hz=SCREEN_RATE_HZ)
-            live.screen_watch = watch
-            assert self._nursery is not None
-            self._nursery.start_soon(self._run_session, live, watch)
         except BaseException as exc:
             with trio.CancelScope(shield=True):
                 await self._spawn_failed(sid, pty, exc)
@@ -279,6 +377,19 @@ class SessionManager:
             raise
         self._observe(live, ProcessStarted(trio.current_time()), SYSTEM)
         return self.get(sid)
+
+    def _started(self, sid: str, agent: str, pty: PtyProcess, rows: int, cols: int) -> LiveSession:
+        """A process just started on its PTY (a spawn or a relaunch): its live side and its tasks."""
+        live = LiveSession(sid, AGENT_KINDS[agent], pty, rows, cols, self.config.scrollback_bytes)
+        self.sessions[sid] = live
+        self.store.set_pid(sid, pty.pid, resume.start_time(pty.pid))
+        self._keep_in_fd_store(live)
+        watch = ScreenWatch(live.terminal, self.screen_rules.get(agent),
+                            lambda obs: self._on_screen(live, obs), max_rate_hz=SCREEN_RATE_HZ)
+        live.screen_watch = watch
+        assert self._nursery is not None
+        self._nursery.start_soon(self._run_session, live, watch)
+        return live
 
     async def _spawn_failed(self, sid: str, pty: PtyProcess | None, exc: BaseException) -> None:
         """A spawn failed after its row was written: the process (if any) is killed and reaped, and the row
@@ -332,8 +443,25 @@ class SessionManager:
             if trio.current_time() >= at:
                 self._apply(s, SYSTEM)
 
+    @staticmethod
+    def _keep_in_fd_store(s: LiveSession) -> None:
+        """Under systemd, the PTY master goes to its file descriptor store, so that a crash of the daemon
+        does not hang up the agent's terminal and the restarted daemon gets it back (docs/restart.md)."""
+        if not os.environ.get("NOTIFY_SOCKET"):
+            return
+        name = adopt.fd_store_name(s.id, s.pty.pid)
+        if name is not None and sd_notify(f"FDSTORE=1\nFDNAME={name}", [s.pty.master]):
+            s.fd_store_name = name
+
     def _finish(self, s: LiveSession, rc: int | None) -> None:
         if s.is_exited:
+            return
+        if s.fd_store_name is not None:
+            sd_notify(f"FDSTOREREMOVE=1\nFDNAME={s.fd_store_name}")
+            s.fd_store_name = None
+        if s.id in self._hibernating or (self._suspending and s.kind.name == "claude"
+                                         and self.store.row(s.id)["claude_session_id"]):
+            self._park(s, rc)
             return
         reason = "stopped" if s.stop_requested else ("completed" if rc == 0 else "failed")
         s.exit_code = rc
@@ -418,10 +546,12 @@ class SessionManager:
             self.prompts.confirm(s, text, "transcript")
 
     def accepts_nudge(self, sid: str) -> bool:
-        """A live agent with hooks that sits at its prompt (a nudge would be typed at once)."""
+        """A live agent with hooks that sits at its prompt (a nudge would be typed at once), or a hibernated
+        one (the nudge wakes it)."""
         s = self.sessions.get(sid)
         if s is None or s.is_exited or not s.kind.hooks:
-            return False
+            row = self.store.find(sid)
+            return row is not None and row["status"] == "hibernated"
         return s.status == "idle"
 
     # -- hooks ------------------------------------------------------------------------------------
@@ -465,7 +595,9 @@ class SessionManager:
         return len(data)
 
     async def prompt(self, sid: str, text: str, mode: str, now: bool, actor: str) -> dict[str, Any]:
+        await self._awake(sid, actor, f"a prompt from {self._who(actor)}")
         s = self._running(sid, "prompt it")
+        self._clear_cut_off(sid, actor)
         return await self.prompts.prompt(s, text, mode, now, actor)
 
     async def interrupt(self, sid: str, actor: str) -> str:
@@ -500,6 +632,182 @@ class SessionManager:
 
     def attached_on(self, peer: Peer | None, sid: str) -> bool:
         return self.attachments.attached_on(peer, sid)
+
+    # -- resume, hibernate, wake ------------------------------------------------------------------------
+
+    def _who(self, actor: str) -> str:
+        if actor == SYSTEM:
+            return "maestro"
+        return self.store.describe(None if actor == "human" else actor)
+
+    def _resume_lost(self, r: Any) -> None:
+        """At start-up: a Claude session whose terminal did not come back is resumed as soon as its old
+        process is gone (it may still be ending: it lost its terminal). Its old token dies now."""
+        sid = r["id"]
+        alive = resume.same_process(r["pid"], r["pid_start"])
+        why = ("the previous daemon ended without handing over its terminal"
+               + (f" (its process {r['pid']} was still ending)" if alive else ""))
+        self.store.set_token(sid, None)
+        if r["status"] != "spawning":
+            self.store.write_status(sid, r["status"], "spawning", SYSTEM,
+                                    {"source": "daemon", "reason": f"resuming: {why}"})
+        done = trio.Event()
+        self._waking[sid] = done
+        assert self._nursery is not None
+        self._nursery.start_soon(self._resume_when_gone, sid, r["pid"], r["pid_start"], why,
+                                 r["status"] == "working", done)
+
+    async def _resume_when_gone(self, sid: str, pid: int | None, start: int | None, why: str, cut_off: bool,
+                                done: trio.Event) -> None:
+        try:
+            ended = "gone" if not pid else await resume.end_process(pid, start, self.config.stop_timeout)
+            if ended in ("not ours", "still running"):
+                # Two processes must never write one conversation: this one is not resumed.
+                self.store.write_status(sid, "spawning", "exited", SYSTEM, {
+                    "exit_reason": "lost", "exit_code": None, "pid_alive": True, "source": "daemon",
+                    "reason": f"its terminal was lost and its old process {pid} could not be ended ({ended}); "
+                              "not resumed"})
+                return
+            await self._relaunch(sid, SYSTEM, why, cut_off=cut_off, old_pid=pid, old_process=ended)
+        except Exception as exc:
+            log.warning("session %s: not resumed: %s", sid, exc)
+            row = self.store.find(sid)
+            if row is not None and row["status"] != "exited":
+                self.store.write_status(sid, row["status"], "exited", SYSTEM, {
+                    "exit_reason": "lost", "exit_code": None, "source": "daemon",
+                    "reason": f"its terminal was lost with the previous daemon and it could not be resumed: "
+                              f"{exc}"})
+        finally:
+            if self._waking.get(sid) is done:
+                del self._waking[sid]
+            done.set()
+
+    async def _relaunch(self, sid: str, actor: str, why: str, *, cut_off: bool, **extra: Any) -> LiveSession:
+        """Start a new Claude process on the session's conversation (``claude --resume``): same maestro id,
+        name, parent, tasks and mail, a fresh token. Its timeline says ``resumed`` and why."""
+        if self._nursery is None:
+            raise errors.RpcError(errors.UNAVAILABLE, "the session service is not running")
+        row = self.store.row(sid)
+        plan = resume.plan(row, self.store.task_ids(sid), data_dir=self.data_dir, socket_path=self.socket_path,
+                           claude_cfg=self.claude)
+        self.store.set_token(sid, token_hash(plan.token))
+        if row["status"] != "spawning":
+            self.store.write_status(sid, row["status"], "spawning", actor,
+                                    {"source": "daemon", "reason": f"resuming: {why}"})
+        how = "--resume" if plan.resumed else "--session-id (it had written no transcript yet)"
+        data = {"reason": why, "how": how, "claude_session_id": row["claude_session_id"], "cut_off": cut_off,
+                **extra}
+        self.store.record(actor, sid, "session.resumed", data,
+                          event={"actor": actor, "session_id": sid, "name": row["name"],
+                                 "transcript_path": row["transcript_path"], **data})
+        old = self.sessions.get(sid)
+        if old is not None and old.is_exited and sid in self._exited_order:
+            self._exited_order.remove(sid)  # the new live side replaces it; it must not be dropped with it
+        pty: PtyProcess | None = None
+        try:
+            pty = await PtyProcess.spawn(plan.exec_argv, cwd=row["cwd"], env=plan.env, rows=row["rows"],
+                                         cols=row["cols"])
+            live = self._started(sid, "claude", pty, row["rows"], row["cols"])
+        except BaseException as exc:
+            with trio.CancelScope(shield=True):
+                await self._spawn_failed(sid, pty, exc)
+            if isinstance(exc, Exception):
+                raise errors.RpcError(errors.UNAVAILABLE, f"could not resume session {sid}: {_describe(exc)} "
+                                      "(it is exited: failed)", {"session": sid}) from None
+            raise
+        log.info("session %s resumed (%s): pid %d; %s", sid, how, pty.pid, why)
+        self._observe(live, ProcessStarted(trio.current_time()), SYSTEM)
+        if cut_off:
+            reason = ("its last turn was cut off when its process ended (the daemon stopped); it was resumed idle: "
+                      "look at it and prompt it to go on")
+            self.store.set_attention(sid, reason, SYSTEM, "daemon", {"kind": "resumed"})
+            self._cut_off[sid] = reason
+        return live
+
+    def _clear_cut_off(self, sid: str, actor: str) -> None:
+        """A prompt after a cut-off turn: somebody has taken it in hand."""
+        reason = self._cut_off.pop(sid, None)
+        if reason is not None and self.store.attention(sid) == reason:
+            self.store.set_attention(sid, None, actor, "daemon")
+
+    async def _awake(self, sid: str, actor: str, why: str) -> None:
+        """Before typing into a session: wait for a relaunch under way; wake a hibernated one."""
+        pending = self._waking.get(sid)
+        if pending is not None:
+            await pending.wait()
+        elif self.store.row(sid)["status"] == "hibernated":
+            await self.wake(sid, actor, why)
+
+    async def wake(self, sid: str, actor: str, why: str | None = None) -> Session:
+        """Resume a hibernated session (``claude --resume``); an awake one is answered as it is."""
+        pending = self._waking.get(sid)
+        if pending is not None:
+            await pending.wait()
+            return self.get(sid)
+        row = self.store.row(sid)
+        if row["status"] != "hibernated":
+            live = self.sessions.get(sid)
+            if live is not None and not live.is_exited:
+                return self.get(sid)
+            raise errors.conflict(f"session {sid} is {row['status']}; only a hibernated session can be woken",
+                                  {"session": sid, "status": row["status"]})
+        done = trio.Event()
+        self._waking[sid] = done
+        try:
+            await self._relaunch(sid, actor, why or f"woken by {self._who(actor)}", cut_off=False)
+        finally:
+            if self._waking.get(sid) is done:
+                del self._waking[sid]
+            done.set()
+        return self.get(sid)
+
+    async def hibernate(self, sid: str, actor: str) -> Session:
+        """Stop an idle Claude session's process and keep its identity (status ``hibernated``); a wake or a
+        prompt resumes its conversation."""
+        s = self._running(sid, "hibernate it")
+        if s.kind.name != "claude" or not self.store.row(sid)["claude_session_id"]:
+            raise errors.conflict(f"session {sid} is not a Claude Code session: only those can be resumed, so "
+                                  "only those are hibernated (stop it instead)", {"session": sid})
+        if s.status != "idle":
+            raise errors.conflict(f"session {sid} is {s.status}; only an idle session is hibernated (wait for it: "
+                                  f"`maestroctl session wait {sid} --until idle`)", {"session": sid,
+                                                                                     "status": s.status})
+        self._hibernating.add(sid)
+        if s.stop_requested is None:
+            s.stop_requested = actor
+        self.store.record(actor, sid, "session.stop", {"how": "hibernate", "signals": ["HUP", "TERM", "KILL"]})
+        if not s.stopping:
+            assert self._nursery is not None
+            self._nursery.start_soon(self._stop_sequence, s)
+        await s.exited.wait()
+        return self.get(sid)
+
+    def _park(self, s: LiveSession, rc: int | None) -> None:
+        """The process of a session being hibernated, or of a Claude session while the daemon stops, has
+        exited: the session keeps its identity (its token dies with the process)."""
+        hibernate = s.id in self._hibernating
+        self._hibernating.discard(s.id)
+        s.exit_code = rc
+        self.store.set_token(s.id, None)
+        if hibernate:
+            reason = "hibernated: its process was stopped; `session wake` or a prompt resumes its conversation"
+            self.store.write_status(s.id, s.decision.status, "hibernated", s.stop_requested or SYSTEM,
+                                    {"source": "daemon", "reason": reason, "exit_code": rc})
+            s.decision = Decision("hibernated", reason, "daemon")
+        else:
+            self.store.record(SYSTEM, s.id, "session.suspended",
+                              {"status": s.decision.status, "exit_code": rc,
+                               "reason": "the daemon stopped; the session is resumed when it starts again"})
+        s.exited.set()
+        s.kick()
+        for v in s.viewers:
+            v.poke()
+        for feed in s.screen_feeds:
+            feed.poke()
+        self._exited_order.append(s.id)
+        while len(self._exited_order) > KEEP_EXITED:
+            self.sessions.pop(self._exited_order.popleft(), None)
+        log.info("session %s %s: code %s", s.id, "hibernated" if hibernate else "suspended", rc)
 
     # -- stop and kill ----------------------------------------------------------------------------
 
@@ -537,6 +845,13 @@ def _describe(exc: Exception) -> str:
     """An exception for people: an OSError's own text; others with their type (``ValueError: embedded null
     byte``)."""
     return str(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
+
+
+def _close_fd(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
 
 
 def pid_alive(pid: int | None) -> bool:

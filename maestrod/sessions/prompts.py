@@ -89,6 +89,15 @@ class PromptDesk:
                 {"retry_after": retry, "limit": limit, "window_s": 60})
         times.append(now)
 
+    def rate_windows(self, now: float) -> list[list[Any]]:
+        """The rate-limit windows as ``[source, session, [age, ...]]`` (a graceful restart carries them)."""
+        return [[src, sid, [now - t for t in times]] for (src, sid), times in self._rates.items()
+                if times and now - times[-1] < RATE_WINDOW]
+
+    def restore_rate_windows(self, windows: list[list[Any]], now: float) -> None:
+        for src, sid, ages in windows:
+            self._rates[(str(src), str(sid))] = deque(now - float(a) for a in ages)
+
     # -- the RPC ---------------------------------------------------------------------------------------
 
     async def prompt(self, s: LiveSession, text: str, mode: str, now: bool, actor: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import signal
 import struct
 import termios
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import trio
 
@@ -45,8 +46,21 @@ def get_winsize(fd: int) -> tuple[int, int]:
     return rows, cols
 
 
+class Child(Protocol):
+    """The process on the PTY: a :class:`trio.Process` this daemon started, or one it adopted from its
+    predecessor (:class:`maestrod.sessions.adopt.AdoptedChild`)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    async def wait(self) -> int | None: ...
+
+
 class PtyProcess:
-    def __init__(self, proc: trio.Process, master: int) -> None:
+    def __init__(self, proc: Child, master: int) -> None:
         self.proc = proc
         self.master = master
         self.pid: int = proc.pid
@@ -130,7 +144,8 @@ class PtyProcess:
     def returncode(self) -> int | None:
         return self.proc.returncode
 
-    async def wait(self) -> int:
+    async def wait(self) -> int | None:
+        """The exit code; None when it cannot be known (an adopted process that is not our child)."""
         return await self.proc.wait()
 
     def signal(self, sig: int) -> bool:
@@ -150,6 +165,11 @@ class PtyProcess:
 
     def kill(self) -> bool:
         return self.signal(signal.SIGKILL)
+
+    def detach(self) -> int:
+        """Give up the master without closing it (a graceful restart hands it to the next daemon)."""
+        self._closed = True
+        return self.master
 
     def close(self) -> None:
         """Close the master (hangs up the tty). Tasks waiting on it are woken first."""

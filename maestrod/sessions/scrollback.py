@@ -58,6 +58,14 @@ class Scrollback:
             self._held -= len(gone)
             self._start += len(gone)
 
+    def resume(self, start: int, data: bytes) -> None:
+        """Continue a scrollback handed over by a previous daemon: ``data`` is what it held, from absolute
+        offset ``start`` (so offsets, and :attr:`total`, go on where they were). Only on an empty one."""
+        if self.total:
+            raise ValueError("resume() is for an empty scrollback")
+        self._start = start
+        self.append(data)
+
     def _push(self, block: bytes) -> None:
         self._blocks.append(block)
         self._held += len(block)

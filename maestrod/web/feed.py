@@ -115,9 +115,12 @@ class ReplayStream(trio.abc.Stream):
 class WebFeed:
     """One listener on 127.0.0.1:``port``; started in the server's nursery by ``maestrod.main``."""
 
-    def __init__(self, app: App, port: int, page: Path = PAGE) -> None:
+    def __init__(self, app: App, port: int, page: Path = PAGE, *, token: str | None = None) -> None:
         self.app = app
         self.port = port
+        #: The token to check (a graceful restart keeps its predecessor's, so open pages reconnect);
+        #: None: a new one.
+        self.token = token
         self.page = page
         #: Set once listening: the port and token this feed checks against (also published as ``app.web``).
         self.endpoint: WebEndpoint | None = None
@@ -134,7 +137,7 @@ class WebFeed:
                         "(set [web] port, or port = 0 for any free one)", self.port, exc.strerror or exc)
             task_status.started(None)
             return
-        endpoint = WebEndpoint(port=sock.getsockname()[1], token=secrets.token_urlsafe(32))
+        endpoint = WebEndpoint(port=sock.getsockname()[1], token=self.token or secrets.token_urlsafe(32))
         port_file, token_file = endpoint_files(self.app.socket_path)
         try:
             write_private(token_file, endpoint.token + "\n")
