@@ -546,3 +546,30 @@ def test_running_compaction_worker_shows_the_session_compacting() -> None:
     last = parse_timestamp(digest.subagents[label].last_activity)
     assert last is not None
     assert digest.window(now=last + 30).state == "idle", "the worker went quiet after its summary"
+
+
+# A cut command keeps what a coordinator needs (issue 12) ----------------------------------------------------
+
+
+def test_a_cut_command_keeps_its_description_and_the_verbs_that_matter() -> None:
+    command = ('for t in $(maestroctl --json task ready | python3 -c "import json,sys; '
+               'print(\' \'.join(t[\'id\'] for t in json.load(sys.stdin)))"); do '
+               'maestroctl session spawn --name w-$t --task $t; done; maestroctl session spawn --name reviewer')
+    summary = summarize_tool_call("Bash", {"command": command, "description": "spawn workers"})
+    assert summary.startswith("Bash: for t in $(maestroctl --json task ready | pyt")  # 40+ chars kept
+    assert summary.endswith(" · spawn workers · …maestroctl session spawn ×2")
+    # verbs without a description; a verb already visible is not repeated
+    long_test = "cd /very/long/path/somewhere/in/the/tree && python -m pytest -q tests/test_x.py && git commit -am x"
+    assert summarize_tool_call("Bash", {"command": long_test}).endswith("… · …pytest, …git commit")
+    visible = "git commit -m 'a message long enough to be cut by the digest line' && git push"
+    assert summarize_tool_call("Bash", {"command": visible}) == (
+        "Bash: git commit -m 'a message long enough to be cut… · …git push")
+    # short commands, and long ones with nothing to add, are unchanged
+    assert summarize_tool_call("Bash", {"command": "npm test", "description": "run tests"}) == "Bash: npm test"
+    plain = "x" * 80
+    assert summarize_tool_call("Bash", {"command": plain}) == "Bash: " + "x" * 55 + "…"
+    # the failure still shows, and the line stays short
+    sample = call("c", "Bash", command=command, description="spawn workers") + result(
+        "c", "Exit code 1\nError: no such task", is_error=True, second=2)
+    entry = digest_bytes(sample, last=None).entries[-1]
+    assert entry.is_error and "✗ exit 1" in entry.summary and len(entry.summary) <= MAX_SUMMARY

@@ -119,10 +119,57 @@ def _scalar_args(tool_input: dict[str, Any], limit: int = ARG_CHARS) -> str:
     return clip(" ".join(parts), limit)
 
 
+#: Characters of a command kept when it must be cut and its description or verbs follow (at least 40 kept
+#: whole, so the command stays recognisable and searchable).
+CUT_COMMAND_CHARS = 48
+DESCRIPTION_CHARS = 40
+#: Steps a coordinator must not miss inside a long command (spawning workers, committing, running tests).
+_VERB_RE = re.compile(
+    r"\bmaestroctl(?:\s+--?[\w-]+(?:[= ][^\s-][^\s]*)?)*\s+(session\s+(?:spawn|stop|kill|delete)|task\s+(?:create|update|done)"
+    r"|mail\s+send|worktree\s+remove)\b"
+    r"|\bgit\s+(?:-C\s+\S+\s+)?(commit|push|merge|rebase|reset\s+--hard|worktree\s+add|tag)\b"
+    r"|\b(pytest|unittest|(?:npm|yarn|pnpm)\s+(?:run\s+)?test|cargo\s+test|go\s+test|jest|vitest|make\s+test|tox|nox"
+    r"|rspec|ctest|(?:mvn|gradle)\s+test)\b"
+)
+
+
+def command_verbs(command: str, skip: int = 0) -> str:
+    """The verbs that matter in ``command`` after its first ``skip`` characters, in order, with their count:
+    ``…maestroctl session spawn ×2, …git commit``."""
+    counts: dict[str, int] = {}
+    for match in _VERB_RE.finditer(command, skip):
+        if match.group(1):
+            verb = "maestroctl " + " ".join(match.group(1).split())
+        elif match.group(2):
+            verb = "git " + " ".join(match.group(2).split())
+        else:
+            verb = " ".join(match.group(3).split())
+        counts[verb] = counts.get(verb, 0) + 1
+    return ", ".join(f"…{verb}" + (f" ×{n}" if n > 1 else "") for verb, n in counts.items())
+
+
+def summarize_command(label: str, command: str, description: Any = None, suffix: str = "") -> str:
+    """``Bash: npm test``; a command too long for the line keeps its first characters, then the agent's own
+    description of the call and the verbs that matter from the cut part (``Bash: for t in $(maestroctl
+    task ready… · spawn workers · …maestroctl session spawn ×2``)."""
+    text = " ".join(command[: BASH_CHARS * 64].split())
+    if len(text) <= BASH_CHARS:
+        return f"{label}: {text}{suffix}"
+    head = text[: CUT_COMMAND_CHARS - 1].rstrip()
+    extras = []
+    if isinstance(description, str) and description.strip():
+        extras.append(clip(description, DESCRIPTION_CHARS))
+    verbs = command_verbs(text, len(head))
+    if verbs:
+        extras.append(verbs)
+    if not extras:
+        return f"{label}: {clip(text, BASH_CHARS)}{suffix}"
+    return f"{label}: {head}…{suffix} · " + " · ".join(extras)
+
+
 def _summarize_bash(tool_input: dict[str, Any]) -> str:
-    command = clip(str(tool_input.get("command", "")), BASH_CHARS)
     background = " (bg)" if tool_input.get("run_in_background") else ""
-    return f"Bash: {command}{background}"
+    return summarize_command("Bash", str(tool_input.get("command", "")), tool_input.get("description"), background)
 
 
 def _summarize_edit(tool_input: dict[str, Any]) -> str:
