@@ -4,6 +4,8 @@ and the daemon going away and coming back."""
 
 from __future__ import annotations
 
+import json
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -194,3 +196,41 @@ def test_prompt_opens_a_multiline_editor_and_sends_it(maestro: Daemon,  # noqa: 
         assert time.monotonic() < deadline, "the prompt did not reach the session"
         time.sleep(0.1)
     assert "first line" in maestro.ctl("session", "output", "reader", "--tail", "20").stdout
+
+
+def test_after_a_gap_in_the_kept_events_the_shell_loads_everything_again(
+        maestro: Daemon, shell_in: Callable[..., Shell], short_tmp: Path) -> None:  # noqa: F811
+    """The daemon kept fewer events than the shell missed (``[events] retention``): the replay answers
+    ``gap: true`` and the shell starts again from a fresh snapshot instead of replaying a hole."""
+    config = Path(maestro.env["XDG_CONFIG_HOME"]) / "maestro" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("[events]\nretention = 10\n")
+    maestro.stop()
+    maestro.start()
+    _command_session(maestro, "before")
+    sh = shell_in()
+    sh.wait_toolbar(lambda t: "before idle" in t, "the session")
+    maestro.stop()
+    sh.wait_toolbar(lambda t: "maestrod unreachable" in t, "the daemon gone")
+    # Meanwhile a daemon on another socket (same store) writes more events than it keeps (it prunes every
+    # 500 events), out of the shell's sight.
+    other = short_tmp / "other.sock"
+    maestro.start("--socket", str(other))
+    batch = [{"jsonrpc": "2.0", "id": i, "method": "task.create", "params": {"project": "demo", "title": f"t{i}"}}
+             for i in range(520)]
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.connect(str(other))
+        conn.sendall(json.dumps(batch).encode() + b"\n")
+        answer = b""
+        while not answer.endswith(b"\n"):
+            answer += conn.recv(1 << 20)
+    assert len(json.loads(answer)) == 520
+    replay = json.loads(maestro.ctl("--socket", str(other), "rpc", "events.replay", '{"since": 1}').stdout)
+    assert replay["gap"] is True
+    maestro.stop()
+    maestro.start()
+    sh.wait_toolbar(lambda t: "unreachable" not in t and "no live sessions" in t, "a fresh snapshot")
+    _command_session_again(maestro, "after")
+    sh.wait_toolbar(lambda t: "after idle" in t, "events after the reload")
+    sh.type("task get t-\t")  # the tasks made during the gap are in the completion lists (id, status, title)
+    sh.wait(lambda s: s.text().count(" todo t") >= 10, "the gap's tasks offered")

@@ -41,7 +41,8 @@ class Daemon:
             self.proc = subprocess.Popen([MAESTROD, *_no_web(), *args], env=self.env, stdout=subprocess.DEVNULL,
                                          stderr=log)
         deadline = time.monotonic() + 20
-        while self.ctl("ping", check=False).returncode != 0:
+        ping = ["--socket", args[args.index("--socket") + 1], "ping"] if "--socket" in args else ["ping"]
+        while self.ctl(*ping, check=False).returncode != 0:
             assert self.proc.poll() is None, (self.root / f"maestrod-{self.starts}.log").read_text()
             assert time.monotonic() < deadline, "maestrod did not answer within 20 s"
             time.sleep(0.05)
