@@ -1,5 +1,7 @@
 """``maestroctl digest FILE [--mode tools|text] [--last N] [--json] [--utc]``: digest a transcript offline.
 
+FILE is a Claude Code transcript or a Codex CLI rollout: the format is recognised from its first records.
+
 No daemon involved: people use it on old sessions (and tests on sample files).  The digest code
 (:mod:`shared.digest`, with attrs/msgspec/orjson) is imported inside the command, so every other
 command keeps its start-up time.
@@ -20,7 +22,7 @@ EXIT_USAGE = 2
 
 
 def register(sub: Any, name: str, help_: str) -> None:
-    p = sub.add_parser(name, help=help_, description="Digest a Claude Code transcript (JSONL) without a daemon: "
+    p = sub.add_parser(name, help=help_, description="Digest a Claude Code transcript or a Codex rollout (JSONL) without a daemon: "
                        "one line per step (tools) or only the words (text), with state, tokens and cost.")
     p.add_argument("file", metavar="FILE", help="a transcript .jsonl (- reads stdin)")
     p.add_argument("--mode", choices=["tools", "text"], default="tools",
@@ -44,11 +46,13 @@ def run(rt: Any, a: argparse.Namespace) -> int:
         sys.stderr.write(f"maestroctl digest: cannot read {a.file}: {exc.strerror or exc}\n")
         return EXIT_USAGE
     from shared.digest import DigestConfig, SessionDigest, agent_label_for_path, render_text
+    from shared.transcript.formats import detect_format
 
     agent = agent_label_for_path(a.file) if a.file != "-" else None
     last = a.last or None
     # What shared.digest.digest_bytes does, keeping the parser for its counts of skipped lines.
-    digest = SessionDigest(agent=agent, config=DigestConfig(retain=None if last is None else max(last, 1)))
+    digest = SessionDigest(agent=agent, config=DigestConfig(retain=None if last is None else max(last, 1)),
+                           format=detect_format(data))
     digest.feed(data)
     digest.finish()
     window = digest.window(a.mode, last, None)

@@ -241,6 +241,70 @@ def _summarize_url(tool_input: dict[str, Any]) -> str:
     return f"WebFetch: {clip(url, 60)}"
 
 
+_PATCH_FILE_RE = re.compile(r"^\*\*\* (Add|Update|Delete) File: (.+)$|^\*\*\* Move to: (.+)$", re.MULTILINE)
+
+
+def _summarize_patch(tool_input: dict[str, Any]) -> str:
+    """Codex's ``apply_patch``: ``Patch: calc.py (+1 -1), tests/test_calc.py (new +8)`` (every file, as far as
+    the line allows: a coordinator must see each edited path)."""
+    patch = str(tool_input.get("input") or "")
+    files: list[list[Any]] = []  # [path, kind, added, removed]
+    for line in patch.splitlines():
+        match = _PATCH_FILE_RE.match(line)
+        if match:
+            if match.group(3) and files:
+                files[-1][0] = match.group(3).strip()
+            elif match.group(1):
+                files.append([match.group(2).strip(), match.group(1), 0, 0])
+        elif files and line.startswith("+"):
+            files[-1][2] += 1
+        elif files and line.startswith("-"):
+            files[-1][3] += 1
+    if not files:
+        return "Patch"
+    parts = []
+    for path, kind, added, removed in files:
+        label = short_path(path)
+        if kind == "Add":
+            parts.append(f"{label} (new +{added})")
+        elif kind == "Delete":
+            parts.append(f"{label} (deleted)")
+        else:
+            parts.append(f"{label} (+{added} -{removed})")
+    shown = "Patch: " + ", ".join(parts)
+    for keep in range(len(parts) - 1, 0, -1):
+        if len(shown) <= MAX_SUMMARY - 20:
+            break
+        shown = "Patch: " + ", ".join(parts[:keep]) + f", +{len(parts) - keep} more"
+    return shown
+
+
+def _summarize_shell(tool_input: dict[str, Any]) -> str:
+    """Codex's command tools (``exec_command {cmd}``, ``shell``/``local_shell`` ``{command: argv}``)."""
+    command = tool_input.get("cmd", tool_input.get("command"))
+    if isinstance(command, list):  # an argv; ``bash -lc <script>`` is the script
+        argv = [str(a) for a in command]
+        shell = len(argv) == 3 and argv[0].rsplit("/", 1)[-1] in ("bash", "sh", "zsh") and argv[1] in ("-lc", "-c")
+        command = argv[2] if shell else " ".join(argv)
+    return summarize_command("Shell", str(command or ""), tool_input.get("justification"))
+
+
+def _summarize_plan_update(tool_input: dict[str, Any]) -> str:
+    steps = tool_input.get("plan")
+    if not isinstance(steps, list):
+        return "Plan"
+    done = sum(1 for step in steps if isinstance(step, dict) and step.get("status") == "completed")
+    return f"Plan: {done}/{len(steps)} done"
+
+
+def _summarize_user_input(tool_input: dict[str, Any]) -> str:
+    questions = tool_input.get("questions")
+    text = ""
+    if isinstance(questions, list) and questions and isinstance(questions[0], dict):
+        text = str(questions[0].get("question") or questions[0].get("header") or "")
+    return f"Question: {clip(text, 80)}".rstrip(": ")
+
+
 def summarize_tool_call(name: str, tool_input: dict[str, Any] | None) -> str:
     """One-line description of a tool call (without its outcome).  Unknown tools show ``Name: k=v k=v``."""
     args = tool_input if isinstance(tool_input, dict) else {}
@@ -272,6 +336,18 @@ def summarize_tool_call(name: str, tool_input: dict[str, Any] | None) -> str:
     return f"{name}: {rendered}" if rendered else name
 
 
+def _summarize_web_search(tool_input: dict[str, Any]) -> str:
+    return f'WebSearch: "{clip(str(tool_input.get("query", "")), 60)}"'
+
+
+def _summarize_view_image(tool_input: dict[str, Any]) -> str:
+    return f"ViewImage: {short_path(tool_input.get('path'))}"
+
+
+def _summarize_stdin(tool_input: dict[str, Any]) -> str:
+    return f"Stdin: session {tool_input.get('session_id', '?')}"
+
+
 _SUMMARIZERS = {
     "Bash": _summarize_bash,
     "Edit": _summarize_edit,
@@ -283,6 +359,18 @@ _SUMMARIZERS = {
     "AskUserQuestion": _summarize_question,
     "ExitPlanMode": _summarize_plan,
     "WebFetch": _summarize_url,
+    # Codex CLI
+    "exec_command": _summarize_shell,
+    "shell": _summarize_shell,
+    "shell_command": _summarize_shell,
+    "local_shell": _summarize_shell,
+    "container.exec": _summarize_shell,
+    "apply_patch": _summarize_patch,
+    "update_plan": _summarize_plan_update,
+    "request_user_input": _summarize_user_input,
+    "web_search": _summarize_web_search,
+    "view_image": _summarize_view_image,
+    "write_stdin": _summarize_stdin,
 }
 
 

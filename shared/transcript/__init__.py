@@ -36,6 +36,7 @@ from shared.transcript.events import (
     TurnState,
     parse_timestamp,
 )
+from shared.transcript.codex import CodexRolloutParser
 from shared.transcript.formats import FORMATS, detect_format, new_parser, parser_from_checkpoint
 from shared.transcript.jsonl import MAX_LINE_BYTES, MAX_NESTING, ParserStats
 from shared.transcript.outcomes import classify_tool_result, first_error_line
@@ -51,6 +52,7 @@ __all__ = [
     "TOOL_OK",
     "AgentTranscript",
     "ApiErrorEvent",
+    "CodexRolloutParser",
     "AssistantTextEvent",
     "CompactionEvent",
     "Event",

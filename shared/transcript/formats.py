@@ -12,12 +12,13 @@ from typing import Any
 import orjson
 
 from shared.transcript.claude import TranscriptParser
+from shared.transcript.codex import CodexRolloutParser
 from shared.transcript.events import AgentTranscript
 
 __all__ = ["DEFAULT_FORMAT", "FORMATS", "detect_format", "new_parser", "parser_from_checkpoint"]
 
 #: Adapter class per format name (the ``format`` of its checkpoints).
-FORMATS: dict[str, Any] = {"claude": TranscriptParser}
+FORMATS: dict[str, Any] = {"claude": TranscriptParser, "codex": CodexRolloutParser}
 DEFAULT_FORMAT = "claude"
 #: Lines looked at by :func:`detect_format` before it gives up and answers the default.
 DETECT_LINES = 8

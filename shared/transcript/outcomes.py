@@ -11,7 +11,7 @@ import re
 
 from shared.transcript.events import TOOL_OK, FailureKind, ToolOutcome
 
-__all__ = ["INTERRUPT_PREFIX", "classify_tool_result", "first_error_line", "first_line"]
+__all__ = ["INTERRUPT_PREFIX", "classify_exec_output", "classify_tool_result", "first_error_line", "first_line"]
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-B]|\r")
 _EXIT_RE = re.compile(r"^(?:Error: )?Exit code (-?\d+)")
@@ -95,3 +95,31 @@ def first_line(text: str, limit: int = 200) -> str:
             return line[:limit]
     return ""
 
+
+
+_PROCESS_EXIT_RE = re.compile(r"^(?:Process exited with code|Exit code:) (-?\d+)\s*$", re.MULTILINE)
+_STILL_RUNNING_RE = re.compile(r"^Process running with session ID \d+", re.MULTILINE)
+_OUTPUT_MARK = "\nOutput:\n"
+
+
+def classify_exec_output(text: str, exit_code: int | None = None) -> ToolOutcome:
+    """Classify the output of a Codex command or patch (docs/transcripts.md, 'Codex CLI rollouts').
+
+    ``exit_code`` is the authoritative status when the rollout carried one (``exec_command_end``, a
+    ``CommandExecution`` item); otherwise it is read from the text Codex gave the model: ``Process exited
+    with code N`` (unified exec) or ``Exit code: N`` (patches, the older shell tool).  A process still
+    running (``Process running with session ID N``) has not failed; text with no status at all is Codex
+    refusing the call before running anything (a bad argument, a sandbox or approval refusal): a tool error.
+    """
+    body = text[text.rfind(_OUTPUT_MARK) + len(_OUTPUT_MARK) :] if _OUTPUT_MARK in text else ""
+    if exit_code is None:
+        match = _PROCESS_EXIT_RE.search(text)
+        if match is None:
+            if _STILL_RUNNING_RE.search(text):
+                return TOOL_OK
+            message = first_line(text)
+            return ToolOutcome(True, FailureKind.TOOL_ERROR, message=message) if message else TOOL_OK
+        exit_code = int(match.group(1))
+    if exit_code == 0:
+        return TOOL_OK
+    return ToolOutcome(True, FailureKind.EXIT, exit_code, first_error_line(body) if body.strip() else "")

@@ -47,7 +47,7 @@ class TokenUsage(msgspec.Struct, frozen=True, gc=False):
         }
 
 
-#: Anthropic list prices in USD per million tokens, by model family:
+#: Anthropic and OpenAI list prices in USD per million tokens, by model family:
 #: ``(input, output, cache write 5 min, cache write 1 h, cache read)``.
 #: Cache writes cost 1.25x (5 min) / 2x (1 h) input, cache reads 0.1x input.  Long-context (>200k) premium
 #: rates, batch discounts and regional (``inference_geo``) multipliers are ignored: this is an estimate for
@@ -60,16 +60,25 @@ PRICES_USD_PER_MTOK: dict[str, tuple[float, float, float, float, float]] = {
     "haiku-4.5+": (1.0, 5.0, 1.25, 2.0, 0.10),  # Haiku 4.5 and later
     "haiku-3.5": (0.80, 4.0, 1.0, 1.6, 0.08),
     "haiku-3": (0.25, 1.25, 0.30, 0.50, 0.03),
+    # OpenAI (Codex): no cache-write charge, so both write prices are the input price
+    "gpt-5": (1.25, 10.0, 1.25, 1.25, 0.125),  # gpt-5, gpt-5-codex, gpt-5.1, gpt-5.1-codex
+    "gpt-5-mini": (0.25, 2.0, 0.25, 0.25, 0.025),
+    "gpt-5-nano": (0.05, 0.40, 0.05, 0.05, 0.005),
 }
+_GPT_RE = re.compile(r"^(?:openai/)?gpt-5(?:\.1)?(?:-codex)?(-mini|-nano)?(?:-\d{4}-\d{2}-\d{2})?$")
 
 _MODEL_NEW_RE = re.compile(r"claude-(opus|sonnet|haiku)-(\d+)(?:-(\d{1,2})(?!\d))?")
 _MODEL_OLD_RE = re.compile(r"claude-(\d+)(?:[-.](\d))?-(opus|sonnet|haiku)")
 
 
 def model_price(model: str | None) -> tuple[float, float, float, float, float] | None:
-    """Price row for a model id (``claude-sonnet-4-5-20250929``, ``claude-3-5-haiku-…``); None if unknown."""
+    """Price row for a model id (``claude-sonnet-4-5-20250929``, ``claude-3-5-haiku-…``, ``gpt-5-codex``); None
+    if unknown (other OpenAI models are left unpriced rather than guessed)."""
     if not model:
         return None
+    if model.startswith(("gpt-", "openai/")):
+        gpt = _GPT_RE.match(model)
+        return PRICES_USD_PER_MTOK["gpt-5" + (gpt.group(1) or "")] if gpt else None
     match = _MODEL_NEW_RE.search(model)
     if match:
         family, major, minor = match.group(1), int(match.group(2)), int(match.group(3) or 0)

@@ -1,0 +1,551 @@
+"""The Codex CLI adapter: a sans-I/O incremental parser for Codex rollout files.
+
+Codex writes each session to ``$CODEX_HOME/sessions/YYYY/MM/DD/rollout-<time>-<uuid>.jsonl``, one
+``{"timestamp", "type", "payload"}`` object per line (docs/transcripts.md, 'Codex CLI rollouts').  This adapter
+turns those lines into the common events of :mod:`shared.transcript.events`, so a Codex session digests like
+a Claude Code one:
+
+* prompts from ``event_msg`` ``user_message`` (older versions) or ``item_completed`` of a ``UserMessage``
+  (0.17x) - the ``response_item`` user messages also carry Codex's own context and are not prompts;
+* the agent's words from ``response_item`` ``message`` (role assistant), thinking from ``reasoning``;
+* tool calls from ``function_call`` (``arguments`` is a JSON string), ``custom_tool_call`` and
+  ``local_shell_call``, their results from ``function_call_output`` / ``custom_tool_call_output``, joined on
+  ``call_id``.  A command's exit status comes from ``exec_command_end`` or a ``CommandExecution`` item when
+  the rollout has one, else from the output text; a patch's files from ``patch_apply_end`` or a
+  ``FileChange`` item.  Every way Codex patches (the ``apply_patch`` tool, freeform or function, and an
+  ``apply_patch`` heredoc run as a command) becomes one ``apply_patch`` call with the patch as ``input``;
+* token usage from ``token_count`` (the growth of ``total_token_usage``, attributed to the model of the
+  current ``turn_context``);
+* turn state from ``task_started``/``turn_started`` (working), ``task_complete``/``turn_complete`` (idle),
+  ``turn_aborted`` (interrupted), ``error`` (api_error) and a pending ``request_user_input`` call
+  (waiting_input).
+
+Lines carry no unique id, so re-read lines (after :meth:`reset`) are recognised by a digest of their bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import msgspec
+import orjson
+
+from shared.transcript.events import (
+    TOOL_OK,
+    ApiErrorEvent,
+    AssistantTextEvent,
+    CompactionEvent,
+    Event,
+    FailureKind,
+    InterruptEvent,
+    OtherRecordEvent,
+    PromptEvent,
+    StateChangeEvent,
+    ThinkingEvent,
+    ToolCallEvent,
+    ToolOutcome,
+    ToolResultEvent,
+    TurnEndEvent,
+    TurnState,
+    parse_timestamp,
+)
+from shared.transcript.jsonl import MAX_LINE_BYTES, MAX_NESTING, JsonlInput, ParserStats, nesting_exceeds
+from shared.transcript.outcomes import classify_exec_output, first_line
+from shared.transcript.usage import TokenUsage
+
+__all__ = ["KNOWN_LINE_TYPES", "CodexRolloutParser"]
+
+#: Top-level line types this adapter knows (read or deliberately ignored); others pass as OtherRecordEvent.
+KNOWN_LINE_TYPES = frozenset(
+    {"session_meta", "response_item", "event_msg", "turn_context", "compacted", "world_state",
+     "token_usage_record"}
+)
+#: Tools that run a command (the argument is ``cmd`` or ``command``, a string or an argv list).
+SHELL_TOOLS = frozenset({"exec_command", "shell", "shell_command", "local_shell", "container.exec"})
+#: Tools whose pending call means the agent waits for the user.
+_WAITING_TOOLS = frozenset({"request_user_input"})
+_HEREDOC_PATCH_RE = re.compile(r"^\s*(?:cd [^&;]+&&\s*)?apply_patch\s*<<-?\s*['\"]?(\w+)['\"]?\s*\n(.*)\n\1\s*$",
+                               re.DOTALL)
+_CHECKPOINT_VERSION = 1
+_USAGE_FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "cache_write_input_tokens")
+
+
+class _Pending(msgspec.Struct, gc=False):
+    name: str
+    input: dict[str, Any]
+    timestamp: str
+    agent: str | None
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _message_text(content: Any) -> str:
+    """Text of a Responses API message ``content`` (``output_text`` / ``input_text`` / ``text`` parts)."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return ""
+    return "\n".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+
+
+def _output_text(output: Any) -> str:
+    """A tool output as text: a string, ``{"content": ...}`` / ``{"output": ...}``, or a list of parts."""
+    if isinstance(output, str):
+        return output
+    if isinstance(output, dict):
+        for key in ("content", "output"):
+            if key in output:
+                return _output_text(output[key])
+        return ""
+    return _message_text(output)
+
+
+def command_text(command: Any) -> str:
+    """A command as one string: argv lists are joined, and ``bash -lc <script>`` becomes the script."""
+    if isinstance(command, str):
+        return command
+    if not isinstance(command, list):
+        return ""
+    argv = [str(a) for a in command]
+    if len(argv) == 3 and argv[0].rsplit("/", 1)[-1] in ("bash", "sh", "zsh") and argv[1] in ("-lc", "-c"):
+        return argv[2]
+    return " ".join(argv)
+
+
+class CodexRolloutParser(JsonlInput):
+    """Incremental parser for one Codex rollout file (see the module docstring for the mapping).
+
+    ``agent`` labels every event (``None`` for a session's own rollout).  Same queries and checkpoint
+    contract as :class:`shared.transcript.claude.TranscriptParser` (:class:`AgentTranscript`).
+    """
+
+    #: The transcript format this adapter reads (see :mod:`shared.transcript.formats`).
+    format: ClassVar[str] = "codex"
+    #: Keep at most this many line digests in a checkpoint (the in-memory set is complete).
+    checkpoint_max_digests: ClassVar[int] = 20_000
+
+    def __init__(
+        self, *, agent: str | None = None, offset: int = 0, max_line_bytes: int = MAX_LINE_BYTES
+    ) -> None:
+        super().__init__(offset=offset, max_line_bytes=max_line_bytes)
+        self.agent = agent
+        self.session_id: str | None = None
+        self.cwd: str | None = None
+        self.version: str | None = None
+        self.model: str | None = None
+        self.title: str | None = None
+        #: Codex does not write a cost of its own.
+        self.reported_cost_usd: float | None = None
+        self.last_activity: str | None = None
+        self.state_since: str | None = None
+        self._seen: dict[bytes, None] = {}
+        self._pending: dict[str, _Pending] = {}
+        #: what the rollout said about a call before its output came: (exit code, output, patched files)
+        self._ends: dict[str, tuple[int | None, str | None, dict[str, str] | None]] = {}
+        self._usage: dict[str, list[int]] = {}
+        self._totals: list[int] = [0, 0, 0, 0]
+        self._base = TurnState.IDLE
+        self._state = TurnState.IDLE
+        self._last_kind: str | None = None
+        self._dispatch: dict[str, Callable[[str, dict[str, Any], list[Event]], None]] = {
+            "response_item": self._on_response_item,
+            "event_msg": self._on_event,
+            "session_meta": self._on_session_meta,
+            "turn_context": self._on_turn_context,
+            "compacted": self._on_compacted,
+        }
+
+    # ---------------------------------------------------------------------------------------------- input
+
+    def feed(self, data: bytes) -> list[Event]:
+        """Consume the next bytes of the file; return the events of every line completed by them."""
+        return super().feed(data)
+
+    def finish(self) -> list[Event]:
+        """Declare the stream complete (closed file, offline digest): parse an unterminated last line."""
+        events: list[Event] = []
+        self._finish_lines(events)
+        self._emit_state_change(self.last_activity or "", events)
+        return events
+
+    # --------------------------------------------------------------------------------------------- queries
+
+    @property
+    def state(self) -> TurnState:
+        return self._state
+
+    def state_at(self, now: float, idle_after: float = 5.0) -> TurnState:
+        """:attr:`state`; Codex writes ``task_complete`` at every turn's end, so a quiet turn whose last
+        step was text is idle only after ``idle_after`` seconds (a crash before that line)."""
+        state = self._state
+        if self._base is TurnState.WORKING and state is TurnState.WORKING and self._could_be_idle():
+            last = parse_timestamp(self.last_activity)
+            if last is not None and now - last >= idle_after:
+                return TurnState.IDLE
+        return state
+
+    @property
+    def own_agent(self) -> str | None:
+        return self.agent
+
+    def pending_calls(self) -> list[tuple[str, str, dict[str, Any], str, str | None]]:
+        return [(cid, p.name, p.input, p.timestamp, p.agent) for cid, p in self._pending.items()]
+
+    @property
+    def pending_tools(self) -> dict[str, str]:
+        return {cid: p.name for cid, p in self._pending.items()}
+
+    @property
+    def usage_by_model(self) -> dict[str, TokenUsage]:
+        return {model: TokenUsage(*values) for model, values in self._usage.items()}
+
+    @property
+    def usage(self) -> TokenUsage:
+        return sum(self.usage_by_model.values(), TokenUsage())
+
+    # ---------------------------------------------------------------------------------------- line handling
+
+    def _process_line(self, line: bytes | memoryview, events: list[Event]) -> None:
+        stats = self.stats
+        stats.lines += 1
+        raw = bytes(line)
+        if not raw.strip():
+            stats.blank_lines += 1
+            return
+        try:
+            record = orjson.loads(raw)
+        except orjson.JSONDecodeError:  # also nesting beyond orjson's limit
+            stats.corrupt_lines += 1
+            return
+        if not isinstance(record, dict):
+            stats.corrupt_lines += 1
+            return
+        digest = hashlib.blake2b(raw, digest_size=12).digest()
+        if digest in self._seen:
+            stats.duplicate_records += 1
+            return
+        self._seen[digest] = None
+        stats.records += 1
+        timestamp = _str(record.get("timestamp"))
+        if timestamp:
+            self.last_activity = timestamp
+        line_type = record.get("type")
+        payload = record.get("payload")
+        handler = self._dispatch.get(line_type) if isinstance(line_type, str) else None
+        if handler is None or not isinstance(payload, dict):
+            if line_type not in KNOWN_LINE_TYPES:
+                stats.unknown_records += 1
+                events.append(OtherRecordEvent(timestamp, line_type if isinstance(line_type, str) else None,
+                                               None, record))
+            return
+        handler(timestamp, payload, events)
+        self._emit_state_change(timestamp, events)
+
+    # ------------------------------------------------------------------------------------------ records
+
+    def _on_session_meta(self, timestamp: str, payload: dict[str, Any], events: list[Event]) -> None:
+        if self.session_id is None and isinstance(payload.get("id"), str):
+            self.session_id = payload["id"]
+        self.cwd = _str(payload.get("cwd")) or self.cwd
+        self.version = _str(payload.get("cli_version")) or self.version
+
+    def _on_turn_context(self, timestamp: str, payload: dict[str, Any], events: list[Event]) -> None:
+        self.model = _str(payload.get("model")) or self.model
+        self.cwd = _str(payload.get("cwd")) or self.cwd
+
+    def _on_compacted(self, timestamp: str, payload: dict[str, Any], events: list[Event]) -> None:
+        events.append(CompactionEvent(timestamp, self.agent, "boundary"))
+
+    def _on_response_item(self, timestamp: str, payload: dict[str, Any], events: list[Event]) -> None:
+        item_type = payload.get("type")
+        agent = self.agent
+        if item_type == "message":
+            if payload.get("role") == "assistant":
+                text = _message_text(payload.get("content"))
+                if text.strip():
+                    events.append(AssistantTextEvent(timestamp, agent, text, _str(payload.get("id")) or None,
+                                                     self.model))
+                    self._last_kind = "text"
+        elif item_type == "reasoning":
+            events.append(ThinkingEvent(timestamp, agent))
+            self._last_kind = "thinking"
+        elif item_type in ("function_call", "custom_tool_call"):
+            name = _str(payload.get("name")) or "?"
+            if item_type == "function_call":
+                tool_input = self._arguments(payload.get("arguments"))
+            else:
+                tool_input = {"input": _str(payload.get("input"))}
+            self._call(timestamp, _str(payload.get("call_id")), name, tool_input, events)
+        elif item_type == "local_shell_call":
+            action = _dict(payload.get("action"))
+            call_id = _str(payload.get("call_id")) or _str(payload.get("id"))
+            self._call(timestamp, call_id, "local_shell", {"command": action.get("command")}, events)
+        elif item_type in ("function_call_output", "custom_tool_call_output"):
+            self._result(timestamp, _str(payload.get("call_id")), _output_text(payload.get("output")), events)
+        elif item_type == "web_search_call":
+            action = _dict(payload.get("action"))
+            call_id = _str(payload.get("id")) or f"web_search@{timestamp}"
+            self._call(timestamp, call_id, "web_search", {"query": _str(action.get("query"))}, events)
+            self._finish_call(timestamp, call_id, TOOL_OK, None, events)
+
+    def _on_event(self, timestamp: str, payload: dict[str, Any], events: list[Event]) -> None:
+        kind = payload.get("type")
+        agent = self.agent
+        if kind in ("task_started", "turn_started"):
+            self._base = TurnState.WORKING
+            self._last_kind = "turn_start"
+        elif kind in ("task_complete", "turn_complete"):
+            self._abort_pending(timestamp, events)
+            self._base = TurnState.IDLE
+            duration = payload.get("duration_ms")
+            events.append(TurnEndEvent(timestamp, agent, kind,
+                                       float(duration) if isinstance(duration, (int, float)) else None))
+            self._last_kind = "turn_end"
+        elif kind == "turn_aborted":
+            during_tool = bool(self._pending)
+            events.append(InterruptEvent(timestamp, agent, during_tool))
+            self._abort_pending(timestamp, events, FailureKind.INTERRUPTED)
+            self._base = TurnState.INTERRUPTED
+            self._last_kind = "interrupt"
+        elif kind == "user_message":
+            self._prompt(timestamp, _str(payload.get("message")), events)
+        elif kind == "item_completed":
+            self._on_item_completed(timestamp, _dict(payload.get("item")), events)
+        elif kind == "token_count":
+            self._on_token_count(_dict(payload.get("info")))
+        elif kind == "exec_command_end":
+            code = payload.get("exit_code")
+            output = _str(payload.get("aggregated_output")) or _str(payload.get("stderr"))
+            self._ends[_str(payload.get("call_id"))] = (code if isinstance(code, int) else None, output, None)
+        elif kind == "patch_apply_end":
+            files = self._patched_files(payload.get("changes"))
+            success = payload.get("success")
+            output = _str(payload.get("stderr")) or _str(payload.get("stdout"))
+            self._ends[_str(payload.get("call_id"))] = (0 if success is not False else 1, output, files)
+        elif kind == "error":
+            message = _str(payload.get("message"))
+            events.append(ApiErrorEvent(timestamp, agent, True, first_line(message) or "error"))
+            self._abort_pending(timestamp, events)
+            self._base = TurnState.API_ERROR
+            self._last_kind = "error"
+        elif kind == "stream_error":
+            events.append(ApiErrorEvent(timestamp, agent, False, first_line(_str(payload.get("message")))))
+        elif kind == "context_compacted":
+            events.append(CompactionEvent(timestamp, agent, "boundary"))
+        elif kind == "thread_name_updated":
+            self.title = _str(payload.get("thread_name")) or self.title
+
+    def _on_item_completed(self, timestamp: str, item: dict[str, Any], events: list[Event]) -> None:
+        item_type = item.get("type")
+        if item_type == "UserMessage":
+            self._prompt(timestamp, _message_text(item.get("content")), events)
+        elif item_type == "CommandExecution":
+            code = item.get("exit_code")
+            self._ends[_str(item.get("id"))] = (code if isinstance(code, int) else None,
+                                                _str(item.get("aggregated_output")), None)
+        elif item_type == "FileChange":
+            files = self._patched_files(item.get("changes"))
+            status = item.get("status")
+            output = _str(item.get("stderr")) or _str(item.get("stdout"))
+            self._ends[_str(item.get("id"))] = (1 if status == "failed" else 0, output, files)
+
+    def _on_token_count(self, info: dict[str, Any]) -> None:
+        total = _dict(info.get("total_token_usage"))
+        if not total:
+            return
+        now = [int(total.get(f) or 0) for f in _USAGE_FIELDS]
+        delta = [n - p for n, p in zip(now, self._totals, strict=True)]
+        if any(d < 0 for d in delta):  # the running total restarted (a new thread in the same file)
+            last = _dict(info.get("last_token_usage"))
+            delta = [int(last.get(f) or 0) for f in _USAGE_FIELDS]
+        self._totals = now
+        if not any(delta):
+            return
+        fresh_input, cached, output, cache_write = delta
+        values = (max(fresh_input - cached - cache_write, 0), output, cached, cache_write, 0)
+        totals = self._usage.setdefault(self.model or "unknown", [0, 0, 0, 0, 0])
+        for index, value in enumerate(values):
+            totals[index] += value
+
+    # ---------------------------------------------------------------------------------------------- steps
+
+    def _prompt(self, timestamp: str, text: str, events: list[Event]) -> None:
+        if not text.strip():
+            return
+        events.append(PromptEvent(timestamp, self.agent, text, "user"))
+        self._base = TurnState.WORKING
+        self._last_kind = "prompt"
+
+    def _arguments(self, arguments: Any) -> dict[str, Any]:
+        if isinstance(arguments, dict):
+            return arguments
+        text = _str(arguments)
+        if nesting_exceeds(text.encode(), MAX_NESTING):
+            return {"arguments": text[:4096]}
+        try:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return {"arguments": text[:4096]}
+        return value if isinstance(value, dict) else {"arguments": value}
+
+    def _call(self, timestamp: str, call_id: str, name: str, tool_input: dict[str, Any], events: list[Event]) -> None:
+        if name in SHELL_TOOLS:
+            command = command_text(tool_input.get("cmd", tool_input.get("command")))
+            match = _HEREDOC_PATCH_RE.match(command)
+            if match:  # Codex runs an apply_patch heredoc as a patch, not as a command
+                name, tool_input = "apply_patch", {"input": match.group(2)}
+        elif name == "apply_patch" and "input" not in tool_input and isinstance(tool_input.get("patch"), str):
+            tool_input = {"input": tool_input["patch"]}
+        self._pending[call_id] = _Pending(name, tool_input, timestamp, self.agent)
+        events.append(ToolCallEvent(timestamp, self.agent, call_id, name, tool_input))
+        self._last_kind = "tool_use"
+
+    def _result(self, timestamp: str, call_id: str, text: str, events: list[Event]) -> None:
+        pending = self._pending.get(call_id)
+        code, end_output, files = self._ends.pop(call_id, (None, None, None))
+        name = pending.name if pending is not None else None
+        if text.startswith('{"output"'):  # older shell tools: {"output": ..., "metadata": {"exit_code": N}}
+            try:
+                older = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                older = None
+            if isinstance(older, dict):
+                metadata = _dict(older.get("metadata"))
+                if code is None and isinstance(metadata.get("exit_code"), int):
+                    code = metadata["exit_code"]
+                text = "\nOutput:\n" + _str(older.get("output"))
+        if name in SHELL_TOOLS or name == "apply_patch" or code is not None:
+            outcome = classify_exec_output(text, code)
+            if outcome.failed and outcome.exit_code is not None and end_output and end_output.strip():
+                # the rollout's own copy of the output is whole; the model's may be cut
+                outcome = classify_exec_output("\nOutput:\n" + end_output, code)
+        else:
+            outcome = TOOL_OK
+        details: dict[str, Any] | None = None
+        if files:
+            details = {"files": files}
+        if code is not None:
+            details = {**(details or {}), "exit_code": code}
+        self._finish_call(timestamp, call_id, outcome, details, events)
+
+    def _finish_call(
+        self, timestamp: str, call_id: str, outcome: ToolOutcome, details: dict[str, Any] | None,
+        events: list[Event],
+    ) -> None:
+        pending = self._pending.pop(call_id, None)
+        if pending is None:
+            self.stats.orphan_results += 1
+        events.append(ToolResultEvent(timestamp, self.agent, call_id, pending.name if pending else None,
+                                      pending.input if pending else None, outcome, details))
+        if pending is not None:
+            if self._base is not TurnState.INTERRUPTED:
+                self._base = TurnState.WORKING
+            self._last_kind = "tool_result"
+
+    @staticmethod
+    def _patched_files(changes: Any) -> dict[str, str] | None:
+        """``{path: add|update|delete|move}`` from a patch's ``changes`` (keyed by path)."""
+        if not isinstance(changes, dict):
+            return None
+        files: dict[str, str] = {}
+        for path, change in changes.items():
+            change = _dict(change)
+            kind = _str(change.get("type")) or next(iter(change), "update")
+            if change.get("move_path"):
+                kind = "move"
+            files[str(path)] = kind
+        return files or None
+
+    def _abort_pending(
+        self, timestamp: str, events: list[Event], kind: FailureKind = FailureKind.ABORTED
+    ) -> None:
+        for call_id in list(self._pending):
+            pending = self._pending.pop(call_id)
+            self._ends.pop(call_id, None)
+            message = "no result" if kind is FailureKind.ABORTED else "interrupted"
+            events.append(ToolResultEvent(timestamp, pending.agent, call_id, pending.name, pending.input,
+                                          ToolOutcome(True, kind, message=message)))
+
+    # --------------------------------------------------------------------------------------------- state
+
+    def _could_be_idle(self) -> bool:
+        return self._last_kind in ("text", "thinking") and not self._pending
+
+    def _derive_state(self) -> TurnState:
+        if self._base is TurnState.WORKING:
+            if any(p.name in _WAITING_TOOLS for p in self._pending.values()):
+                return TurnState.WAITING_INPUT
+            if self._eof and self._could_be_idle():
+                return TurnState.IDLE
+        return self._base
+
+    def _emit_state_change(self, timestamp: str, events: list[Event]) -> None:
+        new = self._derive_state()
+        if new is not self._state:
+            events.append(StateChangeEvent(timestamp, self._state, new))
+            self._state = new
+            self.state_since = timestamp or self.state_since
+
+    # ----------------------------------------------------------------------------------------- checkpoint
+
+    def checkpoint(self) -> dict[str, Any]:
+        """JSON-serialisable state; :meth:`from_checkpoint` then feeding from ``offset`` resumes exactly."""
+        seen = list(self._seen)[-self.checkpoint_max_digests :]
+        return {
+            "format": self.format,
+            "version": _CHECKPOINT_VERSION,
+            "offset": self.offset,
+            "agent": self.agent,
+            "seen": [d.hex() for d in seen],
+            "pending": {cid: [p.name, p.input, p.timestamp, p.agent] for cid, p in self._pending.items()},
+            "ends": {cid: [code, output, files] for cid, (code, output, files) in self._ends.items()},
+            "usage": self._usage,
+            "totals": self._totals,
+            "base": self._base.value,
+            "state": self._state.value,
+            "state_since": self.state_since,
+            "last_kind": self._last_kind,
+            "session_id": self.session_id,
+            "cwd": self.cwd,
+            "cli_version": self.version,
+            "model": self.model,
+            "title": self.title,
+            "last_activity": self.last_activity,
+            "stats": self.stats.to_dict(),
+        }
+
+    @classmethod
+    def from_checkpoint(
+        cls, data: dict[str, Any], *, max_line_bytes: int = MAX_LINE_BYTES
+    ) -> CodexRolloutParser:
+        if data.get("format") != cls.format or data.get("version") != _CHECKPOINT_VERSION:
+            raise ValueError(f"not a codex rollout checkpoint of version {_CHECKPOINT_VERSION}")
+        parser = cls(agent=data.get("agent"), offset=int(data["offset"]), max_line_bytes=max_line_bytes)
+        parser._seen = dict.fromkeys(bytes.fromhex(d) for d in data.get("seen", ()))
+        parser._pending = {cid: _Pending(name, tool_input, ts, agent)
+                           for cid, (name, tool_input, ts, agent) in data.get("pending", {}).items()}
+        parser._ends = {cid: (code, output, files)
+                        for cid, (code, output, files) in data.get("ends", {}).items()}
+        parser._usage = {model: list(values) for model, values in data.get("usage", {}).items()}
+        parser._totals = list(data.get("totals") or [0, 0, 0, 0])
+        parser._base = TurnState(data.get("base", "idle"))
+        parser._state = TurnState(data.get("state", "idle"))
+        parser.state_since = data.get("state_since")
+        parser._last_kind = data.get("last_kind")
+        parser.session_id = data.get("session_id")
+        parser.cwd = data.get("cwd")
+        parser.version = data.get("cli_version")
+        parser.model = data.get("model")
+        parser.title = data.get("title")
+        parser.last_activity = data.get("last_activity")
+        parser.stats = ParserStats(**data.get("stats", {}))
+        return parser
