@@ -137,3 +137,13 @@ def test_the_toolbar_wraps_between_sessions_and_cuts_only_what_is_longer_than_a_
     assert [line.strip() for line in lines[:2]] == ["alpha idle", "beta working"]
     assert all(len(line) <= 20 for line in lines) and len(lines[2]) == 20
     assert lines[2].endswith("…")
+
+
+def test_a_crowded_toolbar_keeps_to_its_lines_and_says_how_many_more() -> None:
+    from maestroctl.shell.app import wrap
+
+    frags = [f for i in range(100) for f in (("", " "), ("s", f" agent-{i:02d} idle "))]
+    lines = "".join(text for _, text in wrap(frags, 40, max_lines=3)).split("\n")
+    assert len(lines) == 3 and all(len(line) <= 40 for line in lines)
+    shown = sum(line.count("agent-") for line in lines)
+    assert lines[-1].endswith(f" +{100 - shown} more")

@@ -61,17 +61,25 @@ def _history() -> History:
     return FileHistory(path)
 
 
-def wrap(fragments: list[tuple[str, str]], width: int) -> StyleAndTextTuples:
+def wrap(fragments: list[tuple[str, str]], width: int, max_lines: int = 4) -> StyleAndTextTuples:
     """Break the toolbar between sessions rather than cut it at the terminal's edge (a segment longer than
-    a line, a long attention reason, is cut there with an ellipsis)."""
+    a line, a long attention reason, is cut there with an ellipsis).  At most ``max_lines`` lines, the last
+    saying how many sessions did not fit (those needing attention come first, so they are shown)."""
     out: StyleAndTextTuples = []
-    used = 0
-    for style, text in fragments:
+    used, lines = 0, 1
+    for n, (style, text) in enumerate(fragments):
         if len(text) > width:
             text = text[: max(width - 1, 0)] + "…"
         if used and used + len(text) > width:
+            if lines == max_lines:
+                hidden = sum(1 for s, t in fragments[n:] if t.strip())
+                more = f" +{hidden} more"
+                while out and used + len(more) > width:
+                    used -= len(out.pop()[1])
+                out.append(("class:toolbar.more", more))
+                return out
             out.append(("", "\n"))
-            used = 0
+            used, lines = 0, lines + 1
             if not text.strip():
                 continue
         out.append((style, text))
