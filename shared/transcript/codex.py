@@ -70,6 +70,13 @@ _WAITING_TOOLS = frozenset({"request_user_input"})
 _HEREDOC_PATCH_RE = re.compile(r"^\s*(?:cd [^&;]+&&\s*)?apply_patch\s*<<-?\s*['\"]?(\w+)['\"]?\s*\n(.*)\n\1\s*$",
                                re.DOTALL)
 _CHECKPOINT_VERSION = 1
+#: Bytes at the start of a line enough to see its type (and a message's role), as Codex writes them.
+_HEAD_BYTES = 160
+_SKIP_RE = re.compile(
+    rb'^\{"timestamp":"[^"]*",(?:"ordinal":\d+,)?"type":"(?:world_state|token_usage_record"'
+    rb'|response_item","payload":\{"type":"message","id":"[^"]*","role":"(?:developer|user|system)"'
+    rb'|event_msg","payload":\{"type":"thread_settings_applied")'
+)
 _USAGE_FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "cache_write_input_tokens")
 
 
@@ -217,19 +224,23 @@ class CodexRolloutParser(JsonlInput):
     def _process_line(self, line: bytes | memoryview, events: list[Event]) -> None:
         stats = self.stats
         stats.lines += 1
-        raw = bytes(line)
-        if not raw.strip():
-            stats.blank_lines += 1
+        line = bytes(line)  # orjson decodes bytes several times faster than a memoryview
+        if _SKIP_RE.match(line, 0, _HEAD_BYTES):
+            # bulky lines that carry nothing for a digest (Codex's instructions and context, world state,
+            # per-response usage records): counted as lines, not decoded
             return
         try:
-            record = orjson.loads(raw)
+            record = orjson.loads(line)
         except orjson.JSONDecodeError:  # also nesting beyond orjson's limit
-            stats.corrupt_lines += 1
+            if line.strip():
+                stats.corrupt_lines += 1
+            else:
+                stats.blank_lines += 1
             return
         if not isinstance(record, dict):
             stats.corrupt_lines += 1
             return
-        digest = hashlib.blake2b(raw, digest_size=12).digest()
+        digest = hashlib.blake2b(line, digest_size=12).digest()
         if digest in self._seen:
             stats.duplicate_records += 1
             return
@@ -482,7 +493,7 @@ class CodexRolloutParser(JsonlInput):
 
     def _derive_state(self) -> TurnState:
         if self._base is TurnState.WORKING:
-            if any(p.name in _WAITING_TOOLS for p in self._pending.values()):
+            if self._pending and any(p.name in _WAITING_TOOLS for p in self._pending.values()):
                 return TurnState.WAITING_INPUT
             if self._eof and self._could_be_idle():
                 return TurnState.IDLE
