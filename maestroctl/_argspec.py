@@ -61,6 +61,8 @@ NODES = {
         '{"defaults":{},"func":["session_admin","explain"],"options":{},"positionals":[{"choices":null,"default":null,"dest":"id","kind":"store","nargs":null,"required":true,"type":null}],"supported":true}',
     'session get':
         '{"defaults":{},"func":["session","get"],"options":{},"positionals":[{"choices":null,"default":null,"dest":"id","kind":"store","nargs":null,"required":true,"type":null}],"supported":true}',
+    'session hibernate':
+        '{"defaults":{},"func":["session","hibernate"],"options":{},"positionals":[{"choices":null,"default":null,"dest":"id","kind":"store","nargs":null,"required":true,"type":null}],"supported":true}',
     'session history':
         '{"defaults":{},"func":["session_admin","history"],"options":{"--limit":{"choices":null,"default":200,"dest":"limit","kind":"store","nargs":null,"required":false,"type":"int"}},"positionals":[{"choices":null,"default":null,"dest":"id","kind":"store","nargs":null,"required":true,"type":null}],"supported":true}',
     'session input':
@@ -91,6 +93,8 @@ NODES = {
         '{"defaults":{},"func":["session_log","usage"],"options":{},"positionals":[{"choices":null,"default":null,"dest":"id","kind":"store","nargs":null,"required":true,"type":null}],"supported":true}',
     'session wait':
         '{"defaults":{},"func":["session","wait"],"options":{"--timeout":{"choices":null,"default":null,"dest":"wait_timeout","kind":"store","nargs":null,"required":false,"type":"float"},"--until":{"choices":["exited","idle"],"default":"exited","dest":"until","kind":"store","nargs":null,"required":false,"type":null}},"positionals":[{"choices":null,"default":null,"dest":"ids","kind":"store","nargs":"+","required":true,"type":null}],"supported":true}',
+    'session wake':
+        '{"defaults":{},"func":["session","wake"],"options":{},"positionals":[{"choices":null,"default":null,"dest":"id","kind":"store","nargs":null,"required":true,"type":null}],"supported":true}',
     'shell':
         '{"defaults":{},"func":["shell","run"],"options":{},"positionals":[],"supported":true}',
     'task children':

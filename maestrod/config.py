@@ -48,6 +48,9 @@ class SessionsConfig:
     prompt_max_chars: int = PROMPT_MAX_CHARS
     prompt_rate_per_minute: int = 10
     stop_timeout: float = 3.0
+    #: On start, relaunch each Claude session the previous daemon left live (its terminal was not recovered)
+    #: with ``claude --resume``, keeping its identity; false: they end ``exited (lost)`` like other sessions.
+    auto_resume: bool = True
 
 
 @attrs.define

@@ -21,6 +21,10 @@ TIMELINE_TYPES: dict[str, str] = {
     "session.input": "raw keys were typed into a session",
     "session.resized": "a session's terminal size changed",
     "session.stop": "someone asked a session to stop or killed it",
+    "session.resumed": "a Claude session's agent was relaunched resuming its conversation (after a daemon restart "
+                       "that did not recover its terminal, or a wake from hibernation), with a fresh token",
+    "session.suspended": "the daemon stopped and took the session's process with it; it resumes when the daemon "
+                         "starts again",
     "session.needs_attention": "a session started or stopped needing attention",
     "session.hook": "a Claude Code hook reported on the session",
     "session.attach": "a viewer attached to (or detached from) the session's terminal",

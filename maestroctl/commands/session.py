@@ -179,6 +179,14 @@ def register(sub: Any, name: str, help_: str) -> None:
     k.add_argument("id")
     k.set_defaults(func=kill)
 
+    hb = s.add_parser("hibernate", help="stop an idle Claude session's process, keep its identity (wake resumes it)")
+    hb.add_argument("id")
+    hb.set_defaults(func=hibernate)
+
+    wk = s.add_parser("wake", help="resume a hibernated Claude session (claude --resume)")
+    wk.add_argument("id")
+    wk.set_defaults(func=wake)
+
     a = s.add_parser(
         "attach",
         help="use the session's terminal here (detach with Ctrl-])",
@@ -442,6 +450,16 @@ def stop(rt: Any, a: argparse.Namespace) -> int:
 
 def kill(rt: Any, a: argparse.Namespace) -> int:
     rt.show("session.kill", {"id": a.id}, _stopped)
+    return 0
+
+
+def hibernate(rt: Any, a: argparse.Namespace) -> int:
+    rt.show("session.hibernate", {"id": a.id}, lambda r: f"{r['id']} is {r['status']}")
+    return 0
+
+
+def wake(rt: Any, a: argparse.Namespace) -> int:
+    rt.show("session.wake", {"id": a.id}, lambda r: f"{r['id']} is {r['status']} (resumed, pid {r.get('pid')})")
     return 0
 
 

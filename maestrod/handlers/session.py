@@ -6,7 +6,8 @@ handlers resolve ids, apply the policy, pick the actor and shape results.
 Policy (:mod:`maestrod.policy`; the human may do everything): an agent acting on another session
 needs ``read`` for its screen, output and attach stream; ``prompt`` for prompts, raw input,
 interrupt and resize (all of them type into its terminal); ``stop`` / ``kill`` (its own subtree
-only). Metadata (``get``, ``list``, ``wait``) is open to every session, like ``session list``.
+only; ``hibernate`` and ``wake`` follow the same rule). Metadata (``get``, ``list``, ``wait``) is open to
+every session, like ``session list``.
 Spawning is checked by the manager (only coordinators spawn).
 """
 
@@ -154,6 +155,16 @@ async def kill(ctx: Context, p: SessionStop) -> Session:
     return await ctx.app.sessions.stop(_sid(ctx, p.id, "kill"), ctx.actor, kill=True, wait=p.wait)
 
 
+@handler("session.hibernate")
+async def hibernate(ctx: Context, p: SessionRef) -> Session:
+    return await ctx.app.sessions.hibernate(_sid(ctx, p.id, "stop"), ctx.actor)
+
+
+@handler("session.wake")
+async def wake(ctx: Context, p: SessionRef) -> Session:
+    return await ctx.app.sessions.wake(_sid(ctx, p.id, "stop"), ctx.actor)
+
+
 @handler("session.attach")
 async def attach(ctx: Context, p: SessionAttach) -> dict[str, Any]:
     if ctx.conn is None:
@@ -163,7 +174,7 @@ async def attach(ctx: Context, p: SessionAttach) -> dict[str, Any]:
     sid = _sid(ctx, p.id, "read")  # the stream; keys go through session.input (prompt)
     if p.rows is not None:
         policy.check_act(ctx.app.session_store, ctx.session_id, sid, "prompt")  # it resizes the terminal
-    reason = await ctx.app.sessions.attach(ctx.conn, sid, p.rows, p.cols, ctx.actor)
+    reason = await ctx.app.sessions.attach(ctx.conn, sid, p.rows, p.cols, ctx.actor, since=p.since)
     return {"id": sid, "ended": reason}
 
 

@@ -18,7 +18,7 @@ import attrs
 
 from maestrod import policy
 from maestrod.config import ClaudeConfig
-from maestrod.sessions import briefing, launch
+from maestrod.sessions import briefing, launch, resume
 from maestrod.sessions.prompts import prompt_source
 from maestrod.sessions.store import NewSession, SessionStore, token_hash
 from maestrod.store.projects import ProjectStore
@@ -127,6 +127,8 @@ class Spawner:
                 self.store.queue_prompt(c, sid, first, "send", prompt_source(actor), actor, now=False)
         try:
             prompt_file.write_text(text)
+            if p.agent == "claude":  # a relaunch (--resume) needs the --env values the store keeps redacted
+                resume.save_spawn_env(session_dir, p.env)
         except OSError as exc:
             log.warning("session %s: could not write %s: %s", sid, prompt_file, exc)
         if p.agent == "claude":

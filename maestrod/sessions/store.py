@@ -185,7 +185,8 @@ class SessionStore:
 
     def live_transcripts(self) -> list[tuple[str, str]]:
         return [(r[0], r[1]) for r in self.db.conn.execute(
-            "SELECT id, transcript_path FROM sessions WHERE status<>'exited' AND transcript_path IS NOT NULL")]
+            "SELECT id, transcript_path FROM sessions WHERE status NOT IN ('exited', 'hibernated') "
+            "AND transcript_path IS NOT NULL")]
 
     def live_among(self, ids: Sequence[str], project_id: str | None = None) -> list[str]:
         """``ids`` (once each, in order) that are live sessions (of ``project_id``, if given)."""
@@ -287,9 +288,16 @@ class SessionStore:
         self.recorder.record(actor, "session", new.id, "session.spawned", spawned,
                              event={"actor": actor, "session": unstructure(self.get(new.id))})
 
-    def set_pid(self, sid: str, pid: int) -> None:
+    def set_pid(self, sid: str, pid: int, start: int | None = None) -> None:
+        """The session's process and its start time (``/proc/<pid>/stat`` field 22: a recycled pid differs)."""
         with self.db.transaction() as c:
-            c.execute("UPDATE sessions SET pid=? WHERE id=?", (pid, sid))
+            c.execute("UPDATE sessions SET pid=?, pid_start=? WHERE id=?", (pid, start, sid))
+
+    def set_token(self, sid: str, hashed: str | None) -> None:
+        """A relaunched process's fresh token (its hash); None: the session has no token (its process is gone,
+        e.g. hibernated), so the old one is refused from now on."""
+        with self.db.transaction() as c:
+            c.execute("UPDATE sessions SET token_hash=? WHERE id=?", (hashed, sid))
 
     def set_transcript(self, sid: str, claude_session_id: str | None, path: str | None) -> None:
         with self.db.transaction() as c:

@@ -660,7 +660,12 @@ def wire_sessions(bus: EventBus, hook_extensions: HookExtensions, service: Trans
             session = data.get("session") or {}
             if session.get("transcript_path") and session.get("id"):
                 service.watch(session["id"], session["transcript_path"])
-        elif topic == "session.status" and data.get("to") == "exited":
+        elif topic == "session.resumed":
+            # A relaunched agent (--resume) goes on writing the same transcript: tailing goes on from the
+            # checkpoint; a fork's new file would be switched to by its SessionStart hook.
+            if data.get("transcript_path") and data.get("session_id"):
+                service.watch(data["session_id"], data["transcript_path"])
+        elif topic == "session.status" and data.get("to") in ("exited", "hibernated"):
             sid = data.get("session_id")
             if sid:
                 service.unwatch(sid)

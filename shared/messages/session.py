@@ -223,6 +223,11 @@ class SessionAttach:
         metadata=doc("the viewer's terminal size: the session follows the most recent attacher"),
     )
     cols: Optional[int] = attrs.field(default=None, validator=attrs.validators.optional(_positive))
+    since: Optional[int] = attrs.field(
+        default=None, validator=attrs.validators.optional(between(0, (1 << 63) - 1)),
+        metadata=doc("resume a stream cut off (e.g. by a daemon restart): the output after this offset (the "
+                     "last session.output's) instead of a repaint, when the scrollback still holds it"),
+    )
 
 
 WaitUntil = Literal["exited", "idle"]
@@ -271,6 +276,12 @@ METHODS = [
     # `[sessions] stop_timeout`; `wait: false` answers at once.
     MethodSpec("session.stop", SessionStop, "Stop: SIGHUP, then SIGTERM, then SIGKILL."),
     MethodSpec("session.kill", SessionStop, "Kill at once (SIGKILL)."),
+    MethodSpec("session.hibernate", SessionRef,
+               "Stop an idle Claude session's process and keep its identity (status hibernated); answers once "
+               "the process has exited."),
+    MethodSpec("session.wake", SessionRef,
+               "Resume a hibernated Claude session (claude --resume): same id, name, tasks and mail, a fresh "
+               "token; answers once the process has started."),
     MethodSpec(
         "session.attach",
         SessionAttach,
