@@ -146,7 +146,11 @@ import json, os, subprocess, sys, tty
 
 args = sys.argv[1:]
 settings = json.load(open(args[args.index("--settings") + 1]))
-csid = args[args.index("--session-id") + 1]
+# `--resume <uuid>` (a relaunch) instead of `--session-id <uuid>`, as Claude Code takes them.
+csid = args[args.index("--session-id" if "--session-id" in args else "--resume") + 1]
+if os.environ.get("FAKE_IGNORE_HUP"):  # outlives its terminal (the daemon that held it died)
+    import signal
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
 hooks = {ev: entries[0]["hooks"][0]["command"] for ev, entries in settings["hooks"].items()}
 
 
@@ -166,15 +170,27 @@ def out(text):
 BOX = "\r\n" + "\u2500" * 40 + "\r\n\u276f \r\n" + "\u2500" * 40 + "\r\n"
 
 
+def read0():
+    """The next bytes typed. EIO once the terminal hung up -- with FAKE_IGNORE_HUP, live on without it."""
+    try:
+        return os.read(0, 4096)
+    except OSError:
+        if not os.environ.get("FAKE_IGNORE_HUP"):
+            raise
+    import time
+    time.sleep(3600)
+    return b""
+
+
 def read_until(marker):
     got = b""
     while marker not in got:
-        got += os.read(0, 1024)
+        got += read0()
     return got
 
 
 tty.setraw(0)
-hook("SessionStart", source="startup")
+hook("SessionStart", source="resume" if "--resume" in args else "startup")
 out("fake claude\r\n\x1b[c")
 da1 = read_until(b"c")
 out("\x1b[6n")
@@ -183,7 +199,7 @@ out("da1=%r cpr=%r\r\n\x1b[?2004h" % (da1, cpr) + BOX)
 buf = b""
 working = False
 while True:
-    data = os.read(0, 4096)
+    data = read0()
     if not data:
         break
     buf += data

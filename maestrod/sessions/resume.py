@@ -85,7 +85,15 @@ def resume_argv(argv: list[str], claude_session_id: str) -> list[str]:
 
 
 def start_time(pid: int) -> int | None:
-    """The start time of ``pid`` (clock ticks since boot), None if it is gone."""
+    """The start time of ``pid`` (clock ticks since boot), None if it is gone -- or dead and not reaped yet
+    (a zombie: a process that outlived the daemon has a new parent, which may reap it late)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    if raw[raw.rfind(b")") + 2:][:1] in (b"Z", b"X"):  # field 3, the state, after the command name
+        return None
     st = read_stat(pid)
     return None if st is None else st.start
 
