@@ -224,4 +224,35 @@ MIGRATIONS: list[str] = [
         WHERE type='table' AND name='sessions';
     PRAGMA writable_schema=RESET;
     """,
+    # 11: task runs (issue 13, `task run`): what each run was asked to do (`options`: the spawn options and
+    # the run's own, JSON) and every task it gave a worker (one row per attempt), so a run goes on after a
+    # daemon restart. Owned by maestrod/scheduler/store.py.
+    """
+    CREATE TABLE task_runs (
+        id TEXT PRIMARY KEY,
+        project_id TEXT NOT NULL,
+        root_task_id TEXT,
+        workers INTEGER NOT NULL,
+        options TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('running','stopping','done','stopped')),
+        started_by TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        finished_at TEXT
+    );
+    CREATE INDEX task_runs_state ON task_runs(state);
+    CREATE TABLE task_run_assignments (
+        run_id TEXT NOT NULL REFERENCES task_runs(id) ON DELETE CASCADE,
+        task_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        session_id TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('running','done','failed','interrupted')),
+        reason TEXT NOT NULL DEFAULT '',
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        PRIMARY KEY (run_id, task_id, attempt)
+    );
+    CREATE INDEX task_run_assignments_session ON task_run_assignments(session_id);
+    """,
 ]
