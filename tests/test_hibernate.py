@@ -71,6 +71,21 @@ async def test_hibernate_then_wake_by_command_and_by_prompt(
     assert resumed_evt["data"]["reason"] == "a prompt from the human"
 
 
+async def test_urgent_mail_wakes_a_hibernated_session(
+    daemon: Daemon, client: RawClient, short_tmp: Path, fake_claude: Path, events: EventLog
+) -> None:
+    await _project(client, short_tmp)
+    s = await _fake_claude(daemon, client, fake_claude, events, name="napper")
+    await client.call("session.hibernate", {"id": s["id"]})
+    mark = len(events.items)
+    await client.call("mail.send", {"to": [s["id"]], "subject": "wake up", "body": "now", "priority": "high"})
+    resumed = await events.wait_for(lambda e: e["topic"] == "session.resumed" and e["data"]["session_id"] == s["id"],
+                                    start=mark)
+    assert resumed["data"]["reason"] == "a prompt from maestro"
+    text = await wait_screen(daemon.app, s["id"], lambda t: "prompt: " in t and "wake up" in t)
+    assert "unread" in text
+
+
 async def test_hibernate_and_wake_refusals(
     daemon: Daemon, client: RawClient, short_tmp: Path, fake_claude: Path, events: EventLog
 ) -> None:

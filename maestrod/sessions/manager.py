@@ -30,11 +30,11 @@ from typing import Any
 
 import trio
 
-from maestrod.config import ClaudeConfig, SessionsConfig
+from maestrod.config import ClaudeConfig, CodexConfig, SessionsConfig
 from maestrod.events import EventBus
 from maestrod.identity import ProcessRoot
 from maestrod.service import sd_notify
-from maestrod.sessions import adopt, resume, terminal_io
+from maestrod.sessions import adopt, codex, resume, terminal_io
 from maestrod.sessions.attach import Attachments, Peer
 from maestrod.sessions.hook_intake import HookIntake
 from maestrod.sessions.hooks import HookExtensions
@@ -62,12 +62,15 @@ EXIT_DRAIN = 0.25
 KEEP_EXITED = 64
 #: How often, at most, the screen witness renders a busy session's screen.
 SCREEN_RATE_HZ = 4.0
+#: Seconds between looks for a Codex session's rollout file that no hook has named yet.
+ROLLOUT_POLL = 1.0
 
 
 class SessionManager:
     def __init__(self, store: SessionStore, *, bus: EventBus, projects: ProjectStore, tasks: TaskStore,
                  mail: DirectiveMail, hooks: HookExtensions, config: SessionsConfig, claude: ClaudeConfig,
-                 data_dir: Path, socket_path: Path, screens_dir: Path | None = None) -> None:
+                 data_dir: Path, socket_path: Path, screens_dir: Path | None = None,
+                 codex: CodexConfig | None = None) -> None:
         self.store = store
         self.projects = projects
         self.hooks = hooks
@@ -82,8 +85,9 @@ class SessionManager:
         self.prompts = PromptDesk(store, config, self._gate, self.waits.wake)
         self.attachments = Attachments(store, self._fresh_screen)
         self.screen_feeds = ScreenFeeds(self._fresh_screen, lambda s: s.status)
-        self.hook_intake = HookIntake(store, hooks, self._hook_seen, self._hook_prompt)
-        self.spawner = Spawner(store, projects, tasks, mail, claude, data_dir, socket_path, self.prompts.check_text)
+        self.hook_intake = HookIntake(store, hooks, self._hook_seen, self._hook_prompt, data_dir)
+        self.spawner = Spawner(store, projects, tasks, mail, claude, data_dir, socket_path, self.prompts.check_text,
+                               codex)
         bus.add_listener(self.waits.on_event)
         #: Set before :meth:`run` by a daemon started from a graceful restart: its predecessor's live
         #: sessions (``maestrod.handoff``) and their scrollbacks, to adopt.
@@ -284,7 +288,8 @@ class SessionManager:
         return s
 
     def _running(self, sid: str, what: str) -> LiveSession:
-        if self.store.row(sid)["status"] == "hibernated":
+        s = self.sessions.get(sid)
+        if (s is None or s.is_exited) and self.store.row(sid)["status"] == "hibernated":
             raise errors.conflict(f"session {sid} is hibernated; cannot {what} (wake it first: `maestroctl session "
                                   f"wake {sid}`, or prompt it)", {"session": sid, "status": "hibernated"})
         s = self._live(sid, what)
@@ -389,7 +394,26 @@ class SessionManager:
         live.screen_watch = watch
         assert self._nursery is not None
         self._nursery.start_soon(self._run_session, live, watch)
+        if agent == "codex":
+            self._nursery.start_soon(self._find_rollout, live)
         return live
+
+    async def _find_rollout(self, s: LiveSession) -> None:
+        """A Codex session's rollout when no SessionStart hook named it (a hook lost, or a resumed thread):
+        Codex creates it with its first item, so the session's own CODEX_HOME is looked at every
+        :data:`ROLLOUT_POLL` seconds until the file is known or the process exits."""
+        home = str(self.data_dir / "sessions" / s.id / codex.HOME_DIR)
+        while not s.is_exited:
+            with trio.move_on_after(ROLLOUT_POLL):
+                await s.exited.wait()
+            row = self.store.find(s.id)
+            if row is None or row["transcript_path"]:
+                return
+            path = codex.find_rollout(home)
+            if path is not None:
+                self.store.set_transcript(s.id, None, path)
+                self.store.record(SYSTEM, s.id, "session.transcript", {"transcript_path": path, "source": "found"})
+                return
 
     async def _spawn_failed(self, sid: str, pty: PtyProcess | None, exc: BaseException) -> None:
         """A spawn failed after its row was written: the process (if any) is killed and reaped, and the row
@@ -621,11 +645,12 @@ class SessionManager:
 
     # -- attach -----------------------------------------------------------------------------------
 
-    async def attach(self, peer: Peer, sid: str, rows: int | None, cols: int | None, actor: str) -> str:
+    async def attach(self, peer: Peer, sid: str, rows: int | None, cols: int | None, actor: str, *,
+                     since: int | None = None) -> str:
         s = self._live(sid, "attach to it")
         if rows and cols and not s.is_exited:
             await self.resize(sid, rows, cols, actor)
-        return await self.attachments.attach(peer, s, actor)
+        return await self.attachments.attach(peer, s, actor, since=since)
 
     def detach(self, peer: Peer, sid: str) -> int:
         return self.attachments.detach(peer, sid)
