@@ -12,8 +12,8 @@ from typing import Any
 
 from maestrod.identity import read_stat
 from maestrod.sessions.resume import same_process
-from tests.conftest import MAESTROD, Daemon, EventLog, RawClient, wait_screen
-from tests.session_support import _error, _fake_claude, _project, _spawn
+from tests.conftest import MAESTROD, Daemon, EventLog, RawClient, maestroctl_env, wait_screen
+from tests.session_support import _ctl, _error, _fake_claude, _project, _spawn
 from tests.subprocess_daemon import LineConn, SubprocessDaemon, _die_with_parent
 
 
@@ -55,6 +55,9 @@ async def test_hibernate_then_wake_by_command_and_by_prompt(
     resumed = [h["data"] for h in history if h["type"] == "session.resumed"]
     assert resumed == [{"reason": "woken by the human", "how": "--session-id (it had written no transcript yet)",
                         "claude_session_id": s["claude_session_id"], "cut_off": False}]
+    shown = await _ctl(maestroctl_env(daemon.socket_path), "session", "history", sid)
+    assert "resumed  with --session-id (it had written no transcript yet): woken by the human  by human" in shown
+    assert "status  idle -> hibernated  (daemon: hibernated: its process was stopped" in shown
     # the stand-in was started the way a relaunch starts Claude Code, keeping the session's identity
     argv = Path(f"/proc/{woke['pid']}/cmdline").read_bytes().split(b"\0")
     assert s["claude_session_id"].encode() in argv

@@ -179,6 +179,11 @@ def entry_details(e: dict[str, Any], prompts: dict[int, dict[str, Any]]) -> str:
         return f"{d.get('rows')}x{d.get('cols')}  by {by}"
     if kind == "session.stop":
         return f"{d.get('how', 'stop')} ({', '.join(d.get('signals') or [])})  by {by}"
+    if kind == "session.resumed":
+        cut = ", its last turn cut off" if d.get("cut_off") else ""
+        return f"with {d.get('how', '--resume')}{cut}: {d.get('reason', '?')}  by {by}"
+    if kind == "session.suspended":
+        return f"{d.get('reason', '?')} (it was {d.get('status', '?')})"
     return " ".join(f"{k}={_short(v, 60)}" for k, v in d.items()) + (f"  by {by}" if by else "")
 
 

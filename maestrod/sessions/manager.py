@@ -283,6 +283,9 @@ class SessionManager:
         s = self.sessions.get(sid)
         if s is None:
             self.store.row(sid)  # not found -> NOT_FOUND
+            if sid in self._waking:
+                raise errors.conflict(f"session {sid} is being resumed (its process is starting); cannot {what} "
+                                      "yet: try again in a moment", {"session": sid, "status": "spawning"})
             raise errors.conflict(f"session {sid} has no terminal in this daemon (it exited before the daemon "
                                   f"started); cannot {what}", {"session": sid})
         return s
@@ -679,10 +682,11 @@ class SessionManager:
         done = trio.Event()
         self._waking[sid] = done
         assert self._nursery is not None
-        self._nursery.start_soon(self._resume_when_gone, sid, r["pid"], r["pid_start"], why,
-                                 r["status"] == "working", done)
+        # A turn under way (or a dialog or question inside one) when the process died was cut off.
+        cut_off = r["status"] if r["status"] in ("working", "waiting_input") else None
+        self._nursery.start_soon(self._resume_when_gone, sid, r["pid"], r["pid_start"], why, cut_off, done)
 
-    async def _resume_when_gone(self, sid: str, pid: int | None, start: int | None, why: str, cut_off: bool,
+    async def _resume_when_gone(self, sid: str, pid: int | None, start: int | None, why: str, cut_off: str | None,
                                 done: trio.Event) -> None:
         try:
             ended = "gone" if not pid else await resume.end_process(pid, start, self.config.stop_timeout)
@@ -707,9 +711,10 @@ class SessionManager:
                 del self._waking[sid]
             done.set()
 
-    async def _relaunch(self, sid: str, actor: str, why: str, *, cut_off: bool, **extra: Any) -> LiveSession:
+    async def _relaunch(self, sid: str, actor: str, why: str, *, cut_off: str | None, **extra: Any) -> LiveSession:
         """Start a new Claude process on the session's conversation (``claude --resume``): same maestro id,
-        name, parent, tasks and mail, a fresh token. Its timeline says ``resumed`` and why."""
+        name, parent, tasks and mail, a fresh token. Its timeline says ``resumed`` and why. ``cut_off``: the
+        status it had when its turn was cut off (working, waiting_input), if it was."""
         if self._nursery is None:
             raise errors.RpcError(errors.UNAVAILABLE, "the session service is not running")
         row = self.store.row(sid)
@@ -720,7 +725,7 @@ class SessionManager:
             self.store.write_status(sid, row["status"], "spawning", actor,
                                     {"source": "daemon", "reason": f"resuming: {why}"})
         how = "--resume" if plan.resumed else "--session-id (it had written no transcript yet)"
-        data = {"reason": why, "how": how, "claude_session_id": row["claude_session_id"], "cut_off": cut_off,
+        data = {"reason": why, "how": how, "claude_session_id": row["claude_session_id"], "cut_off": cut_off is not None,
                 **extra}
         self.store.record(actor, sid, "session.resumed", data,
                           event={"actor": actor, "session_id": sid, "name": row["name"],
@@ -742,9 +747,10 @@ class SessionManager:
             raise
         log.info("session %s resumed (%s): pid %d; %s", sid, how, pty.pid, why)
         self._observe(live, ProcessStarted(trio.current_time()), SYSTEM)
-        if cut_off:
-            reason = ("its last turn was cut off when its process ended (the daemon stopped); it was resumed idle: "
-                      "look at it and prompt it to go on")
+        if cut_off is not None:
+            reason = ("its last turn was cut off when its process ended (the daemon stopped)"
+                      + (" while it waited for input" if cut_off == "waiting_input" else "")
+                      + "; it was resumed idle: look at it and prompt it to go on")
             self.store.set_attention(sid, reason, SYSTEM, "daemon", {"kind": "resumed"})
             self._cut_off[sid] = reason
         return live
@@ -779,7 +785,7 @@ class SessionManager:
         done = trio.Event()
         self._waking[sid] = done
         try:
-            await self._relaunch(sid, actor, why or f"woken by {self._who(actor)}", cut_off=False)
+            await self._relaunch(sid, actor, why or f"woken by {self._who(actor)}", cut_off=None)
         finally:
             if self._waking.get(sid) is done:
                 del self._waking[sid]
