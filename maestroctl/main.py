@@ -13,8 +13,6 @@ from __future__ import annotations
 import os
 import sys
 
-from shared import paths
-
 TYPE_CHECKING = False  # typing costs ~2 ms of start-up; annotations are never evaluated
 if TYPE_CHECKING:
     import argparse
@@ -50,7 +48,8 @@ class Runtime:
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.socket = args.socket or paths.default_socket()
+        # An agent has $MAESTRO_SOCKET (shared.paths.SOCKET_ENV): then shared.paths is not even imported.
+        self.socket = args.socket or os.environ.get("MAESTRO_SOCKET") or _default_socket()
         self.json = bool(args.json)
         self.timeout = args.timeout
         self._client: Any = None
@@ -107,6 +106,12 @@ class Runtime:
             from maestroctl.output import safe  # agents' names and words: never terminal commands
 
             sys.stdout.write(safe(text.rstrip("\n")) + "\n")
+
+
+def _default_socket() -> str:
+    from shared import paths
+
+    return paths.default_socket()
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
