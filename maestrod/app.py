@@ -21,8 +21,11 @@ from maestrod.policy import ProjectScope
 from maestrod.mail.nudge import IdleNudger
 from maestrod.notify import Notifier
 from maestrod.recorder import Recorder
+from maestrod.scheduler.runner import Runner
+from maestrod.scheduler.store import RunStore
 from maestrod.sessions.hooks import HookExtensions
 from maestrod.sessions.manager import SessionManager
+from maestrod.sessions.prompts import SYSTEM
 from maestrod.sessions.store import SessionStore
 from maestrod.store.db import Database
 from maestrod.store.projects import ProjectStore
@@ -32,6 +35,7 @@ from maestrod.transcripts.service import TranscriptService
 from maestrod.web.endpoint import WebEndpoint
 from maestrod.worktrees.service import WorktreeService
 from maestrod.worktrees.store import WorktreeStore
+from shared.messages.session import Session, SessionSpawn
 
 log = logging.getLogger("maestrod")
 
@@ -111,12 +115,30 @@ class App:
         #: Notifications: the person's `[notify] command` when a session needs them (its own task and queue).
         self.notifier = Notifier(self.config.notify, self.bus, self.session_store, self.projects)
         self.services.append(self.notifier.run)
+        #: Task runs (`task run`, issue 13): drain a project's ready tasks with at most N worker sessions.
+        self.run_store = RunStore(self.db)
+        self.runner = Runner(
+            self.run_store, self.tasks, self.projects, self.session_store, self.recorder,
+            spawn=self._spawn_worker, stop=lambda sid: self.sessions.stop(sid, SYSTEM, wait=False),
+            prompt=lambda sid, text: self.sessions.prompt(sid, text, "send", False, SYSTEM),
+            shutting_down=self.shutting_down)
+        self.bus.add_listener(self.runner.on_event)
+        self.services.append(self.runner.run)
 
     def record(self, actor: str, subject_kind: str, subject_id: str, type_: str,
                data: dict[str, Any] | None = None, *, topic: str | None = None,
                event: dict[str, Any] | None = None) -> None:
         """Append an audit row and publish the matching event, in one transaction."""
         self.recorder.record(actor, subject_kind, subject_id, type_, data, topic=topic, event=event)
+
+    async def _spawn_worker(self, p: SessionSpawn) -> Session:
+        """A run's worker, spawned by the daemon itself (the run's starter was checked when it started)."""
+        if p.worktree or p.worktree_of is not None:
+            async def start(q: SessionSpawn) -> Session:
+                return await self.sessions.spawn(q, SYSTEM, None)
+
+            return await self.worktrees.spawn(p, start, SYSTEM)
+        return await self.sessions.spawn(p, SYSTEM, None)
 
     def _session_status(self, sid: str) -> str | None:
         row = self.session_store.find(sid)

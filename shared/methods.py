@@ -7,6 +7,7 @@ from shared.messages import digest
 from shared.messages import worktree
 from shared.messages import web
 from shared.messages import daemon
+from shared.messages import run
 from shared.messages.spec import MethodSpec
 
 CATALOGUE: dict[str, MethodSpec] = {}
@@ -19,5 +20,5 @@ def register_group(specs: list[MethodSpec]) -> None:
         CATALOGUE[spec.name] = spec
 
 
-for _group in (system, project, task, events, mail, report, template, session, digest, worktree, web, daemon):
+for _group in (system, project, task, events, mail, report, template, session, digest, worktree, web, daemon, run):
     register_group(_group.METHODS)

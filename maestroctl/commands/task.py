@@ -1,4 +1,4 @@
-"""``maestroctl task create|list|get|update|delete|children|ready|history``"""
+"""``maestroctl task create|list|get|update|delete|children|ready|history|report|run``"""
 
 from __future__ import annotations
 
@@ -91,6 +91,11 @@ def register(sub: Any, name: str, help_: str) -> None:
     rep.add_argument("id", metavar="TASK", help="task id or unique prefix")
     rep.add_argument("--message", required=True, help="what happened (- reads stdin)")
     rep.set_defaults(func=report)
+
+    # `task run` (issue 13): the run.* RPCs; its command lives in maestroctl/commands/run.py
+    from maestroctl.commands import run
+
+    run.register(s)
 
 
 def _one(r: dict[str, Any]) -> str:

@@ -7,3 +7,4 @@ from maestrod.handlers import digest  # noqa: F401
 from maestrod.handlers import worktree  # noqa: F401
 from maestrod.handlers import web  # noqa: F401
 from maestrod.handlers import daemon  # noqa: F401
+from maestrod.handlers import run  # noqa: F401

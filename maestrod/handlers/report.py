@@ -27,6 +27,7 @@ from typing import Any
 
 from maestrod.dispatch import Context, handler
 from maestrod.handlers.task import task_event
+from maestrod.scheduler.core import RELEASED
 from shared import errors
 from shared.messages.report import TaskReport
 from shared.messages.spec import HUMAN
@@ -38,8 +39,8 @@ FINAL = frozenset({"completed", "cancelled", "archived"})
 
 
 def _parts(ctx: Context, tid: str) -> list[str]:
-    """The status of every session's part of task ``tid`` (its ``session_tasks`` rows)."""
-    return ctx.app.session_store.task_part_statuses(tid)
+    """The status of every session's part of task ``tid`` (its ``session_tasks`` rows), released ones aside."""
+    return [s for s in ctx.app.session_store.task_part_statuses(tid) if s != RELEASED]
 
 
 def _target_status(ctx: Context, tid: str, current: str, report: str) -> str | None:
