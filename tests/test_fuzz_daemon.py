@@ -10,9 +10,10 @@ A case is one fuzzed request, line or connection; a hypothesis example sends sev
 ping to know they were all answered). The runs are deterministic (hypothesis ``derandomize``);
 ``MAESTRO_FUZZ_SEED=N`` draws other cases and ``MAESTRO_FUZZ_SCALE=F`` runs F times as many (the default is
 over 10,000 cases, about a minute on an idle 2-core machine).
-Methods that would act without bound are fenced, not skipped: ``session.spawn`` only ever names projects
-that do not exist (every spawn is refused after validation); the waits, subscriptions, attaches, stops
-and token changes run on connections of their own, which are then abandoned.
+Methods that would act without bound are fenced, not skipped: ``session.spawn`` and ``run.start`` only
+ever name projects that do not exist (refused after validation); the waits, subscriptions, attaches, stops
+and token changes run on connections of their own, which are then abandoned. Only ``daemon.stop`` and
+``daemon.restart``, whose job is to end the daemon under test, are left out.
 """
 
 from __future__ import annotations
@@ -45,8 +46,12 @@ RSS_SLACK = 30 * 1024 * 1024
 #: Methods that hold their connection (waits, streams) or change who it acts as: each runs on a
 #: connection of its own, followed by a ping; the connection is then closed, the wait abandoned.
 OWN_CONNECTION = frozenset({"mail.wait", "session.wait", "session.attach", "events.subscribe", "system.auth",
-                            "session.stop", "session.kill"})
-#: Never reaches an existing project, so nothing is ever spawned.
+                            "session.stop", "session.kill", "session.watch_screen"})
+#: Methods whose purpose is to end or replace the daemon under test (tests/test_handoff.py covers them).
+NEVER = frozenset({"daemon.stop", "daemon.restart"})
+#: Methods that start agents: their project never names an existing one, so each is refused after
+#: validation and nothing is spawned.
+SPAWNING = frozenset({"session.spawn", "run.start"})
 NO_SPAWN_PROJECT = "no-such-project-"
 HOME_PROJECT = "fuzz-home-7c1"
 
@@ -182,7 +187,7 @@ def params_for(method: dict[str, Any], strings: st.SearchStrategy[str]) -> st.Se
     daemon's answer)."""
     fields = []
     for field in method["params"]:
-        if method["name"] == "session.spawn" and field["name"] == "project":
+        if method["name"] in SPAWNING and field["name"] == "project":
             value = st.text(max_size=8).map(lambda s: NO_SPAWN_PROJECT + s)
         else:
             value = st.one_of(json_values,  # any JSON at all: mostly the wrong type
@@ -235,8 +240,9 @@ def fuzzd() -> Iterator[FuzzDaemon]:
             assert "result" in resp, resp
             return resp["result"]
 
-        d.methods = call("system.methods")
+        d.methods = [m for m in call("system.methods") if m["name"] not in NEVER]
         assert len(d.methods) > 40, d.methods
+        assert all(any(f["name"] == "project" for f in m["params"]) for m in d.methods if m["name"] in SPAWNING)
         (root / "work").mkdir()
         pid = call("project.create", {"name": HOME_PROJECT, "dir": str(root / "work")})["id"]
         tasks: list[str] = []
@@ -492,7 +498,7 @@ def test_half_closed_and_abandoned_connections(fuzzd: FuzzDaemon) -> None:
         d.cases += 1
         d.requests += 1
         method, params = call
-        if method in OWN_CONNECTION or method == "session.spawn":
+        if method in OWN_CONNECTION or method in SPAWNING:
             method, params = "task.list", {"project": HOME_PROJECT}
         line = request_line(method, params, 1)
         c = Conn(d.socket)
