@@ -86,7 +86,7 @@ class App:
         self.sessions = SessionManager(
             self.session_store, bus=self.bus, projects=self.projects, tasks=self.tasks, mail=self.mail,
             hooks=self.hook_extensions, config=self.config.sessions, claude=self.config.claude,
-            data_dir=data_dir, socket_path=socket_path, screens_dir=screens_dir)
+            data_dir=data_dir, socket_path=socket_path, screens_dir=screens_dir, codex=self.config.codex)
         self.token_lookup = self.sessions.token_lookup
         #: Peer pid -> the agent session whose process tree it is in (a connection from there is that agent).
         self.identity = PeerIdentity(self.sessions.process_roots, self._session_status)

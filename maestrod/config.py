@@ -65,6 +65,24 @@ class ClaudeConfig:
 
 
 # An instance rather than a dict of attrs.fields() defaults, so each default keeps its field's type.
+@attrs.define
+class CodexConfig:
+    """``[codex]``: Codex CLI sessions (``session spawn --agent codex``, docs/codex.md). The model provider
+    maestrod defines for each session: ``base_url`` (an OpenAI Responses API), ``env_key`` (the name of the
+    variable holding the key; the variable itself passes through the environment), ``model``; ``provider``
+    names it. ``use_login = true`` uses the user's ``~/.codex/auth.json`` (a copy in the session's own
+    CODEX_HOME) with Codex's built-in ``openai`` provider instead."""
+
+    bin: Optional[str] = None
+    provider: str = attrs.field(default="maestro", validator=attrs.validators.matches_re(r"[A-Za-z0-9_-]{1,64}"))
+    base_url: str = "https://api.openai.com/v1"
+    env_key: str = attrs.field(default="OPENAI_API_KEY",
+                               validator=attrs.validators.matches_re(r"[A-Za-z_][A-Za-z0-9_]{0,127}"))
+    model: Optional[str] = None
+    use_login: bool = False
+    extra_args: list[str] = attrs.Factory(list)
+
+
 _DIGEST_DEFAULTS = DigestConfig()
 
 
@@ -157,6 +175,7 @@ class Config:
     sessions: SessionsConfig = attrs.Factory(SessionsConfig)
     claude: ClaudeConfig = attrs.Factory(ClaudeConfig)
     digest: DigestSettings = attrs.Factory(DigestSettings)
+    codex: CodexConfig = attrs.Factory(CodexConfig)
     context: ContextSettings = attrs.Factory(ContextSettings)
     mail: MailConfig = attrs.Factory(MailConfig)
     worktree: WorktreeConfig = attrs.Factory(WorktreeConfig)

@@ -27,6 +27,8 @@ TIMELINE_TYPES: dict[str, str] = {
                          "starts again",
     "session.needs_attention": "a session started or stopped needing attention",
     "session.hook": "a Claude Code hook reported on the session",
+    "session.transcript": "the file of a Codex session's transcript became known (its rollout, named by the "
+                          "SessionStart hook or found in the session's own CODEX_HOME)",
     "session.attach": "a viewer attached to (or detached from) the session's terminal",
     "session.deleted": "exited sessions and their rows were removed (recorded on their project)",
     "worktree.created": "a git worktree was made for the session (and its setup ran)",

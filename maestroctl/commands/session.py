@@ -58,8 +58,8 @@ def register(sub: Any, name: str, help_: str) -> None:
         "spawn",
         help="start Claude Code (or `-- ARGV...`) in a terminal maestrod owns",
         description="Start a session. Without `-- ARGV` it is Claude Code with maestro's hooks; "
-        "with `-- ARGV` any program (e.g. `-- bash -i`). With --agent claude, "
-        "`-- ARGS` are extra arguments for claude.",
+        "with `-- ARGV` any program (e.g. `-- bash -i`). With --agent claude (or codex: the Codex CLI, "
+        "docs/codex.md), `-- ARGS` are extra arguments for the agent.",
     )
     sp.add_argument("--project", help="project id/prefix/name (default: $MAESTRO_PROJECT_ID)")
     sp.add_argument("--name", required=True)
@@ -69,8 +69,8 @@ def register(sub: Any, name: str, help_: str) -> None:
     sp.add_argument("--prompt", help="first prompt, delivered when the agent is ready (- reads stdin)")
     sp.add_argument(
         "--agent",
-        choices=["claude", "command"],
-        help="claude (default without ARGV) or command (default with ARGV)",
+        choices=["claude", "codex", "command"],
+        help="claude (default without ARGV), codex (Codex CLI) or command (default with ARGV)",
     )
     sp.add_argument("--allowed-tools", help='claude --allowedTools, e.g. "Bash Read Edit"')
     sp.add_argument("--permission-mode", help="claude --permission-mode (e.g. acceptEdits, default, plan)")

@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import trio
 
+from maestrod.sessions import codex
 from maestrod.sessions.hooks import HookExtensions
 from maestrod.sessions.status import HookSeen
 from maestrod.sessions.store import SessionStore
-from maestrod.sessions.transcript_path import Refused, check_reported, physical
+from maestrod.sessions.transcript_path import Refused, check_reported, open_regular, physical, why_not_openable
 
 log = logging.getLogger("maestrod.sessions")
 
@@ -33,14 +36,25 @@ EXTENSION_TIMEOUT = 1.5
 _SUMMARY_FIELDS = ("source", "tool_name", "notification_type", "reason", "message")
 
 
+def _permission_message(payload: dict[str, Any]) -> str:
+    tool = _str(payload.get("tool_name")) or "a tool"
+    tool_input = payload.get("tool_input")
+    command = tool_input.get("command") if isinstance(tool_input, dict) else None
+    what = f"{tool}: {command}" if isinstance(command, str) else tool
+    return f"permission to run {what}"[:500]
+
+
 def _str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
 class HookIntake:
     def __init__(self, store: SessionStore, extensions: HookExtensions,
-                 witness: Callable[[str, HookSeen], None], confirm: Callable[[str, str], None]) -> None:
+                 witness: Callable[[str, HookSeen], None], confirm: Callable[[str, str], None],
+                 data_dir: Path | None = None) -> None:
         self.store = store
+        #: Where the sessions' private directories are (a Codex session's CODEX_HOME is in its own).
+        self.data_dir = data_dir
         self.extensions = extensions
         self._witness = witness
         self._confirm = confirm
@@ -77,6 +91,9 @@ class HookIntake:
             obs = HookSeen(now, event)
         elif event in ("PreToolUse", "PostToolUse", "PostToolUseFailure"):
             obs = HookSeen(now, event, _str(payload.get("tool_name")))
+        elif event == "PermissionRequest":
+            # Codex asks a person to approve a tool call: the dialog Claude Code reports as a Notification.
+            obs = HookSeen(now, "Notification", "permission_prompt", _permission_message(payload))
         elif event == "Stop":
             blocked = False
             with trio.move_on_after(EXTENSION_TIMEOUT):
@@ -104,6 +121,8 @@ class HookIntake:
     def _check_transcript(self, sid: str, reported: str) -> str | Refused:
         row = self.store.find(sid)
         expected = row["transcript_path"] if row is not None else None
+        if row is not None and row["agent"] == "codex":
+            return self._check_rollout(sid, expected, reported)
         if row is None or not expected:
             verdict: str | Refused = Refused("the session has no transcript of its own (it was not started as "
                                              "Claude Code)")
@@ -116,3 +135,25 @@ class HookIntake:
             log.warning("session %s: SessionStart reported the transcript %r; refused: %s", sid, reported[:500],
                         verdict.reason)
         return verdict
+
+    def _check_rollout(self, sid: str, current: str | None, reported: str) -> str | Refused:
+        """A Codex session's rollout: a ``rollout-*.jsonl`` of its own CODEX_HOME's ``sessions/YYYY/MM/DD``.
+        The first accepted one (or another one: ``/new`` starts a new rollout) is announced as
+        ``session.transcript``, which the transcript service follows."""
+        home = self.data_dir / "sessions" / sid / codex.HOME_DIR if self.data_dir is not None else None
+        path = codex.check_rollout(str(home), reported) if home is not None else None
+        if path is None:
+            why = f"not a rollout-*.jsonl in the session's CODEX_HOME {home}/sessions/YYYY/MM/DD"
+            log.warning("session %s: SessionStart reported the rollout %r; refused: %s", sid, reported[:500], why)
+            return Refused(why)
+        try:
+            fd = open_regular(path)
+        except (FileNotFoundError, NotADirectoryError):
+            fd = None  # written with the first item
+        except OSError as exc:
+            return Refused(why_not_openable(exc))
+        if fd is not None:
+            os.close(fd)
+        if path != current:
+            self.store.record(sid, sid, "session.transcript", {"transcript_path": path, "source": "hook"})
+        return path

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import attrs
 
-from maestrod.config import ClaudeConfig
-from maestrod.sessions import briefing, claude
+from maestrod.config import ClaudeConfig, CodexConfig
+from maestrod.sessions import briefing, claude, codex
 from shared import errors
 from shared.messages.session import SessionSpawn
 
@@ -32,10 +32,15 @@ class Launch:
     claude_session_id: str | None = None
     transcript_path: str | None = None
     placeholder: str | None = None
+    #: What precedes the text in the argument the placeholder stands for (Codex: ``developer_instructions=``,
+    #: the text then written as a TOML string).
+    placeholder_key: str | None = None
 
     def real_argv(self, system_prompt: str) -> list[str]:
         """The argv to exec: the placeholder replaced by the text itself."""
-        return [system_prompt if a is self.placeholder else a for a in self.argv]
+        real = (system_prompt if self.placeholder_key is None
+                else self.placeholder_key + codex.toml_string(system_prompt))
+        return [real if a is self.placeholder else a for a in self.argv]
 
 
 def stored_env(env: Mapping[str, str]) -> dict[str, str]:
@@ -46,7 +51,7 @@ def stored_env(env: Mapping[str, str]) -> dict[str, str]:
 def session_env(p: SessionSpawn, identity: Mapping[str, str], claude_cfg: ClaudeConfig) -> dict[str, str]:
     """The daemon's environment without other agents' identities, plus the spawn's ``--env``, the
     terminal, maestroctl on PATH, and the session's identity (``MAESTRO_*``)."""
-    env = claude.scrub_env(os.environ)
+    env = codex.scrub_env(claude.scrub_env(os.environ))
     if p.agent == "claude" and not claude_cfg.autoupdate:
         # A spawned Claude Code must not update itself machine-wide in the middle of a run.
         env["DISABLE_AUTOUPDATER"] = "1"
@@ -79,6 +84,38 @@ def claude_launch(p: SessionSpawn, env: dict[str, str], cwd: str, session_dir: P
                               permission_mode=p.permission_mode or cfg.permission_mode,
                               extra_args=[*cfg.extra_args, *p.argv], append_system_prompt=placeholder)
     return Launch(argv, env, claude_sid, claude.transcript_path(env, cwd, claude_sid), placeholder)
+
+
+def codex_launch(p: SessionSpawn, env: dict[str, str], cwd: str, session_dir: Path, prompt_file: Path,
+                 cfg: CodexConfig) -> Launch:
+    """Codex CLI in the session's own CODEX_HOME (``<session dir>/codex-home``): hooks in its config.toml,
+    the provider, the folder's trust and the briefing as ``-c`` overrides. Nothing else is written."""
+    binary = codex.find_codex(cfg.bin, env)
+    if binary is None:
+        raise errors.RpcError(
+            errors.UNAVAILABLE,
+            "Codex CLI not found: set `bin` in the [codex] section of the config, or MAESTRO_CODEX_BIN, "
+            "or put `codex` on the daemon's PATH (npm install -g @openai/codex)")
+    if p.allowed_tools or p.permission_mode:
+        raise errors.invalid_params(["allowed_tools: Claude Code options; for Codex pass its own flags after "
+                                     "`--` (e.g. -- --sandbox workspace-write --ask-for-approval on-request)"])
+    login_file: Path | None = None
+    if cfg.use_login:
+        user_home = Path(env.get("HOME") or os.path.expanduser("~"))
+        login_file = user_home / ".codex" / "auth.json"
+        if not login_file.is_file():
+            raise errors.RpcError(errors.UNAVAILABLE, f"[codex] use_login = true, but there is no {login_file} "
+                                  "(run `codex login` first)")
+    home = session_dir / codex.HOME_DIR
+    session_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    codex.prepare_home(home, claude.maestroctl_command(), login_file=login_file)
+    env["CODEX_HOME"] = str(home)
+    key = "developer_instructions="
+    placeholder = key + briefing.ARGV_PLACEHOLDER.format(path=prompt_file)
+    argv = codex.codex_argv(binary, cwd, provider=None if cfg.use_login else cfg.provider,
+                            base_url=cfg.base_url, env_key=cfg.env_key, model=cfg.model, instructions=placeholder,
+                            extra_args=[*cfg.extra_args, *p.argv])
+    return Launch(argv, env, placeholder=placeholder, placeholder_key=key)
 
 
 def command_launch(p: SessionSpawn, env: dict[str, str], cwd: str, session_dir: Path) -> Launch:

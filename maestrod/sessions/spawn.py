@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import attrs
 
 from maestrod import policy
-from maestrod.config import ClaudeConfig
+from maestrod.config import ClaudeConfig, CodexConfig
 from maestrod.sessions import briefing, launch, resume
 from maestrod.sessions.prompts import prompt_source
 from maestrod.sessions.store import NewSession, SessionStore, token_hash
@@ -54,8 +54,9 @@ class Prepared:
 class Spawner:
     def __init__(self, store: SessionStore, projects: ProjectStore, tasks: TaskStore, mail: DirectiveMail,
                  claude: ClaudeConfig, data_dir: Path, socket_path: Path,
-                 check_prompt: Callable[[str], None]) -> None:
+                 check_prompt: Callable[[str], None], codex: CodexConfig | None = None) -> None:
         self.store = store
+        self.codex = codex or CodexConfig()
         self.projects = projects
         self.tasks = tasks
         self.mail = mail
@@ -99,6 +100,8 @@ class Spawner:
             "MAESTRO_SYSTEM_PROMPT_FILE": str(prompt_file)}, self.claude)
         if p.agent == "claude":
             started = launch.claude_launch(p, env, cwd, session_dir, prompt_file, self.claude)
+        elif p.agent == "codex":
+            started = launch.codex_launch(p, env, cwd, session_dir, prompt_file, self.codex)
         else:
             started = launch.command_launch(p, env, cwd, session_dir)
         argv = started.argv
@@ -121,7 +124,7 @@ class Spawner:
                                     tasks=[self.tasks.get(t) for t in task_ids], role=p.role, directive=directive,
                                     sender=actor, mail_id=mail_id, template=template)
             first = p.prompt
-            if not first and directive is not None and p.agent == "claude":
+            if not first and directive is not None and p.agent in ("claude", "codex"):
                 first = briefing.kickoff_prompt(directive, mail_id)
             if first:
                 self.store.queue_prompt(c, sid, first, "send", prompt_source(actor), actor, now=False)
@@ -131,7 +134,7 @@ class Spawner:
                 resume.save_spawn_env(session_dir, p.env)
         except OSError as exc:
             log.warning("session %s: could not write %s: %s", sid, prompt_file, exc)
-        if p.agent == "claude":
+        if p.agent in ("claude", "codex"):
             exec_argv = started.real_argv(text)
         else:
             exec_argv = argv

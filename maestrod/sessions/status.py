@@ -66,11 +66,17 @@ class AgentKind:
     #: The key that interrupts a turn.
     interrupt_key: bytes
     interrupt_name: str
+    #: The agent's name for people ("Claude Code asks: ...").
+    label: str = ""
 
 
 AGENT_KINDS: Mapping[str, AgentKind] = {
     "claude": AgentKind("claude", hooks=True, transcript=True, screen_rules=True, interrupt_key=b"\x1b",
-                        interrupt_name="escape"),
+                        interrupt_name="escape", label="Claude Code"),
+    # Codex CLI: the same witnesses. Its hooks have no Notification (a PermissionRequest hook is taken as
+    # Claude's permission_prompt), its rollout is found once the first prompt starts it (docs/codex.md).
+    "codex": AgentKind("codex", hooks=True, transcript=True, screen_rules=True, interrupt_key=b"\x1b",
+                       interrupt_name="escape", label="Codex"),
     "command": AgentKind("command", hooks=False, transcript=False, screen_rules=False, interrupt_key=b"\x03",
                          interrupt_name="ctrl-c"),
 }
@@ -274,7 +280,8 @@ class StatusMachine:
                             recheck_at=turn.recheck_at)
         if self.dialog_hook is not None:
             message = self.dialog_hook.message or self.dialog_hook.detail or "a dialog"
-            return Decision("waiting_input", f"Claude Code asks: {message}", "hook", attention=message,
+            return Decision("waiting_input", f"{self.kind.label or self.kind.name} asks: {message}", "hook",
+                            attention=message,
                             attention_source="hook")
         if screen is not None and screen.kind == "notice" and turn.status in ("working", "spawning"):
             reason = screen.reason or f"the screen shows {screen.rule}"

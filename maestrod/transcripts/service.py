@@ -601,9 +601,15 @@ class TranscriptService:
         saved = self._load_saved(session_id)
         if saved is not None:
             return saved
-        s = _Session(session_id, path, SessionDigest(config=self.config), self.clock)
+        s = _Session(session_id, path, SessionDigest(config=self.config, format=self._format(session_id)),
+                     self.clock)
         s.name = self._name(session_id)
         return s
+
+    def _format(self, session_id: str) -> str:
+        """The transcript format of the session's agent (a Codex session's rollout, else Claude Code's)."""
+        row = self.session_store.find(session_id)
+        return "codex" if row is not None and row["agent"] == "codex" else "claude"
 
     def _name(self, session_id: str) -> str | None:
         return self.session_store.name(session_id)
@@ -663,6 +669,10 @@ def wire_sessions(bus: EventBus, hook_extensions: HookExtensions, service: Trans
         elif topic == "session.resumed":
             # A relaunched agent (--resume) goes on writing the same transcript: tailing goes on from the
             # checkpoint; a fork's new file would be switched to by its SessionStart hook.
+            if data.get("transcript_path") and data.get("session_id"):
+                service.watch(data["session_id"], data["transcript_path"])
+        elif topic == "session.transcript":
+            # A Codex session's rollout became known (its first prompt created it; docs/codex.md).
             if data.get("transcript_path") and data.get("session_id"):
                 service.watch(data["session_id"], data["transcript_path"])
         elif topic == "session.status" and data.get("to") in ("exited", "hibernated"):

@@ -102,12 +102,13 @@ class SessionSpawn:
     env: dict[str, str] = attrs.field(
         factory=dict, validator=_env, metadata=doc("extra environment for the process")
     )
-    agent: Literal["claude", "command"] = attrs.field(
-        default="claude", metadata=doc("claude: Claude Code with hooks; command: run `argv` as is")
+    agent: Literal["claude", "codex", "command"] = attrs.field(
+        default="claude",
+        metadata=doc("claude: Claude Code with hooks; codex: Codex CLI with hooks; command: run `argv` as is"),
     )
     argv: list[str] = attrs.field(
         factory=list, validator=_argv,
-        metadata=doc("command: the program and its args; claude: extra args for claude"),
+        metadata=doc("command: the program and its args; claude/codex: extra args for the agent"),
     )
     allowed_tools: Optional[str] = attrs.field(
         default=None, validator=_no_nul, metadata=doc('claude --allowedTools, e.g. "Bash Read Edit"')
