@@ -135,3 +135,24 @@ async def test_tasks_nest_at_most_64_levels(client: RawClient, short_tmp: Path) 
     while node["children"]:
         depth, node = depth + 1, node["children"][0]
     assert depth == MAX_TASK_DEPTH
+
+
+def test_encoded_lists_are_the_tasks_wire_form(stores: tuple[Database, TaskStore, str]) -> None:
+    """task.list and task.ready answer from ``*_encoded`` (rows straight to JSON): byte for byte what the
+    tasks themselves unstructure and encode to."""
+    import orjson
+
+    from shared.convert import unstructure
+
+    db, tasks, pid = stores
+    a = tasks.create(pid, "a", "é \u2028 \"q\"", "high", "completed", None, [])
+    b = tasks.create(pid, "b", "", "low", "todo", a.id, [a.id])
+    tasks.create(pid, "c", "", "critical", "todo", None, [a.id, b.id])
+    tasks.create(pid, "d", "", "medium", "todo", b.id, [b.id])
+    for encoded, built in ((tasks.list_encoded(pid), tasks.list(pid)),
+                           (tasks.list_encoded(pid, ["todo"], ["low"]), tasks.list(pid, ["todo"], ["low"])),
+                           (tasks.list_encoded(pid, roots_only=True), tasks.list(pid, roots_only=True)),
+                           (tasks.list_encoded(parent_id=b.id), tasks.list(parent_id=b.id)),
+                           (tasks.ready_encoded(pid), tasks.ready(pid)), (tasks.ready_encoded(None), tasks.ready(None))):
+        assert orjson.dumps(encoded) == orjson.dumps(unstructure(built))
+    assert [t["title"] for t in orjson.loads(orjson.dumps(tasks.ready_encoded(pid)))] == ["b"]

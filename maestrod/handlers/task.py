@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from maestrod import paging
 from maestrod.dispatch import Context, handler
 from maestrod.policy import ProjectAction
@@ -53,7 +55,7 @@ async def create(ctx: Context, p: TaskCreate) -> Task:
 
 
 @handler("task.list")
-async def list_(ctx: Context, p: TaskList) -> list[Task] | dict[str, Any]:
+async def list_(ctx: Context, p: TaskList) -> list[Task] | dict[str, Any] | orjson.Fragment:
     app = ctx.app
     pid = _listed_project(ctx, p.project)
     roots_only = p.parent == ""
@@ -63,8 +65,9 @@ async def list_(ctx: Context, p: TaskList) -> list[Task] | dict[str, Any]:
             raise errors.invalid_params(["tree: a tree comes whole; leave out limit and cursor"])
         page = paging.Page("task.list", p.cursor, p.limit, PAGE_KEY)
         return page.answer(app.tasks.list(pid, p.status, p.priority, parent, roots_only=roots_only, page=page))
-    tasks = app.tasks.list(pid, p.status, p.priority, parent, roots_only=roots_only and not p.tree)
-    return app.tasks.as_tree(tasks) if p.tree else tasks
+    if not p.tree:  # the whole list as it is read, already encoded (the biggest answers there are)
+        return app.tasks.list_encoded(pid, p.status, p.priority, parent, roots_only=roots_only)
+    return app.tasks.as_tree(app.tasks.list(pid, p.status, p.priority, parent))
 
 
 @handler("task.get")
@@ -157,13 +160,13 @@ async def children(ctx: Context, p: TaskChildren) -> list[Task] | dict[str, Any]
 
 
 @handler("task.ready")
-async def ready(ctx: Context, p: TaskReady) -> list[Task] | dict[str, Any]:
+async def ready(ctx: Context, p: TaskReady) -> list[Task] | dict[str, Any] | orjson.Fragment:
     app = ctx.app
     pid = _listed_project(ctx, p.project)
     if paging.paged(p.limit, p.cursor):
         page = paging.Page("task.ready", p.cursor, p.limit, PAGE_KEY)
         return page.answer(app.tasks.ready(pid, page=page))
-    return app.tasks.ready(pid)
+    return app.tasks.ready_encoded(pid)
 
 
 @handler("task.history")
