@@ -203,6 +203,8 @@ class StatusMachine:
         self.screen: ScreenSeen | None = None
         self.person: PersonTyped | None = None
         self.parked: Hibernated | Queued | None = None
+        #: The agent's empty input prompt has been on screen since the process started (its UI is up).
+        self.prompt_seen = False
 
     # -- inputs --------------------------------------------------------------------------------------
 
@@ -213,6 +215,7 @@ class StatusMachine:
             self.process = obs
             if isinstance(obs, ProcessStarted):
                 self.parked = None
+                self.prompt_seen = False
         elif isinstance(obs, HookSeen):
             self._hook(obs)
         elif isinstance(obs, TranscriptSeen):
@@ -220,6 +223,8 @@ class StatusMachine:
             if obs.state in _TRANSCRIPT_ENDED:
                 self.dialog_hook = None  # an interrupt (Esc on the dialog) or an API error ended the turn
         elif isinstance(obs, ScreenSeen):
+            if obs.kind == "prompt":
+                self.prompt_seen = True
             if obs.kind == "prompt" and (self.screen is None or self.screen.kind != "prompt"):
                 self.dialog_hook = None  # the screen went back to the empty prompt: no dialog is open any more
             self.screen = obs
@@ -295,6 +300,10 @@ class StatusMachine:
         if hook is None and tr is None:
             if screen is not None and screen.kind == "prompt":
                 return Decision("idle", "the empty input prompt is on screen", "screen")
+            if self.prompt_seen:
+                # Up, and no turn has started: Codex's first hook (SessionStart) comes with the first prompt,
+                # so the screen of a prompt being typed must not send the session back to `spawning`.
+                return Decision("idle", "the input prompt was on screen and no turn has started", "screen")
             return Decision("spawning", "the agent is starting", "process")
         hook_running = hook is not None and (
             hook.event in _TURN_RUNNING or (hook.event == "Stop" and hook.blocked))
