@@ -21,6 +21,8 @@ from maestrod.policy import ProjectScope
 from maestrod.mail.nudge import IdleNudger
 from maestrod.notify import Notifier
 from maestrod.recorder import Recorder
+from maestrod.scheduler.governor import Governor
+from maestrod.scheduler.resources import ProcessTrees
 from maestrod.scheduler.runner import Runner
 from maestrod.scheduler.store import RunStore
 from maestrod.sessions.hooks import HookExtensions
@@ -124,6 +126,14 @@ class App:
             shutting_down=self.shutting_down)
         self.bus.add_listener(self.runner.on_event)
         self.services.append(self.runner.run)
+        #: The governor (`[governor]`): a spawn waits (queued) while live agents or memory leave no room; idle
+        #: Claude sessions are hibernated, oldest idle first, to make room.
+        self.process_trees = ProcessTrees()
+        self.governor = Governor(self.config.governor, self.session_store, self.tasks, self.sessions.sessions,
+                                 lambda sid: self.sessions.hibernate(sid, SYSTEM), self.process_trees)
+        self.sessions.admission = self.governor
+        self.bus.add_listener(self.governor.on_event)
+        self.services.append(self.governor.run)
 
     def record(self, actor: str, subject_kind: str, subject_id: str, type_: str,
                data: dict[str, Any] | None = None, *, topic: str | None = None,

@@ -14,6 +14,7 @@ import attrs
 
 from maestrod.mail.config import MailConfig
 from maestrod.notify.config import NotifyConfig
+from maestrod.scheduler.config import GovernorConfig
 from shared.convert import structure_params
 from shared.digest import DigestConfig
 from shared.messages.session import PROMPT_MAX_CHARS
@@ -182,6 +183,7 @@ class Config:
     notify: NotifyConfig = attrs.Factory(NotifyConfig)
     web: WebConfig = attrs.Factory(WebConfig)
     policy: PolicyConfig = attrs.Factory(PolicyConfig)
+    governor: GovernorConfig = attrs.Factory(GovernorConfig)
 
 
 class ConfigError(Exception):

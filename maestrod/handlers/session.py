@@ -63,9 +63,12 @@ async def spawn(ctx: Context, p: SessionSpawn) -> Session:
 
 
 def _with_worktree(ctx: Context, s: Session) -> Session:
-    """``session.get``/``list`` show the worktree a session works in (its last known state)."""
+    """``session.get``/``list`` show the worktree a session works in (its last known state), and the resident
+    memory and CPU of its process tree."""
     summary = ctx.app.worktrees.summary(s.id)
-    return s if summary is None else attrs.evolve(s, worktree=summary)
+    s = s if summary is None else attrs.evolve(s, worktree=summary)
+    usage = ctx.app.process_trees.usage(s.pid) if s.status not in ("exited", "hibernated", "queued") else None
+    return s if usage is None else attrs.evolve(s, rss_bytes=usage.rss_bytes, cpu_percent=usage.cpu_percent)
 
 
 def _readable_sessions(ctx: Context, p: SessionList, found: list[Session]) -> list[Session]:

@@ -24,9 +24,9 @@ import logging
 import os
 import signal
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import trio
 
@@ -44,7 +44,7 @@ from maestrod.sessions.pty import PtyProcess
 from maestrod.sessions.screen import ScreenObservation, ScreenWatch
 from maestrod.sessions.screen_feed import ScreenFeeds, frame
 from maestrod.sessions.screens import ScreenRules, load_rules
-from maestrod.sessions.spawn import DirectiveMail, Spawner
+from maestrod.sessions.spawn import DirectiveMail, Prepared, Spawner
 from maestrod.sessions.status import (AGENT_KINDS, Decision, Gate, HookSeen, Observation, PersonTyped,
                                       ProcessExited, ProcessStarted, ScreenSeen, TranscriptSeen)
 from maestrod.sessions.store import LiveFacts, SessionStore, token_hash
@@ -64,6 +64,18 @@ KEEP_EXITED = 64
 SCREEN_RATE_HZ = 4.0
 #: Seconds between looks for a Codex session's rollout file that no hook has named yet.
 ROLLOUT_POLL = 1.0
+
+
+class Admission(Protocol):
+    """What spawning asks of the governor (maestrod/scheduler/governor.py)."""
+
+    def hold(self, sid: str, p: SessionSpawn) -> str | None: ...
+
+    def enqueue(self, sid: str, p: SessionSpawn, why: str, launch: Callable[[], Awaitable[Any]]) -> None: ...
+
+    def cancel(self, sid: str, actor: str) -> bool: ...
+
+    def why(self, sid: str) -> str | None: ...
 
 
 class SessionManager:
@@ -110,6 +122,9 @@ class SessionManager:
         self._suspending = False
         #: The attention reason written for a session resumed with its last turn cut off (cleared by a prompt).
         self._cut_off: dict[str, str] = {}
+        #: The governor (``[governor]``, maestrod/scheduler/governor.py), set by the app: it may hold a spawn
+        #: back (``queued``) until there is room. None: every spawn starts at once.
+        self.admission: Admission | None = None
 
     # -- service lifecycle ------------------------------------------------------------------------
 
@@ -347,6 +362,11 @@ class SessionManager:
                                 "queued_prompts": self.store.queued_count(sid)}
         rules = self.screen_rules.get(row["agent"])
         base["screen_rules"] = None if rules is None else f"{rules.agent} v{rules.version} ({', '.join(rules.sources)})"
+        queued = self.admission.why(sid) if self.admission is not None else None
+        if queued is not None:
+            return {**base, "reason": f"waiting for room: {queued}", "source": "daemon", "witness": "governor",
+                    "attention_source": None, "gate": {"open": False, "reason": "the session is queued"},
+                    "witnesses": {}, "held": None}
         if s is None:
             return {**base, "reason": "no terminal in this daemon: the session exited before it started",
                     "source": "daemon", "witness": "daemon", "attention_source": None,
@@ -367,6 +387,17 @@ class SessionManager:
         if self._nursery is None:
             raise errors.RpcError(errors.UNAVAILABLE, "the session service is not running")
         ready = self.spawner.prepare(p, actor, caller)
+        if self.admission is not None:
+            why = self.admission.hold(ready.session_id, p)
+            if why is not None:  # no room now: it starts when the governor has room for it
+                self.store.write_status(ready.session_id, "spawning", "queued", SYSTEM,
+                                        {"source": "daemon", "reason": f"waiting for room: {why}"})
+                self.admission.enqueue(ready.session_id, p, why, lambda: self._launch(ready, p))
+                return self.get(ready.session_id)
+        return await self._launch(ready, p)
+
+    async def _launch(self, ready: Prepared, p: SessionSpawn) -> Session:
+        """Start the process of a prepared spawn (at once, or when the governor admits it)."""
         sid, argv = ready.session_id, ready.argv
         # The row exists from here on: whatever fails before the session's task runs ends it exited (failed)
         # with the reason, never stuck in `spawning`.
@@ -843,6 +874,8 @@ class SessionManager:
     # -- stop and kill ----------------------------------------------------------------------------
 
     async def stop(self, sid: str, actor: str, *, kill: bool = False, wait: bool = True) -> Session:
+        if self.admission is not None and self.admission.cancel(sid, actor):
+            return self.get(sid)  # it was queued: it never started
         s = self._live(sid, "kill it" if kill else "stop it")
         if s.is_exited:
             return self.get(sid)

@@ -28,7 +28,7 @@ _MAX_DEPTH = 10_000  # a guard: parent links cannot form cycles, but a corrupt f
 #: :class:`Session` fields read as is from the ``sessions`` row (the others are decoded or live facts).
 _ROW_FIELDS = tuple(f.name for f in attrs.fields(Session)
                     if f.name not in ("argv", "task_ids", "queued_prompts", "viewers", "bracketed_paste",
-                                      "worktree"))
+                                      "worktree", "rss_bytes", "cpu_percent"))
 _CHUNK = 500
 
 

@@ -80,6 +80,10 @@ class Session:
     bracketed_paste: bool = False
     #: The git worktree it works in (``spawn --worktree``): path, branch, base, ahead/behind, changes.
     worktree: Optional[dict[str, Any]] = None
+    #: The whole process tree's resident memory and CPU (percent of one core since the previous look), from
+    #: /proc, sampled at most once a second; None when it holds no process.
+    rss_bytes: Optional[int] = None
+    cpu_percent: Optional[float] = None
 
 
 @attrs.define

@@ -1,0 +1,99 @@
+"""The governor (maestrod/scheduler/governor.py): admission by live agents and memory, the queue served in
+priority order, stopping a queued spawn, hibernation of idle Claude sessions to make room (the scripted
+stand-in for Claude Code, which resumes like it), and per-session RSS/CPU from /proc."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from maestrod.scheduler.admission import Room, mem_available, pressure_some_avg10, refuse
+from maestrod.scheduler.config import GIB, MIB, GovernorConfig
+from maestrod.scheduler.resources import ProcessTrees
+from tests.conftest import Daemon, EventLog, RawClient
+from tests.session_support import _error, _fake_claude, _project, _spawn
+
+
+def test_refuse_names_the_limit() -> None:
+    cfg = GovernorConfig(max_live_agents=2)
+    assert refuse(Room(0, available=0, pressure=99.0), cfg) is None  # the first agent always starts
+    assert refuse(Room(1, available=8 * GIB), cfg) is None
+    assert "max_live_agents is 2" in (refuse(Room(2, available=8 * GIB), cfg) or "")
+    low = refuse(Room(1, available=2 * GIB + 100 * MIB, agent_mean=300 * MIB), cfg) or ""
+    assert "MemAvailable is 2148 MiB" in low and "~300 MiB" in low and "2048 MiB" in low
+    assert refuse(Room(1, available=2 * GIB + 500 * MIB, agent_mean=300 * MIB), cfg) is None
+    assert "memory pressure is 30.0%" in (refuse(Room(1, available=8 * GIB, pressure=30.0), cfg) or "")
+    assert refuse(Room(5, available=None, pressure=None), GovernorConfig()) is None
+
+
+def test_proc_parsers() -> None:
+    assert mem_available("MemTotal: 100 kB\nMemAvailable:  2048 kB\n") == 2048 * 1024
+    assert mem_available("MemTotal: 100 kB\n") is None
+    psi = "some avg10=1.50 avg60=0.00 avg300=0.00 total=1\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
+    assert pressure_some_avg10(psi) == 1.5
+
+
+def test_process_tree_usage_counts_children() -> None:
+    trees = ProcessTrees(ttl=0.0)
+    mine = trees.usage(os.getpid())
+    assert mine is not None and mine.rss_bytes > 1 * MIB and mine.cpu_percent is None
+    assert trees.usage(os.getpid()) is not None
+    assert trees.usage(2 ** 22 + 1) is None
+
+
+async def test_third_spawn_is_queued_and_starts_when_one_exits(daemon: Daemon, client: RawClient,
+                                                              events: EventLog, short_tmp: Path) -> None:
+    daemon.app.config.governor.max_live_agents = 2
+    await _project(client, short_tmp)
+    one = await _spawn(client, ["cat"], name="one")
+    two = await _spawn(client, ["cat"], name="two")
+    low = await client.call("task.create", {"project": "p", "title": "low", "priority": "low"})
+    high = await client.call("task.create", {"project": "p", "title": "high", "priority": "high"})
+    three = await _spawn(client, ["cat"], name="three", task_ids=[low["id"]])
+    four = await _spawn(client, ["cat"], name="four", task_ids=[high["id"]])
+    five = await _spawn(client, ["cat"], name="five")
+    assert [s["status"] for s in (one, two, three, four, five)] == ["idle", "idle", "queued", "queued", "queued"]
+    explained = await client.call("session.explain", {"id": three["id"]})
+    assert "max_live_agents is 2" in explained["reason"] and explained["status"] == "queued"
+    got = await client.call("session.get", {"id": one["id"]})
+    assert got["rss_bytes"] > 0 and got["status"] == "idle"
+    assert (await client.call("session.get", {"id": three["id"]}))["rss_bytes"] is None
+
+    # a queued spawn stopped before it started ends exited (stopped) and leaves the queue
+    stopped = await client.call("session.stop", {"id": five["id"]})
+    assert stopped["status"] == "exited" and stopped["exit_reason"] == "stopped"
+
+    mark = len(events.items)
+    await client.call("session.stop", {"id": one["id"]})
+    # the high-priority spawn goes first, though it was queued later
+    await events.status(four["id"], "idle", start=mark)
+    assert (await client.call("session.get", {"id": three["id"]}))["status"] == "queued"
+    await client.call("session.stop", {"id": two["id"]})
+    await events.status(three["id"], "idle", start=mark)
+    history = (await client.call("session.history", {"id": three["id"]}))["entries"]
+    kinds = [h["type"] for h in history]
+    assert "session.queued" in kinds and "session.admitted" in kinds
+    statuses = events.statuses(three["id"])
+    assert statuses[:3] == ["queued", "spawning", "idle"], statuses
+
+
+async def test_idle_claude_is_hibernated_to_make_room_and_wakes_on_prompt(
+        daemon: Daemon, client: RawClient, events: EventLog, short_tmp: Path, fake_claude: Path) -> None:
+    cfg = daemon.app.config.governor
+    cfg.max_live_agents, cfg.hibernate_after_seconds = 1, 0.0
+    await _project(client, short_tmp)
+    sleeper = await _fake_claude(daemon, client, fake_claude, events, name="sleeper")
+    mark = len(events.items)
+    queued = await _spawn(client, ["cat"], name="needs-room")
+    assert queued["status"] == "queued"
+    await events.status(sleeper["id"], "hibernated", start=mark)
+    await events.status(queued["id"], "idle", start=mark)
+    # the hibernated one wakes on a prompt (its wake is not held back: someone waits for its answer)
+    mark = len(events.items)
+    await client.call("session.prompt", {"id": sleeper["id"], "message": "back to work"})
+    await events.status(sleeper["id"], "idle", start=mark)
+    resumed = [h for h in (await client.call("session.history", {"id": sleeper["id"]}))["entries"]
+               if h["type"] == "session.resumed"]
+    assert resumed and "prompt" in resumed[-1]["data"]["reason"]
+    err = await _error(client, "session.hibernate", {"id": queued["id"]})
+    assert "not a Claude Code session" in err["message"]
