@@ -4,6 +4,7 @@ rollout paths a hook may name. No Codex binary here: a stand-in executable is fo
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from pathlib import Path
@@ -14,6 +15,8 @@ from maestrod.config import CodexConfig
 from maestrod.sessions import briefing, codex, launch
 from shared import errors
 from shared.messages.session import SessionSpawn
+from tests.conftest import Daemon, EventLog, RawClient, wait_screen
+from tests.session_support import _as
 
 
 def tree(root: Path) -> set[str]:
@@ -136,3 +139,60 @@ def test_rollout_paths_a_hook_may_name(tmp_path: Path) -> None:
     older.mkdir()
     (older / name.replace("12-02T", "12-01T")).write_text("{}\n")
     assert codex.find_rollout(str(home)) == str(day / name)  # the newest day
+
+
+# -- the hook intake with a Codex session (a stand-in `codex` that draws Codex's empty composer) -----------
+
+STAND_IN = """#!/bin/sh
+printf 'TOKEN=%s\\n' "$MAESTRO_SESSION_TOKEN"
+printf '\\n\\342\\200\\272 Ask Codex to do anything\\n\\n  gpt-5 default\\n  ? for shortcuts\\n'
+exec cat
+"""
+
+
+async def test_codex_hooks_drive_the_status_and_name_the_rollout(daemon: Daemon, client: RawClient,
+                                                                 short_tmp: Path, events: EventLog) -> None:
+    binary = short_tmp / "codex"
+    binary.write_text(STAND_IN)
+    binary.chmod(0o755)
+    work = short_tmp / "work"
+    work.mkdir()
+    await client.call("project.create", {"name": "p", "dir": str(work)})
+    daemon.app.config.codex.bin = str(binary)
+    s = await client.call("session.spawn", {"project": "p", "name": "cx", "agent": "codex", "cwd": str(work)})
+    sid = s["id"]
+    await events.status(sid, "idle")  # the empty composer, before any hook (SessionStart comes with a prompt)
+    text = await wait_screen(daemon.app, sid, lambda t: "TOKEN=" in t)
+    agent = await _as(daemon, text.split("TOKEN=", 1)[1].split()[0])
+    home = daemon.app.data_dir / "sessions" / sid / "codex-home"
+    day = home / "sessions" / "2026" / "12" / "02"
+    rollout = day / "rollout-2026-12-02T16-35-06-01a2379c-16c5-7d22-9d3f-82322957ebdd.jsonl"
+
+    async def hook(event: str, **payload: object) -> None:
+        await agent.call("hook.event", {"event": event, "payload": {"hook_event_name": event, **payload}})
+
+    # A path outside the session's CODEX_HOME is refused and changes nothing.
+    await hook("SessionStart", session_id="thread-1", transcript_path=str(short_tmp / rollout.name), source="startup")
+    assert (await client.call("session.get", {"id": sid}))["transcript_path"] is None
+    refused = [e for e in events.items if e["topic"] == "session.hook" and e["data"].get("refused_reason")]
+    assert refused and "CODEX_HOME" in refused[0]["data"]["refused_reason"]
+    # Its own rollout (not written yet) is taken, announced, and the thread id kept.
+    await hook("SessionStart", session_id="thread-1", transcript_path=str(rollout), source="startup")
+    found = await events.wait_for(lambda e: e["topic"] == "session.transcript" and e["data"]["session_id"] == sid)
+    assert found["data"]["transcript_path"] == str(rollout) and found["data"]["source"] == "hook"
+    row = await client.call("session.get", {"id": sid})
+    assert row["transcript_path"] == str(rollout) and row["claude_session_id"] == "thread-1"
+
+    mark = len(events.items)
+    await hook("UserPromptSubmit", prompt="go")
+    await events.status(sid, "working", start=mark)
+    await hook("PermissionRequest", tool_name="Bash", tool_input={"command": "rm -rf build"})
+    waiting = await events.status(sid, "waiting_input", start=mark)
+    assert "permission to run Bash: rm -rf build" in json.dumps(waiting["data"])
+    why = await client.call("session.explain", {"id": sid})
+    assert why["reason"] == "Codex asks: permission to run Bash: rm -rf build" and not why["gate"]["open"]
+    moved_on = len(events.items)
+    await hook("PostToolUse", tool_name="Bash", tool_response="")
+    await events.status(sid, "working", start=moved_on)  # answered: the dialog is over
+    await hook("Stop", last_assistant_message="done")
+    await events.status(sid, "idle", start=moved_on)
