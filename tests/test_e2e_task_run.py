@@ -74,3 +74,47 @@ async def test_real_claude_workers_drain_a_graph(daemon: Daemon, client: RawClie
             assert turns and task in "\n".join(_texts(turns[0].get("system")))
     finally:
         model.stop()
+
+
+async def test_real_claude_hibernated_for_room_wakes_with_its_conversation(
+        daemon: Daemon, client: RawClient, short_tmp: Path, events: EventLog, claude_bin: str) -> None:  # noqa: F811
+    """max_live_agents = 1: an idle Claude session is hibernated so a queued spawn can start, and a prompt
+    wakes it (claude --resume) with its conversation intact: the model sees the first exchange again."""
+    work, home = short_tmp / "work", short_tmp / "home"
+    work.mkdir()
+    claude_home(home, work)
+    await client.call("project.create", {"name": "p", "dir": str(work)})
+
+    def script(body: dict[str, Any]) -> list[Block]:
+        said = "\n".join(t for m in body.get("messages", []) for t in _texts(m.get("content")))
+        return [{"type": "text", "text": "The word was PAPAYA." if "PAPAYA" in said and "Which word" in said
+                 else "Noted."}]
+
+    model = FakeAnthropic(script).start()
+    daemon.app.config.claude.bin = claude_bin
+    cfg = daemon.app.config.governor
+    cfg.max_live_agents, cfg.hibernate_after_seconds = 1, 0.0
+    try:
+        env = dict(e.split("=", 1) for e in spawn_env(home, model.url))
+        s = await client.call("session.spawn", {"project": "p", "name": "keeper", "env": env,
+                                                "prompt": "Remember the word PAPAYA."})
+        first = await events.wait_for(lambda e: e["topic"] == "session.prompt_delivered"
+                                      and e["data"]["session_id"] == s["id"], timeout=60)
+        await events.status(s["id"], "idle", start=events.items.index(first), timeout=60)
+        mark = len(events.items)
+        other = await client.call("session.spawn", {"project": "p", "name": "other", "agent": "command",
+                                                    "argv": ["cat"]})
+        assert other["status"] == "queued"
+        await events.status(s["id"], "hibernated", start=mark, timeout=30)
+        await events.status(other["id"], "idle", start=mark, timeout=30)
+        mark = len(events.items)
+        await client.call("session.prompt", {"id": s["id"], "message": "Which word did I give you?"})
+        delivered = await events.wait_for(lambda e: e["topic"] == "session.prompt_delivered"
+                                          and e["data"]["session_id"] == s["id"], start=mark, timeout=60)
+        await events.status(s["id"], "idle", start=events.items.index(delivered), timeout=60)
+        conversations = ["\n".join(t for m in turn["messages"] for t in _texts(m.get("content")))
+                         for turn in model.agent_turns]
+        asked = [c for c in conversations if "Which word did I give you?" in c]
+        assert asked and all("Remember the word PAPAYA." in c for c in asked), conversations[-1][-2000:]
+    finally:
+        model.stop()
