@@ -72,9 +72,9 @@ def attach(socket_path: str, ident: str, *, stdin_fd: int = 0, stdout_fd: int = 
         return 2
     client = Client(socket_path)
     client.connect()
-    sock = client.sock
     size = os.get_terminal_size(stdout_fd)
-    rid = client.send_request("session.attach", {"id": ident, "rows": size.lines, "cols": size.columns})
+    params: dict[str, Any] = {"id": ident, "rows": size.lines, "cols": size.columns}
+    rid = client.send_request("session.attach", params)
 
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
@@ -84,11 +84,15 @@ def attach(socket_path: str, ident: str, *, stdin_fd: int = 0, stdout_fd: int = 
     buf = b""
     ending = ""
     error: RemoteError | None = None
+    #: The offset after the last output shown: a stream cut by a daemon restart resumes from there.
+    offset: int | None = None
+    reconnects = 0
     try:
         tty.setraw(stdin_fd)
         _write_all(stdout_fd, ENTER)
         done = False
         while not done:
+            sock = client.sock
             try:
                 ready, _, _ = select.select([sock, stdin_fd, wake_r], [], [])
             except InterruptedError:
@@ -96,7 +100,7 @@ def attach(socket_path: str, ident: str, *, stdin_fd: int = 0, stdout_fd: int = 
             if wake_r in ready:
                 os.read(wake_r, 512)
                 size = os.get_terminal_size(stdout_fd)
-                sock.sendall(_notification("session.resize", id=sid, rows=size.lines, cols=size.columns))
+                _send(sock, _notification("session.resize", id=sid, rows=size.lines, cols=size.columns))
             if stdin_fd in ready:
                 keys = os.read(stdin_fd, 4096)
                 if not keys:
@@ -104,15 +108,32 @@ def attach(socket_path: str, ident: str, *, stdin_fd: int = 0, stdout_fd: int = 
                 cut = keys.find(DETACH_KEY)
                 send = keys if cut < 0 else keys[:cut]
                 if send:
-                    sock.sendall(_notification("session.input", id=sid, data=base64.b64encode(send).decode()))
+                    _send(sock, _notification("session.input", id=sid, data=base64.b64encode(send).decode()))
                 if cut >= 0:
-                    sock.sendall(_notification("session.detach", id=sid))
+                    _send(sock, _notification("session.detach", id=sid))
                     ending = ending or "detached"
             if sock in ready:
-                chunk = sock.recv(1 << 18)
+                try:
+                    chunk = sock.recv(1 << 18)
+                except OSError:
+                    chunk = b""
                 if not chunk:
-                    ending = ending or "the daemon closed the connection"
-                    break
+                    if ending:
+                        break
+                    # The daemon went away (a restart): attach again, resuming after the last output shown.
+                    client.close()
+                    client = _reconnect(socket_path)
+                    if client is None:
+                        ending = "the daemon closed the connection and did not come back"
+                        break
+                    reconnects += 1
+                    buf = b""
+                    size = os.get_terminal_size(stdout_fd)
+                    params = {"id": sid, "rows": size.lines, "cols": size.columns}
+                    if offset is not None:
+                        params["since"] = offset
+                    rid = client.send_request("session.attach", params)
+                    continue
                 buf += chunk
                 while b"\n" in buf:
                     line, buf = buf.split(b"\n", 1)
@@ -121,12 +142,28 @@ def attach(socket_path: str, ident: str, *, stdin_fd: int = 0, stdout_fd: int = 
                     params = msg.get("params") or {}
                     if method == "session.output":
                         sid = params.get("id", sid)
+                        offset = params.get("offset", offset)
                         _write_all(stdout_fd, base64.b64decode(params["data"]))
                     elif method == "session.exited":
                         ending = f"session exited ({params.get('exit_reason')}, code {params.get('exit_code')})"
                     elif msg.get("id") == rid:
                         if "error" in msg:
                             error = remote_error(msg["error"])
+                            if _retryable(error) and not ending:
+                                # Refused before it started (the daemon was handing over): after the restart.
+                                error = None
+                                client.close()
+                                client = _reconnect(socket_path, first_delay=0.05)
+                                if client is None:
+                                    ending = "the daemon did not come back"
+                                    done = True
+                                    break
+                                reconnects += 1
+                                buf = b""
+                                rid = client.send_request("session.attach", {
+                                    "id": sid, "rows": size.lines, "cols": size.columns,
+                                    **({"since": offset} if offset is not None else {})})
+                                break
                         done = True
                         break
     finally:
@@ -141,8 +178,45 @@ def attach(socket_path: str, ident: str, *, stdin_fd: int = 0, stdout_fd: int = 
         client.close()
     if error is not None:
         raise error
-    sys.stderr.write(f"[{sid}: {ending or 'detached'}]\n")
+    again = f"; reattached {reconnects} time(s) after daemon restarts" if reconnects else ""
+    sys.stderr.write(f"[{sid}: {ending or 'detached'}{again}]\n")
     return 0
+
+
+#: Reattaching after the daemon went away gives up after this long (a restart takes well under a second).
+RETRY_FOR = 30.0
+
+
+def _retryable(error: Any) -> bool:
+    return error.code == -32006 and isinstance(error.data, dict) and error.data.get("retry") is True
+
+
+def _send(sock: Any, data: bytes) -> None:
+    """Keys and sizes sent while the daemon is gone are lost like keys typed into a closed terminal."""
+    try:
+        sock.sendall(data)
+    except OSError:
+        pass
+
+
+def _reconnect(socket_path: str, first_delay: float = 0.02) -> Any:
+    """A new connection once the daemon answers again (bounded backoff), or None after :data:`RETRY_FOR`."""
+    import time
+
+    from maestroctl.client import Client, DaemonConnectionError
+
+    deadline = time.monotonic() + RETRY_FOR
+    delay = first_delay
+    while time.monotonic() < deadline:
+        time.sleep(delay)
+        client = Client(socket_path)
+        try:
+            client.connect()
+            return client
+        except DaemonConnectionError:
+            client.close()
+        delay = min(delay * 2, 0.5)
+    return None
 
 
 def _poke(fd: int) -> None:

@@ -154,6 +154,8 @@ class Process:
     listen: list[socket.socket]
     lock_fds: list[int]
     activated: bool
+    #: ``--no-web``: the command line's word over config.toml's, also when it is read again.
+    no_web: bool = False
 
 
 @attrs.define
@@ -226,6 +228,8 @@ class DaemonControl:
             new = load_config(self.proc.config_path)
         except ConfigError as exc:
             raise errors.conflict(f"config not reloaded (nothing changed): {exc}") from None
+        if self.proc.no_web:
+            new.web.enabled = False
         result = apply_config(self.app, new)
         log.info("config reloaded from %s: changed %s; not applied (needs a restart) %s", self.proc.config_path,
                  result["changed"] or "nothing", [n["key"] for n in result["needs_restart"]] or "none")

@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("cannot start: %s", exc)
         return 1
     proc = Process(program(), list(sys.argv[1:] if argv is None else argv), config_path, socks,
-                   [fd for fd in (data_lock, sock_lock) if fd is not None], activated)
+                   [fd for fd in (data_lock, sock_lock) if fd is not None], activated, no_web=args.no_web)
 
     async def _main() -> None:
         # Screen rules may be overridden per agent kind beside the config (docs/screens.md).

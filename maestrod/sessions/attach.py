@@ -16,7 +16,8 @@ from typing import Any, Protocol
 
 import trio
 
-from maestrod.sessions.live import LiveSession, Viewer
+from maestrod.sessions.live import VIEWER_BACKLOG, LiveSession, Viewer
+from maestrod.sessions.terminal import Terminal
 from maestrod.sessions.store import SessionStore
 
 log = logging.getLogger("maestrod.sessions")
@@ -51,12 +52,25 @@ class Attachments:
         self.store = store
         self._sync = sync_screen
 
-    async def attach(self, peer: Peer, s: LiveSession, actor: str) -> str:
-        """Stream the session's terminal to ``peer`` until detached, exited or disconnected; the reason."""
+    async def attach(self, peer: Peer, s: LiveSession, actor: str, *, since: int | None = None) -> str:
+        """Stream the session's terminal to ``peer`` until detached, exited or disconnected; the reason.
+
+        ``since``: a viewer resuming (after a daemon restart) gets the output after that offset instead of a
+        repaint, when the scrollback still holds it and it is not too much (else a repaint, as for a viewer
+        that fell behind)."""
         viewer = Viewer()
-        await self._sync(s)
-        repaint = s.terminal.render_ansi()
-        offset = s.scrollback.total
+        sb = s.scrollback
+        resume = since is not None and max(sb.start, sb.total - sb.capacity) <= since <= sb.total \
+            and sb.total - since <= VIEWER_BACKLOG
+        if resume:
+            assert since is not None
+            # What the reader gave viewers: the raw output with the terminal's queries taken out (they were
+            # answered already), through a terminal of its own so the session's is not disturbed.
+            repaint, _replies = Terminal(s.terminal.rows, s.terminal.cols).process(sb.read(since, sb.total - since)[1])
+        else:
+            await self._sync(s)
+            repaint = s.terminal.render_ansi()
+        offset = sb.total
         s.viewers.append(viewer)  # no checkpoint since the snapshot: nothing is missed or doubled
         mine = _viewers_of(peer, s.id)
         mine.append(viewer)
@@ -65,7 +79,7 @@ class Attachments:
         try:
             # The attacher going away ends the stream at once, not at the next heartbeat.
             with peer.cancel_when_gone():
-                await _output(peer, s.id, repaint, offset, repaint=True)
+                await _output(peer, s.id, repaint, offset, repaint=not resume)
                 reason = await self._stream(peer, s, viewer)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass

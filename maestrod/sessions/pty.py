@@ -98,25 +98,26 @@ class PtyProcess:
     # -- I/O --------------------------------------------------------------------------------
 
     async def read(self, max_bytes: int = 65536) -> bytes:
-        """The next chunk of output; ``b""`` once no slave is open any more (EIO) or after close()."""
+        """The next chunk of output; ``b""`` once no slave is open any more (EIO) or after close().
+
+        Bytes read are returned without another checkpoint: the reader is never suspended holding output,
+        so whatever the daemon does meanwhile (a graceful restart execs in place) loses none of it."""
+        # A flood must not starve the other tasks: one checkpoint per chunk, taken before reading it.
+        await trio.lowlevel.checkpoint()
         while True:
             if self._closed:
                 return b""
             try:
-                data = os.read(self.master, max_bytes)
+                return os.read(self.master, max_bytes)
             except BlockingIOError:
                 try:
                     await trio.lowlevel.wait_readable(self.master)
                 except trio.ClosedResourceError:
                     return b""
-                continue
             except OSError as exc:
                 if exc.errno in (errno.EIO, errno.EBADF):
                     return b""
                 raise
-            # A flood must not starve the other tasks: one checkpoint per chunk.
-            await trio.lowlevel.checkpoint()
-            return data
 
     async def write(self, data: bytes) -> None:
         """Write all of ``data``, waiting while the tty input queue (~4 KiB) is full."""
