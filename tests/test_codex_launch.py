@@ -184,7 +184,11 @@ async def test_codex_hooks_drive_the_status_and_name_the_rollout(daemon: Daemon,
     assert row["transcript_path"] == str(rollout) and row["claude_session_id"] == "thread-1"
 
     mark = len(events.items)
-    await hook("UserPromptSubmit", prompt="go")
+    # Context for the model goes back as JSON: Codex drops a UserPromptSubmit hook's plain text.
+    daemon.app.hook_extensions.add_context_provider("UserPromptSubmit", lambda _sid, _p: "context for codex")
+    answer = await agent.call("hook.event", {"event": "UserPromptSubmit", "payload": {"prompt": "go"}})
+    assert json.loads(answer["stdout"]) == {"hookSpecificOutput": {"hookEventName": "UserPromptSubmit",
+                                                                   "additionalContext": "context for codex"}}
     await events.status(sid, "working", start=mark)
     await hook("PermissionRequest", tool_name="Bash", tool_input={"command": "rm -rf build"})
     waiting = await events.status(sid, "waiting_input", start=mark)

@@ -110,13 +110,19 @@ class HookIntake:
         if event in ("UserPromptSubmit", "PostToolUse"):
             with trio.move_on_after(EXTENSION_TIMEOUT):
                 text = await self.extensions.context(sid, event, payload)
-                if text and event == "UserPromptSubmit":
-                    stdout = text
+                if text and event == "UserPromptSubmit" and not self._is_codex(sid):
+                    stdout = text  # Claude Code adds a UserPromptSubmit hook's plain output to the turn
                 elif text:
                     stdout = json.dumps({"hookSpecificOutput": {"hookEventName": event, "additionalContext": text}})
         with trio.move_on_after(EXTENSION_TIMEOUT):
             await self.extensions.notify(sid, event, payload)
         return {"stdout": stdout}
+
+    def _is_codex(self, sid: str) -> bool:
+        """Codex takes a hook's context only as JSON (``hookSpecificOutput.additionalContext``); plain text
+        from a UserPromptSubmit hook is dropped (seen with 0.171.0)."""
+        row = self.store.find(sid)
+        return row is not None and row["agent"] == "codex"
 
     def _check_transcript(self, sid: str, reported: str) -> str | Refused:
         row = self.store.find(sid)
