@@ -115,14 +115,16 @@ def sd_notify(state: str, fds: list[int] | None = None) -> bool:
 
 
 def proc_start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (``/proc/PID/stat`` field 22), None if it is gone
-    (or there is no /proc): a pid and this name one process, even after the pid is reused."""
+    """The process's start time in clock ticks since boot (``/proc/PID/stat`` field 22), None if it is gone,
+    a zombie, or there is no /proc: a pid and this name one process, even after the pid is reused."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_bytes()
     except OSError:
         return None
     # The command name (field 2) may hold spaces and parentheses: count from the last ')'.
     fields = raw[raw.rindex(b")") + 2:].split()
+    if fields[:1] in ([b"Z"], [b"X"]):
+        return None  # exited (a zombie nobody reaped yet): nothing to adopt or to wait for
     try:
         return int(fields[19])
     except (IndexError, ValueError):

@@ -23,6 +23,8 @@ TIMELINE_TYPES: dict[str, str] = {
     "session.stop": "someone asked a session to stop or killed it",
     "session.resumed": "a Claude session's agent was relaunched resuming its conversation (after a daemon restart "
                        "that did not recover its terminal, or a wake from hibernation), with a fresh token",
+    "session.adopted": "the daemon restarted after a crash and took the session's live terminal back from systemd's "
+                       "file descriptor store: the same process goes on",
     "session.suspended": "the daemon stopped and took the session's process with it; it resumes when the daemon "
                          "starts again",
     "session.needs_attention": "a session started or stopped needing attention",
