@@ -167,11 +167,6 @@ class PtyProcess:
     def kill(self) -> bool:
         return self.signal(signal.SIGKILL)
 
-    def detach(self) -> int:
-        """Give up the master without closing it (a graceful restart hands it to the next daemon)."""
-        self._closed = True
-        return self.master
-
     def close(self) -> None:
         """Close the master (hangs up the tty). Tasks waiting on it are woken first."""
         if self._closed:
