@@ -103,7 +103,9 @@ def sd_notify(state: str, fds: list[int] | None = None) -> bool:
     if addr[0] == "@":
         addr = "\0" + addr[1:]
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+        # Non-blocking: a supervisor that does not read its socket (its queue full) must never stall the
+        # daemon; the datagram is then dropped (False).
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK) as s:
             s.connect(addr)
             if fds:
                 socket.send_fds(s, [state.encode()], fds)
