@@ -151,6 +151,8 @@ class SessionManager:
                 log.warning("session %s: not adopted (%s); recovery decides", state["id"], exc)
                 _close_fd(int(state["fd"]))
                 continue
+            if state.get("hibernating"):  # its stop goes on below, and ends it hibernated
+                self._hibernating.add(live.id)
             self._start_adopted(live)
         self.handed_over = []
         self.handed_scrollback = memoryview(b"")  # the predecessor's memfd mapping goes with the last view
@@ -210,7 +212,8 @@ class SessionManager:
     def hand_over(self, now: float, scrollback_out: bytearray) -> list[dict[str, Any]]:
         """Every live session's state for the next daemon (``maestrod.handoff``); their PTY masters must
         stay open across the exec (the caller makes them inheritable)."""
-        return [adopt.snapshot(s, now, scrollback_out) for s in self.sessions.values() if not s.is_exited]
+        return [{**adopt.snapshot(s, now, scrollback_out), "hibernating": s.id in self._hibernating}
+                for s in self.sessions.values() if not s.is_exited]
 
     def recover(self) -> None:
         """What a previous daemon left live and nobody adopted (its terminal did not come back): a Claude
