@@ -207,3 +207,19 @@ def test_agents_may_not_restart_the_daemon(hd: HandoffDaemon) -> None:
     env = {**_env(hd), "MAESTRO_SESSION_TOKEN": token}
     out = subprocess.run([MAESTROCTL, "daemon", "restart"], env=env, capture_output=True, text=True)
     assert out.returncode == 1 and "only the person" in out.stderr
+
+
+def test_prompt_rate_windows_survive_a_restart(short_tmp: Path) -> None:
+    hd = HandoffDaemon(short_tmp, "[sessions]\nprompt_rate_per_minute = 2\n")
+    hd.start()
+    try:
+        hd.call("project.create", {"name": "p", "dir": str(short_tmp)})
+        s = hd.spawn("cat", ["cat"])
+        for text in ("one", "two"):
+            hd.call("session.prompt", {"id": s["id"], "message": text})
+        hd.restart()
+        limited = hd.request("session.prompt", {"id": s["id"], "message": "three"})
+        assert limited["error"]["code"] == -32004, limited
+        assert 0 < limited["error"]["data"]["retry_after"] <= 60
+    finally:
+        hd.stop()
