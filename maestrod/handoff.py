@@ -94,9 +94,12 @@ def problems(state: Any) -> list[str]:
             continue
         for key, kind in _SESSION_KEYS.items():
             value = s.get(key)
-            if not isinstance(value, kind) or (kind is float and isinstance(value, bool)):
-                if not (kind is float and isinstance(value, int)):
-                    found.append(f"sessions[{i}].{key}: expected {kind.__name__}")
+            if kind is float:  # JSON writes 0.0 as 0 in some encoders: any number but a bool
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            else:
+                ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+            if not ok:
+                found.append(f"sessions[{i}].{key}: expected {kind.__name__}")
         if s.get("agent") not in AGENT_KINDS:
             found.append(f"sessions[{i}].agent: unknown agent kind {s.get('agent')!r}")
     return found
