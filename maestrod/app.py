@@ -22,6 +22,7 @@ from maestrod.mail.nudge import IdleNudger
 from maestrod.notify import Notifier
 from maestrod.recorder import Recorder
 from maestrod.scheduler.governor import Governor
+from maestrod.scheduler.handoff import Handoffs
 from maestrod.scheduler.resources import ProcessTrees
 from maestrod.scheduler.runner import Runner
 from maestrod.scheduler.store import RunStore
@@ -37,6 +38,8 @@ from maestrod.transcripts.service import TranscriptService
 from maestrod.web.endpoint import WebEndpoint
 from maestrod.worktrees.service import WorktreeService
 from maestrod.worktrees.store import WorktreeStore
+from shared.convert import unstructure
+from shared.digest.render import render_text
 from shared.messages.session import Session, SessionSpawn
 
 log = logging.getLogger("maestrod")
@@ -134,12 +137,29 @@ class App:
         self.sessions.admission = self.governor
         self.bus.add_listener(self.governor.on_event)
         self.services.append(self.governor.run)
+        #: Context hand-off (`[handoff]`): a run worker near its model's context window checkpoints, is
+        #: hibernated, and a successor takes its task over (its mail follows).
+        self.handoffs = Handoffs(
+            self.config.handoff, self.session_store, data_dir, assignment_of=self.runner.assignment_of,
+            successor=self.runner.successor,
+            prompt=lambda sid, text: self.sessions.prompt(sid, text, "send", False, SYSTEM),
+            hibernate=lambda sid: self.sessions.hibernate(sid, SYSTEM), digest_text=self._digest_text,
+            forward_mail=self.mail.copy_unread, task_of=lambda tid: unstructure(self.tasks.get(tid)))
+        self.handoffs.active = self.runner.handing_off
+        self.mail.forward_to = self.run_store.successor_of
+        self.bus.add_listener(self.handoffs.on_event)
+        self.services.append(self.handoffs.run)
 
     def record(self, actor: str, subject_kind: str, subject_id: str, type_: str,
                data: dict[str, Any] | None = None, *, topic: str | None = None,
                event: dict[str, Any] | None = None) -> None:
         """Append an audit row and publish the matching event, in one transaction."""
         self.recorder.record(actor, subject_kind, subject_id, type_, data, topic=topic, event=event)
+
+    def _digest_text(self, sid: str) -> str:
+        """A session's latest digest steps as text (a hand-off's seed)."""
+        digest = self.transcripts.digest(sid)
+        return "" if digest is None else render_text(digest.window("tools", 40))
 
     async def _spawn_worker(self, p: SessionSpawn) -> Session:
         """A run's worker, spawned by the daemon itself (the run's starter was checked when it started)."""

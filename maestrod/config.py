@@ -14,7 +14,7 @@ import attrs
 
 from maestrod.mail.config import MailConfig
 from maestrod.notify.config import NotifyConfig
-from maestrod.scheduler.config import GovernorConfig
+from maestrod.scheduler.config import GovernorConfig, HandoffConfig
 from shared.convert import structure_params
 from shared.digest import DigestConfig
 from shared.messages.session import PROMPT_MAX_CHARS
@@ -184,6 +184,7 @@ class Config:
     web: WebConfig = attrs.Factory(WebConfig)
     policy: PolicyConfig = attrs.Factory(PolicyConfig)
     governor: GovernorConfig = attrs.Factory(GovernorConfig)
+    handoff: HandoffConfig = attrs.Factory(HandoffConfig)
 
 
 class ConfigError(Exception):

@@ -44,6 +44,8 @@ TIMELINE_TYPES: dict[str, str] = {
     "run.finished": "a task run ended (done: nothing ready and nothing running; stopped: on request)",
     "session.queued": "a spawn waits for room (the governor's limits: live agents, memory), and why",
     "session.admitted": "a queued spawn got room and its process starts",
+    "session.handoff": "a context hand-off: the worker was asked to checkpoint (its context near the model's window), "
+                       "handed its task to a successor, or took one over from its predecessor",
     "mail.sent": "a message was sent",
     "mail.read": "a message was read",
 }

@@ -67,6 +67,9 @@ class FakeAnthropic:
         #: (path, body) of every POST, in arrival order.
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.agent_turns: list[dict[str, Any]] = []
+        #: The ``usage`` of an agent turn's answer, given its request (None: a small fixed one). A test of
+        #: context use scripts a large ``cache_read_input_tokens`` here.
+        self.usage_of: Callable[[dict[str, Any]], dict[str, int]] | None = None
         self.lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -119,10 +122,11 @@ class FakeAnthropic:
                     for b in blocks
                 ]
                 stop = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn"
+                usage = fake.usage_of(body) if fake.usage_of is not None and body.get("tools") else None
                 if body.get("stream"):
-                    self._stream(body, blocks, stop)
+                    self._stream(body, blocks, stop, usage)
                 else:
-                    self._json(200, _message(body, blocks, stop))
+                    self._json(200, _message(body, blocks, stop, usage))
 
             def _json(self, code: int, obj: Any) -> None:
                 data = json.dumps(obj).encode()
@@ -132,14 +136,15 @@ class FakeAnthropic:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def _stream(self, body: dict[str, Any], blocks: list[Block], stop: str) -> None:
+            def _stream(self, body: dict[str, Any], blocks: list[Block], stop: str,
+                        usage: dict[str, int] | None = None) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Cache-Control", "no-cache")
                 self.send_header("Connection", "close")
                 self.end_headers()
                 self.close_connection = True
-                self._event({"type": "message_start", "message": _message(body, [], None)})
+                self._event({"type": "message_start", "message": _message(body, [], None, usage)})
                 for i, b in enumerate(blocks):
                     if b["type"] == "text":
                         start, delta = {"type": "text", "text": ""}, {"type": "text_delta", "text": b["text"]}
@@ -177,7 +182,8 @@ class FakeAnthropic:
             self._server = None
 
 
-def _message(body: dict[str, Any], blocks: list[Block], stop: str | None) -> dict[str, Any]:
+def _message(body: dict[str, Any], blocks: list[Block], stop: str | None,
+             usage: dict[str, int] | None = None) -> dict[str, Any]:
     return {
         "id": f"msg_{uuid.uuid4().hex[:24]}",
         "type": "message",
@@ -186,7 +192,7 @@ def _message(body: dict[str, Any], blocks: list[Block], stop: str | None) -> dic
         "content": blocks,
         "stop_reason": stop,
         "stop_sequence": None,
-        "usage": {
+        "usage": usage or {
             "input_tokens": 100,
             "output_tokens": 1,
             "cache_creation_input_tokens": 0,

@@ -118,3 +118,89 @@ async def test_real_claude_hibernated_for_room_wakes_with_its_conversation(
         assert asked and all("Remember the word PAPAYA." in c for c in asked), conversations[-1][-2000:]
     finally:
         model.stop()
+
+
+class HandingOver:
+    """The first worker's first turn reports a nearly full context (scripted usage); asked to checkpoint, it
+    writes the note where maestrod says; its successor, seeded with the note, reports the task complete."""
+
+    NOTE = "NOTE: the parser is half ported; the tests are in tests/test_parser.py"
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def usage(self, body: dict[str, Any]) -> dict[str, int]:
+        said = "\n".join(t for m in body.get("messages", []) for t in _texts(m.get("content")))
+        big = "Your task is" in said and "You take over" not in said
+        return {"input_tokens": 10, "output_tokens": 5, "cache_creation_input_tokens": 2000,
+                "cache_read_input_tokens": 168_000 if big else 1000}
+
+    def __call__(self, body: dict[str, Any]) -> list[Block]:
+        msgs = body.get("messages", [])
+        said = "\n".join(t for m in msgs if m.get("role") == "user" for t in _texts(m.get("content")))
+        last = msgs[-1].get("content") if msgs else None
+        answered = isinstance(last, list) and any(c.get("type") == "tool_result" for c in last)
+        if "You take over task" in said:
+            if answered:
+                return [{"type": "text", "text": "Finished from the note."}]
+            task = re.findall(r"You take over task (t-[0-9a-f]+)", said)[-1]
+            return [{"type": "tool_use", "name": "Bash", "input": {
+                "command": f"{MAESTROCTL} task report complete {task} --message 'done from the note'",
+                "description": "report"}}]
+        asked = re.findall(r"write a short hand-off note to (\S+):", said)
+        if asked:
+            if answered:
+                return [{"type": "text", "text": "Checkpointed."}]
+            return [{"type": "tool_use", "name": "Bash", "input": {
+                "command": f"printf '%s' '{self.NOTE}' > {asked[-1]}", "description": "hand-off note"}}]
+        return [{"type": "text", "text": "Ported the first half of the parser."}]
+
+
+async def test_real_claude_context_handoff(daemon: Daemon, client: RawClient, short_tmp: Path,
+                                           events: EventLog, claude_bin: str) -> None:  # noqa: F811
+    work, home = short_tmp / "work", short_tmp / "home"
+    work.mkdir()
+    claude_home(home, work)
+    await client.call("project.create", {"name": "p", "dir": str(work)})
+    task = await client.call("task.create", {"project": "p", "title": "port the parser"})
+    script = HandingOver()
+    model = FakeAnthropic(script)
+    model.usage_of = script.usage
+    model.start()
+    daemon.app.config.claude.bin = claude_bin
+    try:
+        env = dict(e.split("=", 1) for e in spawn_env(home, model.url))
+        run = await client.call("run.start", {"project": "p", "workers": 1, "allowed_tools": "Bash",
+                                              "permission_mode": "acceptEdits", "env": env})
+        checkpoint = await events.wait_for(lambda e: e["topic"] == "session.handoff"
+                                           and e["data"].get("stage") == "checkpoint", timeout=90)
+        old = checkpoint["data"]["session_id"]
+        assert checkpoint["data"]["context_tokens"] == 10 + 2000 + 168_000
+        assert checkpoint["data"]["window"] == 200_000
+        took = await events.wait_for(lambda e: e["topic"] == "session.handoff"
+                                     and e["data"].get("stage") == "took_over", timeout=90)
+        new = took["data"]["session_id"]
+        assert took["data"]["predecessor"] == old and new != old
+        # mail to the old session reaches the new one
+        sent = await client.call("mail.send", {"to": [old], "type": "notification", "subject": "for the worker",
+                                               "body": "also update the docs"})
+        assert sent["to"] == [new]
+        done = await events.wait_for(lambda e: e["topic"] == "run.finished", timeout=90)
+        assert done["data"]["state"] == "done"
+        assert not script.errors, script.errors
+        assert (await client.call("task.get", {"id": task["id"]}))["status"] == "completed"
+        assert (await client.call("session.get", {"id": old}))["status"] == "hibernated"
+        status = await client.call("run.status", {"id": run["id"]})
+        assert [(t["session_id"], t["state"]) for t in status["tasks"]] == [(old, "handed_off"), (new, "done")]
+        # the successor's first request carried the note and the predecessor's digest
+        seeded = [t for t in model.agent_turns if "You take over task" in "\n".join(
+            x for m in t["messages"] for x in _texts(m.get("content")))]
+        first = "\n".join(x for m in seeded[0]["messages"] for x in _texts(m.get("content")))
+        assert HandingOver.NOTE in first and "<predecessor_digest" in first
+        # the timelines link them
+        old_history = (await client.call("session.history", {"id": old}))["entries"]
+        assert any(h["type"] == "session.handoff" and h["data"].get("successor") == new for h in old_history)
+        inbox = await client.call("mail.inbox", {"mailbox": new})
+        assert any(m["id"] == sent["id"] for m in inbox)
+    finally:
+        model.stop()

@@ -3,6 +3,7 @@ that every writer (``mail.*``, ``task.report``, spawn directives) goes through."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from maestrod.events import EventBus
@@ -28,6 +29,8 @@ class Mail:
         self.recorder = recorder
         self.config = config
         self.store = MailStore(db, session_store.names)
+        #: A session's successor (a context hand-off, maestrod/scheduler/handoff.py): mail to it goes there.
+        self.forward_to: Callable[[str], str | None] = lambda session_id: None
         self.waiters = MailWaiters()
         self.wake = StopHookState()
         bus.add_listener(self._on_event)
@@ -65,6 +68,7 @@ class Mail:
         event, which wakes the recipients' waiters once committed.
         """
         self.check_content(subject, body)
+        recipients = [self._forwarded(r) for r in recipients]
         with self.db.transaction():
             msg = self.store.insert(sender=actor, recipients=recipients, type_=type_, subject=subject,
                                     body=body, priority=priority, task_id=task_id, thread_id=thread_id,
@@ -75,6 +79,20 @@ class Mail:
             self.recorder.record(actor, "mail", msg["id"], "mail.sent", head, topic="mail.received",
                                  event={"actor": actor, **head})
         return msg
+
+    def _forwarded(self, recipient: str) -> str:
+        """The session that now holds ``recipient``'s work (successors of successors followed, at most 16)."""
+        for _ in range(16):
+            nxt = self.forward_to(recipient)
+            if nxt is None:
+                break
+            recipient = nxt
+        return recipient
+
+    def copy_unread(self, old: str, new: str) -> int:
+        """A hand-off: ``old``'s unread mail is put in ``new``'s mailbox too (unread); how many."""
+        with self.db.transaction():
+            return self.store.copy_unread(old, new)
 
     def send_directive(self, sender: str, session_id: str, subject: str, message: str,
                        task_id: str | None = None) -> dict[str, Any]:

@@ -71,6 +71,13 @@ class MailStore:
                 "type": type_, "priority": priority, "subject": subject, "body": body, "task_id": task_id,
                 "created_at": now, "read_at": None, "receipts": {r: None for r in sorted(recipients)}}
 
+    def copy_unread(self, old: str, new: str) -> int:
+        """``old``'s unread copies become ``new``'s too (a context hand-off); how many were added."""
+        with self.db.transaction() as c:
+            cur = c.execute("INSERT OR IGNORE INTO mail_recipients(recipient, seq, prio) "
+                            "SELECT ?, seq, prio FROM mail_recipients WHERE recipient=? AND unread=1", (new, old))
+            return int(cur.rowcount or 0)
+
     def mark_read(self, mailbox: str, message_ids: list[str]) -> dict[str, str]:
         """Mark ``mailbox``'s copies read; returns {message id: read time} for those that were unread."""
         changed: dict[str, str] = {}

@@ -28,3 +28,19 @@ class GovernorConfig:
     hibernate_idle: bool = True
     hibernate_after_seconds: float = attrs.field(default=60.0, validator=attrs.validators.ge(0))
     recheck_seconds: float = attrs.field(default=2.0, validator=attrs.validators.gt(0))
+
+
+@attrs.define
+class HandoffConfig:
+    """``[handoff]``: a run worker whose context reaches ``at`` of its model's window checkpoints and a fresh
+    session takes its task over (docs/scheduler.md). ``windows``: model-name prefix -> window (tokens), over
+    the built-in table; ``default_window`` for a model neither knows; ``seed_budget_tokens``: the successor's
+    first prompt (note, task, digest) at most; ``checkpoint_timeout_seconds``: how long the worker may take
+    to checkpoint before the successor starts anyway."""
+
+    enabled: bool = True
+    at: float = attrs.field(default=0.8, validator=[attrs.validators.gt(0), attrs.validators.le(1)])
+    default_window: int = attrs.field(default=200_000, validator=attrs.validators.ge(1000))
+    windows: dict[str, int] = attrs.Factory(dict)
+    seed_budget_tokens: int = attrs.field(default=4000, validator=attrs.validators.ge(200))
+    checkpoint_timeout_seconds: float = attrs.field(default=600.0, validator=attrs.validators.gt(0))

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import attrs
 import trio
 
 from maestrod.recorder import Recorder
@@ -86,6 +87,9 @@ class Runner:
         #: Workers the run asked to stop (they keep their slot until their process has exited).
         self._stopping: set[str] = set()
         self._nursery: trio.Nursery | None = None
+        #: Workers handing their task over (maestrod/scheduler/handoff.py): they keep their slot, even
+        #: hibernated, until their successor holds the assignment.
+        self.handing_off: set[str] = set()
         #: Highest number of live workers seen per run (``run.status``: ``peak_live``).
         self.peak_live: dict[str, int] = {}
 
@@ -142,7 +146,8 @@ class Runner:
             if s is None or (s["status"] == "exited" and sid not in busy):
                 self._stopping.discard(sid)
                 continue
-            workers.append(core.Worker(sid, s["status"], s["exit_reason"], s["exit_code"], sid in self._stopping))
+            status = "working" if sid in self.handing_off and s["status"] == "hibernated" else s["status"]
+            workers.append(core.Worker(sid, status, s["exit_reason"], s["exit_code"], sid in self._stopping))
         tasks: dict[str, core.TaskState] = {}
         for a in running:
             try:
@@ -276,6 +281,44 @@ class Runner:
         self.recorder.record(SYSTEM, "run", rid, "run.task_started",
                              {"run_id": rid, "task_id": tid, "session_id": session.id, "name": name,
                               "attempt": attempt, "session_status": session.status})
+
+    # -- context hand-off (maestrod/scheduler/handoff.py) ----------------------------------------------
+
+    def assignment_of(self, sid: str) -> tuple[str, str] | None:
+        found = self.store.assignment_of(sid)
+        return None if found is None else (found[0], found[1].task_id)
+
+    async def successor(self, rid: str, tid: str, predecessor: str, seed: str) -> str:
+        """Spawn the session that takes ``predecessor``'s task over (same run options; its worktree or its
+        directory) and move the assignment to it."""
+        found = self.store.assignment_of(predecessor)
+        if found is None:
+            raise errors.conflict(f"session {predecessor} no longer holds a task of run {rid}")
+        _, a = found
+        row = self.store.row(rid)
+        options = dict(json.loads(row["options"]))
+        prev = self.sessions.row(predecessor)
+        if options.pop("worktree", False):
+            options["worktree_of"] = predecessor
+        else:
+            options["cwd"] = prev["cwd"]
+        task = self.tasks.get(tid)
+        name = f"{rid}-w{len(self.store.sessions(rid)) + 1}"
+        params = spawn_params(row, options, task, name, prev["parent_id"])
+        params = attrs.evolve(params, prompt=seed, worktree_of=options.get("worktree_of"))
+        try:
+            session = await self._spawn(params)
+            with self.sessions.db.transaction() as c:
+                self.sessions.set_task_part(c, predecessor, tid, core.RELEASED)
+            reason = f"its context filled up; {session.id} took the task over"
+            attempt = self.store.hand_over(rid, a, session.id, reason)
+        finally:
+            self.handing_off.discard(predecessor)
+            self._changed.set()
+        self.recorder.record(SYSTEM, "run", rid, "run.task_started",
+                             {"run_id": rid, "task_id": tid, "session_id": session.id, "name": name,
+                              "attempt": attempt, "predecessor": predecessor, "session_status": session.status})
+        return session.id
 
     # -- requests -------------------------------------------------------------------------------------
 

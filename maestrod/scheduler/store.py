@@ -84,6 +84,30 @@ class RunStore:
             c.execute("UPDATE task_run_assignments SET state=?, reason=?, ended_at=? WHERE run_id=? AND "
                       "task_id=? AND attempt=?", (state, reason, utcnow(), rid, a.task_id, a.attempt))
 
+    def hand_over(self, rid: str, a: Assignment, successor: str, reason: str) -> int:
+        """The assignment moves to ``successor`` (a context hand-off): the old row is ``handed_off`` with whom
+        to, a new attempt row is running; its attempt number."""
+        attempt = self.next_attempt(rid, a.task_id)
+        with self.db.transaction() as c:
+            c.execute("UPDATE task_run_assignments SET state='handed_off', reason=?, handed_to=?, ended_at=? "
+                      "WHERE run_id=? AND task_id=? AND attempt=?",
+                      (reason, successor, utcnow(), rid, a.task_id, a.attempt))
+            self.assign(rid, a.task_id, successor, attempt)
+        return attempt
+
+    def successor_of(self, session_id: str) -> str | None:
+        r = self.db.conn.execute("SELECT handed_to FROM task_run_assignments WHERE session_id=? AND "
+                                 "handed_to IS NOT NULL LIMIT 1", (session_id,)).fetchone()
+        return None if r is None else str(r[0])
+
+    def assignment_of(self, session_id: str) -> tuple[str, Assignment] | None:
+        """The running assignment of a worker of an active run."""
+        r = self.db.conn.execute(
+            "SELECT a.run_id, a.task_id, a.attempt FROM task_run_assignments a JOIN task_runs r ON r.id=a.run_id "
+            "WHERE a.session_id=? AND a.state='running' AND r.state IN ('running','stopping') LIMIT 1",
+            (session_id,)).fetchone()
+        return None if r is None else (str(r[0]), Assignment(str(r[1]), session_id, int(r[2])))
+
     def running(self, rid: str) -> list[Assignment]:
         return [Assignment(r[0], r[1], r[2]) for r in self.db.conn.execute(
             "SELECT task_id, session_id, attempt FROM task_run_assignments WHERE run_id=? AND state='running' "

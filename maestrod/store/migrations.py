@@ -226,7 +226,8 @@ MIGRATIONS: list[str] = [
     """,
     # 11: task runs (issue 13, `task run`): what each run was asked to do (`options`: the spawn options and
     # the run's own, JSON) and every task it gave a worker (one row per attempt), so a run goes on after a
-    # daemon restart. Owned by maestrod/scheduler/store.py.
+    # daemon restart; `handed_to`: the successor of a worker whose context filled up (its mail follows it).
+    # Owned by maestrod/scheduler/store.py.
     """
     CREATE TABLE task_runs (
         id TEXT PRIMARY KEY,
@@ -247,8 +248,9 @@ MIGRATIONS: list[str] = [
         task_id TEXT NOT NULL,
         attempt INTEGER NOT NULL,
         session_id TEXT NOT NULL,
-        state TEXT NOT NULL CHECK (state IN ('running','done','failed','interrupted')),
+        state TEXT NOT NULL CHECK (state IN ('running','done','failed','interrupted','handed_off')),
         reason TEXT NOT NULL DEFAULT '',
+        handed_to TEXT,
         started_at TEXT NOT NULL,
         ended_at TEXT,
         PRIMARY KEY (run_id, task_id, attempt)

@@ -257,10 +257,11 @@ class WorktreeService:
         if wt is None or wt.removed_at is not None:
             raise errors.invalid_params([f"worktree_of: session {prev} has no worktree"
                                          + (" (it was removed)" if wt is not None else "")])
-        busy = [s for s in wt.session_ids if self.sessions.row(s)["status"] != "exited"]
+        # A hibernated session holds no process: its successor (a context hand-off) may take the worktree on.
+        busy = [s for s in wt.session_ids if self.sessions.row(s)["status"] not in ("exited", "hibernated")]
         if busy:
             raise errors.conflict(f"the worktree {wt.path} is in use by session {busy[0]}, which has not "
-                                  "exited", {"session": busy[0]})
+                                  "exited (or hibernated)", {"session": busy[0]})
         if not os.path.isdir(wt.path):
             raise errors.conflict(f"the worktree {wt.path} is gone from disk (run `git worktree prune`)")
         session = await start(attrs.evolve(p, cwd=wt.path))
