@@ -73,7 +73,7 @@ async def test_a_failure_after_the_process_started_kills_it_and_ends_the_row(
         started.append(pty)
         return pty
 
-    def set_pid(sid: str, pid: int) -> None:
+    def set_pid(sid: str, pid: int, start: int | None = None) -> None:
         raise RuntimeError("disk I/O error")
 
     monkeypatch.setattr(manager.PtyProcess, "spawn", spawn)
