@@ -121,7 +121,7 @@ class App:
         self.notifier = Notifier(self.config.notify, self.bus, self.session_store, self.projects)
         self.services.append(self.notifier.run)
         #: Task runs (`task run`, issue 13): drain a project's ready tasks with at most N worker sessions.
-        self.run_store = RunStore(self.db)
+        self.run_store = RunStore(self.db, data_dir / "runs")
         self.runner = Runner(
             self.run_store, self.tasks, self.projects, self.session_store, self.recorder,
             spawn=self._spawn_worker, stop=lambda sid: self.sessions.stop(sid, SYSTEM, wait=False),

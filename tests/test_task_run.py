@@ -85,6 +85,12 @@ async def test_run_drains_a_graph_with_two_workers(daemon: Daemon, client: RawCl
     assert w["task_ids"] == [ids["a"]] and w["exit_reason"] == "stopped"
     history = await client.call("task.history", {"id": ids["d"]})
     assert any(h["type"] == "task.report" for h in history)
+    # the workers' --env values (secrets, maybe) stay out of the database and out of the status
+    assert status["options"]["env"] == {"CTL": "***"}
+    stored = daemon.app.db.conn.execute("SELECT options FROM task_runs WHERE id=?", (run["id"],)).fetchone()[0]
+    assert MAESTROCTL not in stored
+    env_file = daemon.app.data_dir / "runs" / run["id"] / "env.json"
+    assert env_file.stat().st_mode & 0o777 == 0o600
 
 
 async def test_reuse_keeps_two_workers(daemon: Daemon, client: RawClient, events: EventLog, short_tmp: Path) -> None:

@@ -137,7 +137,7 @@ class Runner:
 
     def view(self, rid: str) -> tuple[core.RunView, dict[str, Any]]:
         row = self.store.row(rid)
-        options = json.loads(row["options"])
+        options = self._options(row)
         running = self.store.running(rid)
         busy = {a.session_id for a in running}
         workers = []
@@ -162,6 +162,12 @@ class Runner:
         view = core.RunView(row["workers"], bool(options.get("reuse")), int(options.get("retries", 0)),
                             row["state"], running, workers, tasks, ready, self.store.failures(rid))
         return view, options
+
+    def _options(self, row: Any) -> dict[str, Any]:
+        """The run's options as it was started, the workers' environment values read back."""
+        options: dict[str, Any] = json.loads(row["options"])
+        options["env"] = self.store.env(row["id"])
+        return options
 
     def _part(self, sid: str, tid: str) -> str | None:
         r = self.sessions.db.conn.execute("SELECT status FROM session_tasks WHERE session_id=? AND task_id=?",
@@ -296,7 +302,7 @@ class Runner:
             raise errors.conflict(f"session {predecessor} no longer holds a task of run {rid}")
         _, a = found
         row = self.store.row(rid)
-        options = dict(json.loads(row["options"]))
+        options = self._options(row)
         prev = self.sessions.row(predecessor)
         if options.pop("worktree", False):
             options["worktree_of"] = predecessor
@@ -331,7 +337,9 @@ class Runner:
         options = unstructure(p)
         for key in ("project", "workers", "root"):
             options.pop(key, None)
+        options["env"] = sorted(p.env)  # the names only: the values go to a 0600 file
         rid = self.store.create(project_id, root, p.workers, options, actor)
+        self.store.save_env(rid, p.env)
         self.recorder.record(actor, "run", rid, "run.started",
                              {"run_id": rid, "project_id": project_id, "workers": p.workers, "root_task_id": root,
                               "agent": p.agent, "reuse": p.reuse, "retries": p.retries})
@@ -349,7 +357,7 @@ class Runner:
     def status(self, rid: str) -> dict[str, Any]:
         row = self.store.row(rid)
         options = json.loads(row["options"])
-        options["env"] = {k: "***" for k in options.get("env", {})}  # values may be secrets
+        options["env"] = {k: "***" for k in options.get("env", [])}  # values may be secrets
         assignments = self.store.assignments(rid)
         running = {a["session_id"]: a["task_id"] for a in assignments if a["state"] == "running"}
         workers = []

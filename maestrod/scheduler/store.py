@@ -4,7 +4,9 @@ every task it gave a worker, so a run goes on after a daemon restart."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 from maestrod.store.db import Database, utcnow
@@ -16,8 +18,11 @@ ACTIVE = ("running", "stopping")
 
 
 class RunStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, runs_dir: Path) -> None:
         self.db = db
+        #: ``<runs_dir>/<run id>/env.json`` (0600): the workers' ``--env`` values, which may be secrets, are
+        #: kept out of the database (as a session's are).
+        self.runs_dir = runs_dir
 
     def create(self, project_id: str, root_task_id: str | None, workers: int, options: dict[str, Any],
                started_by: str) -> str:
@@ -29,6 +34,20 @@ class RunStore:
                       (rid, project_id, root_task_id, workers, json.dumps(options), "running", started_by, "",
                        now, now))
         return rid
+
+    def save_env(self, rid: str, env: dict[str, str]) -> None:
+        folder = self.runs_dir / rid
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(folder / "env.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(env, f)
+
+    def env(self, rid: str) -> dict[str, str]:
+        try:
+            data = json.loads((self.runs_dir / rid / "env.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
     def row(self, rid: str) -> sqlite3.Row:
         r = self.db.conn.execute("SELECT * FROM task_runs WHERE id=?", (rid,)).fetchone()
