@@ -160,8 +160,12 @@ def run(quick: bool = False, tasks: int = 30, workers: int = 4, turn_seconds: fl
               if e["topic"] == "session.status" and e["data"]["to"] == "exited"}
     stops = [exited[worker[t]] - done[t] for t in done if worker.get(t) in exited]
     turns = [done[t] - script.first_request[t] for t in done if t in script.first_request]
+    # The scheduler's own step: a worker's exit (its slot frees) to the next task's spawn decision.
+    starts = sorted(started.values())
+    gaps = [min(t for t in starts if t >= e) - e for e in sorted(exited[worker[t]] for t in done if worker.get(t) in exited)
+            if any(t >= e for t in starts)]
     print(f"bench_taskrun: first model request to report seen {spread_of(turns, 's')}; report seen to worker exited "
-          f"{spread_of(stops, 's')}")
+          f"{spread_of(stops, 's')}; worker exited to next task started {spread_of(gaps, 's', digits=3)}")
     live: dict[str, str] = {}
     peak = 0
     for e in events.items:
