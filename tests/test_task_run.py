@@ -181,3 +181,28 @@ async def test_cli_and_errors(daemon: Daemon, client: RawClient, events: EventLo
     await events.wait_for(lambda e: e["topic"] == "run.finished", timeout=30)
     out = await _ctl(env, "task", "run", "--status", "--project", "p")
     assert "done" in out and "1 done" in out
+
+
+async def test_a_coordinator_starts_and_watches_a_run_a_worker_may_not(daemon: Daemon, client: RawClient,
+                                                                       events: EventLog, short_tmp: Path) -> None:
+    from tests.session_support import _agent
+
+    await _project(client, short_tmp)
+    await client.call("task.create", {"project": "p", "title": "only"})
+    coord, as_coord, _ = await _agent(daemon, client, "coord", role="coordinator")
+    worker, as_worker, _ = await _agent(daemon, client, "worker")
+    params = {"project": "p", "workers": 1, "agent": "command", "argv": REPORTS, "env": {"CTL": MAESTROCTL}}
+    refused = await as_worker.request("run.start", params)
+    assert refused["error"]["code"] == -32003 and "only coordinator sessions" in refused["error"]["message"]
+    run = await as_coord.call("run.start", params)
+    assert run["started_by"] == coord
+    done = await events.wait_for(lambda e: e["topic"] == "run.finished", timeout=30)
+    assert done["data"]["state"] == "done"
+    status = await as_coord.call("run.status", {})  # its own project's latest run
+    assert status["id"] == run["id"] and status["counts"]["done"] == 1
+    # the worker was the coordinator's child: its report reached the coordinator's mailbox
+    w = await client.call("session.get", {"id": status["workers"][0]["session_id"]})
+    assert w["parent_id"] == coord
+    inbox = await as_coord.call("mail.inbox", {})
+    assert any(m["type"] == "status_update" and m["from"] == w["id"] for m in inbox)
+    assert (await as_worker.call("run.list", {}))[0]["id"] == run["id"]
