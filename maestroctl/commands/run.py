@@ -16,8 +16,8 @@ def register(s: Any) -> None:
         "run", help="drain the project's ready tasks with at most N worker sessions (--status, --stop)",
         description="Start a run: each time a worker slot is free, the highest-priority ready task gets a "
         "worker session (dependencies enforced); a worker that reports complete is stopped (or, with --reuse, "
-        "given the next task). `--status [RUN]` shows a run, `--stop [RUN]` lets running workers finish and "
-        "starts no more. See docs/scheduler.md.")
+        "given the next task). `--status` shows the run (the project's active or latest; `--id RUN` another), "
+        "`--stop` lets its running workers finish and starts no more. See docs/scheduler.md.")
     r.add_argument("--project", help="default: $MAESTRO_PROJECT_ID")
     r.add_argument("--workers", type=int, help="live worker sessions at most (default 2)")
     r.add_argument("--template", help="the workers' workflow template (default execute-simple; none: no workflow)")
