@@ -155,7 +155,10 @@ class Governor:
                 with trio.move_on_after(self.cfg.recheck_seconds if self.queue else float("inf")):
                     await self._changed.wait()
                 self._changed = trio.Event()
-                self.serve()
+                try:
+                    self.serve()
+                except Exception:  # one bad queued spawn must not stop admission (or the daemon)
+                    log.exception("the admission queue could not be served")
 
     def serve(self) -> None:
         """Start the queued spawns there is room for, best first; make room when there is none."""

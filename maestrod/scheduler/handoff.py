@@ -45,6 +45,8 @@ TAIL_BYTES = 512 * 1024
 #: A hand-off note longer than this is cut (it goes into a prompt).
 NOTE_MAX_CHARS = 8000
 CHARS_PER_TOKEN = 4
+#: A worker's transcript is looked at no more than this often (seconds) while it keeps changing.
+CHECK_INTERVAL = 1.0
 
 
 @attrs.frozen
@@ -88,19 +90,24 @@ def last_usage(tail: bytes) -> tuple[str, int] | None:
     return None
 
 
-def read_tail(path: str) -> bytes:
+def read_tail(path: str, size: int) -> bytes:
     with open(path, "rb") as f:
         f.seek(0, 2)
-        size = f.tell()
-        f.seek(max(0, size - TAIL_BYTES))
+        end = f.tell()
+        f.seek(max(0, end - size))
         return f.read()
 
 
 def context_use(path: str | None, cfg: HandoffConfig) -> ContextUse | None:
     if not path:
         return None
+    found = None
     try:
-        found = last_usage(read_tail(path))
+        # The last turn is nearly always in the last few KB; a big tool result after it needs more.
+        for size in (64 * 1024, TAIL_BYTES):
+            found = last_usage(read_tail(path, size))
+            if found is not None:
+                break
     except OSError:
         return None
     if found is None:
@@ -167,6 +174,7 @@ class Handoffs:
         #: Sessions whose hand-off is under way (checked no more).
         self.active: set[str] = set()
         self._checking: set[str] = set()
+        self._again: set[str] = set()
         self._waiters: list[tuple[Callable[[dict[str, Any]], bool], trio.Event]] = []
         self._nursery: trio.Nursery | None = None
 
@@ -179,9 +187,13 @@ class Handoffs:
         topic, data = event["topic"], event["data"]
         if topic == "session.digest" or (topic == "session.status" and data.get("to") == "idle"):
             sid = data.get("session_id")
-            if sid and sid not in self.active and sid not in self._checking:
+            if not sid or sid in self.active:
+                return
+            if sid in self._checking:
+                self._again.add(sid)  # looked at once more when the check under way is over
+            else:
                 self._checking.add(sid)
-                self._nursery.start_soon(self._check, sid)
+                self._nursery.start_soon(self._watch, sid)
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -189,20 +201,40 @@ class Handoffs:
             task_status.started()
             await trio.sleep_forever()
 
-    async def _check(self, sid: str) -> None:
+    async def _watch(self, sid: str) -> None:
+        """Check ``sid`` now, then at most once a second while its transcript keeps changing."""
         try:
-            row = self.sessions.find(sid)
-            if row is None or row["agent"] != "claude" or row["status"] in ("exited", "hibernated"):
-                return
-            found = self._assignment_of(sid)
-            if found is None:
-                return
-            use = await trio.to_thread.run_sync(context_use, row["transcript_path"], self.cfg)
-            if use is None or use.share < self.cfg.at:
-                return
-            self.active.add(sid)
+            while True:
+                try:
+                    found = await self._check(sid)
+                except Exception:  # a bad transcript or row must not take the service down
+                    log.exception("session %s: its context use could not be read", sid)
+                    return
+                if found is not None:
+                    break
+                await trio.sleep(CHECK_INTERVAL)
+                if sid not in self._again:
+                    return
+                self._again.discard(sid)
         finally:
             self._checking.discard(sid)
+            self._again.discard(sid)
+        await self._run_hand_off(sid, *found)
+
+    async def _check(self, sid: str) -> tuple[Assignment, ContextUse] | None:
+        row = self.sessions.find(sid)
+        if row is None or row["agent"] != "claude" or row["status"] in ("exited", "hibernated"):
+            return None
+        found = self._assignment_of(sid)
+        if found is None:
+            return None
+        use = await trio.to_thread.run_sync(context_use, row["transcript_path"], self.cfg)
+        if use is None or use.share < self.cfg.at:
+            return None
+        self.active.add(sid)
+        return found, use
+
+    async def _run_hand_off(self, sid: str, found: Assignment, use: ContextUse) -> None:
         try:
             await self.hand_off(sid, found, use)
         except Exception as exc:
