@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 
 import msgspec
 import orjson
+import xxhash
 
 from shared.transcript.events import (
     TOOL_OK,
@@ -69,15 +70,55 @@ SHELL_TOOLS = frozenset({"exec_command", "shell", "shell_command", "local_shell"
 _WAITING_TOOLS = frozenset({"request_user_input"})
 _HEREDOC_PATCH_RE = re.compile(r"^\s*(?:cd [^&;]+&&\s*)?apply_patch\s*<<-?\s*['\"]?(\w+)['\"]?\s*\n(.*)\n\1\s*$",
                                re.DOTALL)
-_CHECKPOINT_VERSION = 1
-#: Bytes at the start of a line enough to see its type (and a message's role), as Codex writes them.
-_HEAD_BYTES = 160
+#: Version 2: line digests are xxh3-128 (version 1: blake2b-96; still read, and kept by such a parser).
+_CHECKPOINT_VERSION = 2
+_LINE_DIGESTS: dict[int, Callable[[bytes], bytes]] = {
+    1: lambda line: hashlib.blake2b(line, digest_size=12).digest(),
+    2: xxhash.xxh3_128_digest,
+}
+#: Bytes at the start of a line enough to see its type (a message's role, a completed item's type), as
+#: Codex writes them (0.171: ~170 bytes to a message's role, ~210 to an item's type).
+_HEAD_BYTES = 320
 _SKIP_RE = re.compile(
     rb'^\{"timestamp":"[^"]*",(?:"ordinal":\d+,)?"type":"(?:world_state|token_usage_record"'
     rb'|response_item","payload":\{"type":"message","id":"[^"]*","role":"(?:developer|user|system)"'
-    rb'|event_msg","payload":\{"type":"thread_settings_applied")'
+    rb'|event_msg","payload":\{"type":"(?:thread_settings_applied"'
+    # the agent's words and reasoning again as items (the response_item copies are the ones read)
+    rb'|item_completed",(?:"[a-z_]+":"[^"\\]*",)*"item":\{"type":"(?:AgentMessage|Reasoning)"))'
 )
+#: A ``session_meta`` line (~20 KB: it carries Codex's whole instructions, of which only three fields are read).
+_META_RE = re.compile(rb'^\{"timestamp":"[^"]*",(?:"ordinal":\d+,)?"type":"session_meta"')
 _USAGE_FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "cache_write_input_tokens")
+
+
+class _MetaPayload(msgspec.Struct, gc=False):
+    id: Any = None
+    cwd: Any = None
+    cli_version: Any = None
+
+
+class _MetaLine(msgspec.Struct, gc=False):
+    """The fields of a ``session_meta`` line this adapter reads; msgspec skips the rest (the instructions)
+    without building it, several times faster than decoding the whole line."""
+
+    payload: _MetaPayload
+    timestamp: Any = None
+    type: Any = None
+
+
+_META_DECODER = msgspec.json.Decoder(_MetaLine)
+
+
+def _decode_meta(line: bytes) -> dict[str, Any] | None:
+    """A ``session_meta`` line as the record the adapter reads (``None``: not the expected shape, decode it
+    whole)."""
+    try:
+        meta = _META_DECODER.decode(line)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    payload = meta.payload
+    return {"timestamp": meta.timestamp, "type": "session_meta",
+            "payload": {"id": payload.id, "cwd": payload.cwd, "cli_version": payload.cli_version}}
 
 
 class _Pending(msgspec.Struct, gc=False):
@@ -155,6 +196,9 @@ class CodexRolloutParser(JsonlInput):
         self.last_activity: str | None = None
         self.state_since: str | None = None
         self._seen: dict[bytes, None] = {}
+        #: checkpoint version whose line digest this parser uses (an older checkpoint's digests stay valid)
+        self._digest_version = _CHECKPOINT_VERSION
+        self._line_digest = _LINE_DIGESTS[_CHECKPOINT_VERSION]
         self._pending: dict[str, _Pending] = {}
         #: what the rollout said about a call before its output came: (exit code, output, patched files)
         self._ends: dict[str, tuple[int | None, str | None, dict[str, str] | None]] = {}
@@ -227,39 +271,48 @@ class CodexRolloutParser(JsonlInput):
         line = bytes(line)  # orjson decodes bytes several times faster than a memoryview
         if _SKIP_RE.match(line, 0, _HEAD_BYTES):
             # bulky lines that carry nothing for a digest (Codex's instructions and context, world state,
-            # per-response usage records): counted as lines, not decoded
+            # per-response usage records, the items that repeat the agent's words): counted, not decoded
             return
-        try:
-            record = orjson.loads(line)
-        except orjson.JSONDecodeError:  # also nesting beyond orjson's limit
-            if line.strip():
+        record: Any = _decode_meta(line) if _META_RE.match(line) else None
+        if record is None:
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:  # also nesting beyond orjson's limit
+                if line.strip():
+                    stats.corrupt_lines += 1
+                else:
+                    stats.blank_lines += 1
+                return
+            if type(record) is not dict:
                 stats.corrupt_lines += 1
-            else:
-                stats.blank_lines += 1
-            return
-        if not isinstance(record, dict):
-            stats.corrupt_lines += 1
-            return
-        digest = hashlib.blake2b(line, digest_size=12).digest()
-        if digest in self._seen:
+                return
+        digest = self._line_digest(line)
+        seen = self._seen
+        if digest in seen:
             stats.duplicate_records += 1
             return
-        self._seen[digest] = None
+        seen[digest] = None
         stats.records += 1
-        timestamp = _str(record.get("timestamp"))
-        if timestamp:
+        timestamp = record.get("timestamp")
+        if type(timestamp) is not str:
+            timestamp = ""
+        elif timestamp:
             self.last_activity = timestamp
         line_type = record.get("type")
         payload = record.get("payload")
-        handler = self._dispatch.get(line_type) if isinstance(line_type, str) else None
-        if handler is None or not isinstance(payload, dict):
+        handler = self._dispatch.get(line_type) if type(line_type) is str else None
+        if handler is None or type(payload) is not dict:
             if line_type not in KNOWN_LINE_TYPES:
                 stats.unknown_records += 1
                 events.append(OtherRecordEvent(timestamp, line_type if isinstance(line_type, str) else None,
                                                None, record))
             return
         handler(timestamp, payload, events)
-        self._emit_state_change(timestamp, events)
+        base = self._base
+        # the state can change only if it differs from the base or a pending call / the end of the file
+        # may turn a working base into waiting_input / idle (see _derive_state)
+        if base is not self._state or (base is TurnState.WORKING and (self._pending or self._eof)):
+            self._emit_state_change(timestamp, events)
 
     # ------------------------------------------------------------------------------------------ records
 
@@ -370,22 +423,35 @@ class CodexRolloutParser(JsonlInput):
             self._ends[_str(item.get("id"))] = (1 if status == "failed" else 0, output, files)
 
     def _on_token_count(self, info: dict[str, Any]) -> None:
-        total = _dict(info.get("total_token_usage"))
-        if not total:
+        total = info.get("total_token_usage")
+        if type(total) is not dict or not total:
             return
-        now = [int(total.get(f) or 0) for f in _USAGE_FIELDS]
-        delta = [n - p for n, p in zip(now, self._totals, strict=True)]
-        if any(d < 0 for d in delta):  # the running total restarted (a new thread in the same file)
+        get = total.get  # the fields of _USAGE_FIELDS, spelled out: one of these per model response
+        now = [int(get("input_tokens") or 0), int(get("cached_input_tokens") or 0),
+               int(get("output_tokens") or 0), int(get("cache_write_input_tokens") or 0)]
+        previous = self._totals
+        if now == previous:
+            return
+        fresh_input, cached, output, cache_write = now
+        before_input, before_cached, before_output, before_write = previous
+        fresh_input -= before_input
+        cached -= before_cached
+        output -= before_output
+        cache_write -= before_write
+        if fresh_input < 0 or cached < 0 or output < 0 or cache_write < 0:
+            # the running total restarted (a new thread in the same file)
             last = _dict(info.get("last_token_usage"))
-            delta = [int(last.get(f) or 0) for f in _USAGE_FIELDS]
+            fresh_input, cached, output, cache_write = (int(last.get(f) or 0) for f in _USAGE_FIELDS)
         self._totals = now
-        if not any(delta):
+        if not (fresh_input or cached or output or cache_write):
             return
-        fresh_input, cached, output, cache_write = delta
-        values = (max(fresh_input - cached - cache_write, 0), output, cached, cache_write, 0)
-        totals = self._usage.setdefault(self.model or "unknown", [0, 0, 0, 0, 0])
-        for index, value in enumerate(values):
-            totals[index] += value
+        totals = self._usage.get(self.model or "unknown")
+        if totals is None:
+            totals = self._usage[self.model or "unknown"] = [0, 0, 0, 0, 0]
+        totals[0] += max(fresh_input - cached - cache_write, 0)
+        totals[1] += output
+        totals[2] += cached
+        totals[3] += cache_write
 
     # ---------------------------------------------------------------------------------------------- steps
 
@@ -513,7 +579,7 @@ class CodexRolloutParser(JsonlInput):
         seen = list(self._seen)[-self.checkpoint_max_digests :]
         return {
             "format": self.format,
-            "version": _CHECKPOINT_VERSION,
+            "version": self._digest_version,
             "offset": self.offset,
             "agent": self.agent,
             "seen": [d.hex() for d in seen],
@@ -538,10 +604,13 @@ class CodexRolloutParser(JsonlInput):
     def from_checkpoint(
         cls, data: dict[str, Any], *, max_line_bytes: int = MAX_LINE_BYTES
     ) -> CodexRolloutParser:
-        if data.get("format") != cls.format or data.get("version") != _CHECKPOINT_VERSION:
-            raise ValueError(f"not a codex rollout checkpoint of version {_CHECKPOINT_VERSION}")
+        version = data.get("version")
+        if data.get("format") != cls.format or type(version) is not int or version not in _LINE_DIGESTS:
+            raise ValueError(f"not a codex rollout checkpoint of version {' or '.join(map(str, _LINE_DIGESTS))}")
         parser = cls(agent=data.get("agent"), offset=int(data["offset"]), max_line_bytes=max_line_bytes)
         parser._seen = dict.fromkeys(bytes.fromhex(d) for d in data.get("seen", ()))
+        parser._digest_version = version
+        parser._line_digest = _LINE_DIGESTS[version]
         parser._pending = {cid: _Pending(name, tool_input, ts, agent)
                            for cid, (name, tool_input, ts, agent) in data.get("pending", {}).items()}
         parser._ends = {cid: (code, output, files)

@@ -16,13 +16,25 @@ __all__ = ["INTERRUPT_PREFIX", "classify_exec_output", "classify_tool_result", "
 _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-B]|\r")
 _EXIT_RE = re.compile(r"^(?:Error: )?Exit code (-?\d+)")
 #: Lines that name an error outright (preferred) and lines that merely sound like one.
+#: ``error\b`` is ``\berror\b`` or ``\w+Error\b`` (case is ignored) without the backtracking of ``\w+`` at
+#: every letter of every word.  No alternative spans a newline, so the first match in the joined lines is in
+#: the first line that matches.
 _ERROR_STRONG_RE = re.compile(
-    r"\berror\b|\bERR!|\bfail(?:ed|ure|s)?\b|\bexception\b|\bfatal\b|\bpanic\b|\w+Error\b", re.IGNORECASE
+    r"error\b|\bERR!|\bfail(?:ed|ure|s)?\b|\bexception\b|\bfatal\b|\bpanic\b", re.IGNORECASE
 )
 _ERROR_WEAK_RE = re.compile(
     r"not found|no such|cannot|can't|unable|invalid|denied|refused|timed out|missing|undefined|✗|✘",
     re.IGNORECASE,
 )
+#: The same searches for ASCII text once lowered (same length, same positions, same word boundaries, so the
+#: same lines match): case-sensitive, and every branch of the strong one starts with a letter, so the engine
+#: skips to candidate letters in C (~10x faster on command output).  ``x(?<![0-9a-z_]x)`` is ``\bx``.
+_ERROR_STRONG_ASCII_RE = re.compile(
+    r"e(?:rror\b|(?<![0-9a-z_]e)(?:xception\b|rr!))"
+    r"|f(?<![0-9a-z_]f)(?:ail(?:ed|ure|s)?|atal)\b"
+    r"|p(?<![0-9a-z_]p)anic\b"
+)
+_ERROR_WEAK_ASCII_RE = re.compile(_ERROR_WEAK_RE.pattern)
 _NOISE_PREFIXES = ("npm warn", "npm WARN", "warning:", "Warning:", "WARN", "DeprecationWarning")
 INTERRUPT_PREFIX = "[Request interrupted by user"
 _REJECT_PREFIXES = ("The user doesn't want to proceed", "The user doesn't want to take this action")
@@ -34,7 +46,9 @@ def first_error_line(text: str, limit: int = 200) -> str:
     A Python traceback is summarised by its final exception line; otherwise the first line that looks like
     an error (``error``, ``FAIL``, ``not found``…), else the last non-empty line.  ANSI escapes are removed.
     """
-    lines = [line.strip() for line in _ANSI_RE.sub("", text).split("\n")]
+    if "\x1b" in text or "\r" in text:
+        text = _ANSI_RE.sub("", text)
+    lines = [line.strip() for line in text.split("\n")]
     lines = [line for line in lines if line]
     if not lines:
         return ""
@@ -48,9 +62,18 @@ def first_error_line(text: str, limit: int = 200) -> str:
             break
     if chosen is None:
         candidates = [line for line in lines if not line.startswith(_NOISE_PREFIXES)] or lines
-        chosen = next((line for line in candidates if _ERROR_STRONG_RE.search(line)), None)
-        if chosen is None:
-            chosen = next((line for line in candidates if _ERROR_WEAK_RE.search(line)), candidates[-1])
+        joined = "\n".join(candidates)  # one search over all lines, not one per line
+        if joined.isascii():
+            lowered = joined.lower()
+            match = _ERROR_STRONG_ASCII_RE.search(lowered) or _ERROR_WEAK_ASCII_RE.search(lowered)
+        else:
+            match = _ERROR_STRONG_RE.search(joined) or _ERROR_WEAK_RE.search(joined)
+        if match is None:
+            chosen = candidates[-1]
+        else:
+            start = joined.rfind("\n", 0, match.start()) + 1
+            end = joined.find("\n", match.end())
+            chosen = joined[start:] if end < 0 else joined[start:end]
     return chosen[:limit]
 
 
@@ -89,7 +112,9 @@ def classify_tool_result(text: str, is_error: bool | None, interrupted: bool = F
 
 
 def first_line(text: str, limit: int = 200) -> str:
-    for line in _ANSI_RE.sub("", text).split("\n"):
+    if "\x1b" in text or "\r" in text:
+        text = _ANSI_RE.sub("", text)
+    for line in text.split("\n"):
         line = line.strip()
         if line:
             return line[:limit]
