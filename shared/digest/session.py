@@ -494,10 +494,11 @@ def digest_bytes(
     of old files do not report them as stuck because of today's date.  ``format`` defaults to the one
     recognised from the first records (:func:`shared.transcript.formats.detect_format`)."""
     _check_mode(mode)
-    base = config or DigestConfig()
     retain = None if last is None else max(last, 1)
     digest = SessionDigest(
-        agent=agent, config=attrs.evolve(base, retain=retain), format=format or detect_format(data)
+        agent=agent,
+        config=DigestConfig(retain=retain) if config is None else attrs.evolve(config, retain=retain),
+        format=format or detect_format(data),
     )
     digest.feed(data)
     digest.finish()

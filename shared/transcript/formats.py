@@ -7,6 +7,7 @@ and a daemon can pick the adapter before tailing.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -35,10 +36,17 @@ def format_of_record(record: Any) -> str | None:
     return None
 
 
+#: How Codex starts every line (Claude Code's never do): enough to tell without finding the end of the first
+#: line or decoding it (~20 KB of instructions).
+_CODEX_HEAD_RE = re.compile(rb'\{"timestamp":"[^"\\\n]*",(?:"ordinal":\d+,)?"type":"[a-z_]+","payload":\{')
+
+
 def detect_format(data: bytes) -> str:
     """Recognise a transcript from its first records; :data:`DEFAULT_FORMAT` when nothing tells."""
     start = 0
     for _ in range(DETECT_LINES):
+        if _CODEX_HEAD_RE.match(data, start):
+            return "codex"
         end = data.find(b"\n", start)
         line = data[start:] if end < 0 else data[start:end]
         if line.strip():

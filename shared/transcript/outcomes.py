@@ -48,18 +48,18 @@ def first_error_line(text: str, limit: int = 200) -> str:
     """
     if "\x1b" in text or "\r" in text:
         text = _ANSI_RE.sub("", text)
-    lines = [line.strip() for line in text.split("\n")]
-    lines = [line for line in lines if line]
+    lines = [line for line in map(str.strip, text.split("\n")) if line]
     if not lines:
         return ""
     chosen: str | None = None
-    for index, line in enumerate(lines):
-        if line.startswith("Traceback (most recent call last)"):
-            for candidate in reversed(lines[index + 1 :]):
-                if not candidate.startswith(("File ", "^", "~")):
-                    chosen = candidate
-                    break
-            break
+    if "Traceback (most recent call last)" in text:
+        for index, line in enumerate(lines):
+            if line.startswith("Traceback (most recent call last)"):
+                for candidate in reversed(lines[index + 1 :]):
+                    if not candidate.startswith(("File ", "^", "~")):
+                        chosen = candidate
+                        break
+                break
     if chosen is None:
         candidates = [line for line in lines if not line.startswith(_NOISE_PREFIXES)] or lines
         joined = "\n".join(candidates)  # one search over all lines, not one per line
@@ -136,6 +136,8 @@ def classify_exec_output(text: str, exit_code: int | None = None) -> ToolOutcome
     running (``Process running with session ID N``) has not failed; text with no status at all is Codex
     refusing the call before running anything (a bad argument, a sandbox or approval refusal): a tool error.
     """
+    if exit_code == 0:
+        return TOOL_OK
     body = text[text.rfind(_OUTPUT_MARK) + len(_OUTPUT_MARK) :] if _OUTPUT_MARK in text else ""
     if exit_code is None:
         match = _PROCESS_EXIT_RE.search(text)
