@@ -9,13 +9,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import trio
-
 from maestrod.config import Config
 from maestrod.connections import Connections
 from maestrod.control import Control
 from maestrod.events import EventBus
 from maestrod.identity import PeerIdentity
+from maestrod.lifecycle import ShuttingDown
 from maestrod.mail import Mail, install_hooks
 from maestrod.policy import ProjectScope
 from maestrod.mail.nudge import IdleNudger
@@ -78,8 +77,9 @@ class App:
         #: The web feed's port and token while it listens (set by ``maestrod.web.feed``); None when off.
         self.web: WebEndpoint | None = None
         #: Set on SIGTERM/SIGINT (and for a graceful restart): new requests get -32006 while services stop
-        #: their children (or hand them over).
-        self.shutting_down = trio.Event()
+        #: their children (or hand them over). One object for the daemon's life: cleared if a restart's exec
+        #: fails, and every service holding it sees that.
+        self.shutting_down = ShuttingDown()
         #: Restart in place, reload, stop (``daemon.*``); set by ``maestrod.main`` (None: not available).
         self.control: Control | None = None
         #: An agent acts within its own project unless `[policy]` grants more (tasks, projects, mail, spawns).

@@ -287,12 +287,19 @@ class DaemonControl:
         except OSError as exc:
             why = f"exec of {self.proc.program[0]} failed: {exc}"
             log.error("restart abandoned, maestrod keeps serving: %s", why)
-            app.sessions.thaw()
-            app.shutting_down = trio.Event()
-            self.busy = False
+            self.resume_serving()
             sd_notify("READY=1\nSTATUS=serving (a restart failed)")
             return why
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def resume_serving(self) -> None:
+        """The exec failed: everything the hand-over stopped goes on, as before it started. The same
+        ``shutting_down`` object is cleared (services hold it), typing may go on, and the task runs, which
+        let wake-ups pass while it was set, look again."""
+        self.app.shutting_down.clear()
+        self.app.sessions.thaw()
+        self.app.runner.poke()
+        self.busy = False
 
     def _state(self, now: float, scrollback: bytearray, scrollback_fd: int) -> dict[str, Any]:
         app = self.app
@@ -337,6 +344,10 @@ class DaemonControl:
             argv = [*self.proc.program, *self.proc.args]
             os.execve(argv[0], argv, {**os.environ, STATE_ENV: str(self.path)})
         except BaseException:
+            try:
+                self.path.unlink()  # no successor reads it; it names fds that are not inheritable any more
+            except OSError:
+                pass
             for fd in inheritable[1:]:
                 try:
                     os.set_inheritable(fd, False)

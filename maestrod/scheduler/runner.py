@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 import trio
 
+from maestrod.lifecycle import ShuttingDown
 from maestrod.recorder import Recorder
 from maestrod.scheduler import core
 from maestrod.scheduler.store import RunStore
@@ -73,7 +74,7 @@ def check_options(p: RunStart, project_id: str) -> None:
 class Runner:
     def __init__(self, store: RunStore, tasks: TaskStore, projects: ProjectStore, sessions: SessionStore,
                  recorder: Recorder, *, spawn: SpawnFn, stop: StopFn, prompt: PromptFn,
-                 shutting_down: trio.Event) -> None:
+                 shutting_down: ShuttingDown) -> None:
         self.store = store
         self.tasks = tasks
         self.projects = projects
