@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 
 import trio
@@ -18,7 +20,6 @@ from maestrod.config import ConfigError, load_config
 from maestrod.logs import setup_logging
 from maestrod.server import serve
 from maestrod.sessions.screens import ScreenRulesError
-from maestrod.web.feed import WebFeed
 from maestrod.handoff import (STATE_ENV, Adopted, DaemonControl, HandoffError, Process, check_main, program,
                               take_over)
 from maestrod.service import (AlreadyRunning, acquire_lock, bind_unix, ensure_private_dir, sd_notify,
@@ -50,11 +51,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def run(app: App, socks: list[socket.socket], control: DaemonControl, *,
-              web_token: str | None = None, web_port: int | None = None) -> None:
+              web_token: str | None = None, web_port: int | None = None,
+              phases: dict[str, float] | None = None) -> None:
     async with trio.open_nursery() as nursery:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
             await nursery.start(serve, app, socks)
+            if phases is not None:
+                phases["serving"] = time.monotonic()
+                _log_phases(phases)
+            # The socket answers from here. Start-up goes on with what it does not need (docs/restart.md,
+            # "Imports"): imported in a thread, so that the requests that waited meanwhile are answered now.
+            late = import_late(app.config.web.enabled)
+            if late:
+                await trio.to_thread.run_sync(_import_all, late)
             if app.config.web.enabled:
+                from maestrod.web.feed import WebFeed  # imported just above
+
                 port = app.config.web.port if web_port is None else web_port
                 await nursery.start(WebFeed(app, port, token=web_token).run)
             log.info("maestrod %s serving on %s (data %s)", shared.__version__, app.socket_path, app.data_dir)
@@ -94,7 +106,31 @@ async def run(app: App, socks: list[socket.socket], control: DaemonControl, *,
         nursery.cancel_scope.cancel()
 
 
+#: What the Unix socket does not need, imported after it answers again (a graceful restart's pause) but still
+#: during start-up, before READY=1: a running daemon never imports a module later, so it never mixes old and
+#: new ones after an upgrade on disk. The web feed pulls in h11, wsproto and trio-websocket (which imports
+#: importlib.metadata, email, zipfile, csv): a sixth of the daemon's import time.
+LATE_WEB_MODULES = ("maestrod.web.feed",)
+
+
+def import_late(web: bool) -> tuple[str, ...]:
+    """The modules :func:`run` imports once the socket answers (none of them when they are loaded already)."""
+    return tuple(m for m in (LATE_WEB_MODULES if web else ()) if m not in sys.modules)
+
+
+def _import_all(names: tuple[str, ...]) -> None:
+    for name in names:
+        importlib.import_module(name)
+
+
+def _log_phases(phases: dict[str, float]) -> None:
+    marks = list(phases.items())
+    steps = ", ".join(f"{name} {(t - prev) * 1000:.0f}" for (_, prev), (name, t) in zip(marks, marks[1:]))
+    log.info("handoff: answering %.0f ms after the exec (ms: %s)", (marks[-1][1] - marks[0][1]) * 1000, steps)
+
+
 def main(argv: list[str] | None = None) -> int:
+    entered = time.monotonic()
     args = parse_args(argv)
     setup_logging(args.log_level, args.log_format)
     if args.check_state:
@@ -112,10 +148,13 @@ def main(argv: list[str] | None = None) -> int:
     handed: Adopted | None = None
     state_file = os.environ.pop(STATE_ENV, None)
     stored: dict[str, int] = {}
+    #: A graceful restart's steps, CLOCK_MONOTONIC (logged once it answers: the pause clients see).
+    phases: dict[str, float] | None = None
     try:
         if state_file:
             # A graceful restart: this process is its predecessor re-executed, holding its descriptors.
             handed = take_over(Path(state_file))
+            phases = {"exec": float(handed.state["monotonic"]), "imports": entered, "take-over": time.monotonic()}
             socks, lock_fds, activated = handed.listen, handed.lock_fds, bool(handed.state["activated"])
             data_lock, sock_lock = lock_fds[0], (lock_fds[1] if len(lock_fds) > 1 else None)
             if activated:
@@ -151,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     async def _main() -> None:
         # Screen rules may be overridden per agent kind beside the config (docs/screens.md).
         app = App(data_dir, socket_path, config, screens_dir=config_path.parent / "screens")
+        if phases is not None:
+            phases["app"] = time.monotonic()
         control = DaemonControl(app, proc)
         app.control = control
         app.sessions.fd_store = stored
@@ -165,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             web = handed.web
         try:
             await run(app, socks, control, web_token=web["token"] if web else None,
-                      web_port=web["port"] if web else None)
+                      web_port=web["port"] if web else None, phases=phases)
         finally:
             app.close()
 

@@ -1,0 +1,38 @@
+"""The daemon imports everything it runs during start-up, so that after `pip install -U` a running daemon
+never mixes its modules in memory with newer ones on disk (docs/restart.md, "Imports"). Part of the imports
+come after the socket answers (what it does not need: the web feed), still before READY=1."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+#: Modules the daemon never runs: imported only for type checking.
+TYPE_ONLY = {"maestrod.peer"}
+
+PROBE = r"""
+import importlib, pkgutil, sys
+import maestrod.main                      # what `maestrod` imports before main() runs
+import maestrod.handlers                  # imported by serve() before it listens
+from maestrod.main import import_late, _import_all
+before_late = set(sys.modules)
+_import_all(import_late(web=True))        # imported once the socket answers, before READY=1
+late = set(sys.modules) - before_late
+started = set(sys.modules)
+import maestrod, shared
+for pkg in (maestrod, shared):
+    for info in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
+        if not info.name.endswith("__main__"):
+            importlib.import_module(info.name)
+print(" ".join(sorted(m for m in set(sys.modules) - started if m.startswith(("maestrod", "shared")))))
+print(" ".join(sorted(m for m in late if "." not in m)))
+"""
+
+
+def test_every_daemon_module_is_imported_during_start_up() -> None:
+    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True, cwd="/")
+    never, late = (line.split() for line in out.stdout.splitlines())
+    assert set(never) <= TYPE_ONLY, f"daemon modules first imported after start-up: {set(never) - TYPE_ONLY}"
+    # The web feed's libraries come after the socket answers (the pause of a graceful restart is shorter).
+    assert {"h11", "trio_websocket", "wsproto"} <= set(late)
+
