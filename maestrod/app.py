@@ -146,6 +146,7 @@ class App:
             hibernate=lambda sid: self.sessions.hibernate(sid, SYSTEM), digest_text=self._digest_text,
             forward_mail=self.mail.copy_unread, task_of=lambda tid: unstructure(self.tasks.get(tid)))
         self.handoffs.active = self.runner.handing_off
+        self.runner.context_of = self.handoffs.context_of
         self.mail.forward_to = self.run_store.successor_of
         self.bus.add_listener(self.handoffs.on_event)
         self.services.append(self.handoffs.run)

@@ -177,6 +177,10 @@ async def test_real_claude_context_handoff(daemon: Daemon, client: RawClient, sh
         old = checkpoint["data"]["session_id"]
         assert checkpoint["data"]["context_tokens"] == 10 + 2000 + 168_000
         assert checkpoint["data"]["window"] == 200_000
+        # run status shows the worker's context use while it is live (it may be hibernated already)
+        shown = (await client.call("run.status", {"id": run["id"]}))["workers"][0]
+        assert shown["session_id"] == old
+        assert shown["status"] == "hibernated" or shown["context"]["tokens"] == 170_010, shown
         took = await events.wait_for(lambda e: e["topic"] == "session.handoff"
                                      and e["data"].get("stage") == "took_over", timeout=90)
         new = took["data"]["session_id"]

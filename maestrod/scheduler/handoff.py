@@ -178,6 +178,11 @@ class Handoffs:
         self._waiters: list[tuple[Callable[[dict[str, Any]], bool], trio.Event]] = []
         self._nursery: trio.Nursery | None = None
 
+    def context_of(self, transcript_path: str | None) -> dict[str, Any] | None:
+        use = context_use(transcript_path, self.cfg)
+        return None if use is None else {"model": use.model, "tokens": use.tokens, "window": use.window,
+                                         "share": round(use.share, 3)}
+
     def on_event(self, event: dict[str, Any]) -> None:
         for pred, done in list(self._waiters):
             if pred(event):

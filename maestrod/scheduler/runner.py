@@ -91,6 +91,9 @@ class Runner:
         #: Workers handing their task over (maestrod/scheduler/handoff.py): they keep their slot, even
         #: hibernated, until their successor holds the assignment.
         self.handing_off: set[str] = set()
+        #: A Claude worker's context use from its transcript (``run.status``), set by the app from the hand-off
+        #: service: {model, tokens, window, share} or None.
+        self.context_of: Callable[[str | None], dict[str, Any] | None] = lambda path: None
         #: Highest number of live workers seen per run (``run.status``: ``peak_live``).
         self.peak_live: dict[str, int] = {}
 
@@ -366,9 +369,11 @@ class Runner:
             s = self.sessions.find(sid)
             if s is None:
                 continue
+            live = s["status"] not in ("exited", "hibernated", "queued") and s["agent"] == "claude"
             workers.append({"session_id": sid, "name": s["name"], "status": s["status"],
                             "task_id": running.get(sid), "needs_attention": s["needs_attention"],
-                            "exit_reason": s["exit_reason"]})
+                            "exit_reason": s["exit_reason"],
+                            "context": self.context_of(s["transcript_path"]) if live else None})
         scope = self._scope(row["root_task_id"])
         todo = [t for t in self.tasks.list(row["project_id"], ["todo"]) if scope is None or t.id in scope]
         ready = {t.id for t in self.tasks.ready(row["project_id"])}
