@@ -48,8 +48,10 @@ def _human(r: dict[str, Any]) -> str:
              f"tasks: {c['running']} running, {c['queued']} queued ({c['ready']} ready), {c['done']} done, "
              f"{c['failed']} failed" + (f"\n{safe(r['reason'])}" if r["reason"] else "")]
     if r["workers"]:
-        lines.append(table(r["workers"], [("session_id", "SESSION"), ("name", "NAME"), ("status", "STATUS"),
-                                          ("task_id", "TASK"), ("needs_attention", "ATTENTION")]))
+        rows = [{**w, "context": f"{w['context']['share']:.0%} of {w['context']['window'] // 1000}k"
+                 if w.get("context") else ""} for w in r["workers"]]
+        lines.append(table(rows, [("session_id", "SESSION"), ("name", "NAME"), ("status", "STATUS"),
+                                  ("task_id", "TASK"), ("context", "CONTEXT"), ("needs_attention", "ATTENTION")]))
     failed = [t for t in r["tasks"] if t["state"] == "failed"]
     for t in failed:
         lines.append(f"failed {t['task_id']} ({safe(t['title'] or '')}): {safe(t['reason'])}")
