@@ -34,9 +34,18 @@ PRIORITY_RANK = {"critical": 0, "high": 1, "medium": 2}
 PAGE_KEY = (int, str, int)
 
 
+#: Bounds of the whole-list answers kept between changes (``TaskStore._encoded``).
+ANSWER_CACHE_ENTRIES = 32
+ANSWER_CACHE_BYTES = 32 << 20
+
+
 class TaskStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        #: Encoded whole-list answers (``_encoded``) by query, valid for the database state ``_answers_of``.
+        self._answers: dict[tuple[str, tuple[Any, ...]], orjson.Fragment] = {}
+        self._answers_bytes = 0
+        self._answers_of: tuple[int, int] | None = None
 
     def resolve(self, ident: str) -> str:
         return self.db.resolve("tasks", "task", ident, "t")
@@ -59,15 +68,50 @@ class TaskStore:
     def _encoded(self, tail: str, args: Sequence[Any] = ()) -> orjson.Fragment:
         """The tasks ``_select`` would build, as one encoded JSON array in their wire form
         (``shared.convert.unstructure_task``): a whole list answered as it is read skips building a ``Task``
-        and unstructuring it again for each row -- a third of a 300-task ``task.list`` under load."""
+        and unstructuring it again for each row -- a third of a 300-task ``task.list`` under load.
+
+        The same query is answered again from memory while the database is unchanged (under 50 clients,
+        reading the rows was most of a 300-task list's time).  Unchanged means: no row changed on this
+        connection (``total_changes`` counts every row an INSERT, UPDATE or DELETE changes, those of
+        triggers included, and a foreign-key cascade or REPLACE only runs from a statement that changes a
+        row itself; a rolled-back change still counted), no other connection committed (``PRAGMA
+        data_version``), and no transaction open (so nothing kept was read uncommitted).  docs/performance.md,
+        'Whole task lists kept between changes'.
+        """
+        conn = self.db.conn
+        state: tuple[int, int] | None = None
+        key = (tail, tuple(args))
+        if not conn.in_transaction:
+            state = (conn.total_changes, int(conn.execute("PRAGMA data_version").fetchone()[0]))
+            if state == self._answers_of:
+                kept = self._answers.get(key)
+                if kept is not None:
+                    return kept
+            else:
+                self._answers.clear()
+                self._answers_bytes = 0
+                self._answers_of = state
+        encoded = self._encode_rows(tail, args)
+        if state is not None:
+            if (len(self._answers) >= ANSWER_CACHE_ENTRIES
+                    or self._answers_bytes + len(encoded) > ANSWER_CACHE_BYTES):
+                self._answers.clear()
+                self._answers_bytes = 0
+            if len(encoded) <= ANSWER_CACHE_BYTES:
+                self._answers[key] = fragment = orjson.Fragment(encoded)
+                self._answers_bytes += len(encoded)
+                return fragment
+        return orjson.Fragment(encoded)
+
+    def _encode_rows(self, tail: str, args: Sequence[Any]) -> bytes:
         cur = self.db.conn.cursor()
         cur.row_factory = None
-        return orjson.Fragment(orjson.dumps([
+        return orjson.dumps([
             {"id": i, "project_id": proj, "title": title, "description": desc, "status": status, "priority": prio,
              "parent_id": parent, "depends_on": deps.split(" ") if deps else [], "created_at": created,
              "updated_at": updated, "started_at": started, "completed_at": completed, "children": None}
             for i, proj, title, desc, status, prio, parent, deps, created, updated, started, completed
-            in cur.execute(_SELECT + tail, args)]))
+            in cur.execute(_SELECT + tail, args)])
 
     def get(self, tid: str) -> Task:
         tasks = self._select("WHERE t.id=?", (tid,))
