@@ -96,6 +96,10 @@ async def test_lists_sessions_shows_the_terminal_and_delivers_a_prompt(
         button = _session_button(page, sid)
         button.wait_for(timeout=WAIT_MS)
         assert "echo-worker" in button.inner_text()
+        # The process tree's memory and CPU (session.list's rss_bytes/cpu_percent), in the row and the detail.
+        import re
+
+        assert re.search(r"\d+ MiB · \d+% CPU", button.locator(".res").inner_text())
         button.click()
         _wait_term(page, "ready to take prompts")
         # Colours from the screen model: "ready" is bold bright green, "take" palette 208.

@@ -5,13 +5,14 @@ stand-in for Claude Code, which resumes like it), and per-session RSS/CPU from /
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from maestrod.scheduler.admission import Room, mem_available, pressure_some_avg10, refuse
 from maestrod.scheduler.config import GIB, MIB, GovernorConfig
 from maestrod.scheduler.resources import ProcessTrees
-from tests.conftest import Daemon, EventLog, RawClient
-from tests.session_support import _error, _fake_claude, _project, _spawn
+from tests.conftest import Daemon, EventLog, RawClient, maestroctl_env
+from tests.session_support import _ctl, _error, _fake_claude, _project, _spawn
 
 
 def test_refuse_names_the_limit() -> None:
@@ -58,6 +59,12 @@ async def test_third_spawn_is_queued_and_starts_when_one_exits(daemon: Daemon, c
     got = await client.call("session.get", {"id": one["id"]})
     assert got["rss_bytes"] > 0 and got["status"] == "idle"
     assert (await client.call("session.get", {"id": three["id"]}))["rss_bytes"] is None
+    # People see them too: `session list` and `session get` show the tree's memory and CPU.
+    env = maestroctl_env(daemon.socket_path)
+    listed = await _ctl(env, "session", "list")
+    row = next(line for line in listed.splitlines() if " one " in f" {line} ")
+    assert "RSS/CPU" in listed.splitlines()[0] and re.search(r" \d+M \d+% ", row), listed
+    assert re.search(r"resources +\d+M \d+%", await _ctl(env, "session", "get", one["id"]))
 
     # a queued spawn stopped before it started ends exited (stopped) and leaves the queue
     stopped = await client.call("session.stop", {"id": five["id"]})

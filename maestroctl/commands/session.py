@@ -28,6 +28,7 @@ COLUMNS = [
     ("parent_id", "PARENT"),
     ("project_id", "PROJECT"),
     ("pid", "PID"),
+    ("resources", "RSS/CPU"),
     ("needs_attention", "ATTENTION"),
 ]
 #: ``session input --key NAME``
@@ -231,7 +232,7 @@ def _one(r: dict[str, Any]) -> str:
     from maestroctl.output import kv
 
     return kv(
-        {**r, "worktree": _worktree_text(r.get("worktree"))},
+        {**r, "worktree": _worktree_text(r.get("worktree")), "resources": _resources(r)},
         [
             "id",
             "name",
@@ -252,6 +253,7 @@ def _one(r: dict[str, Any]) -> str:
             "claude_session_id",
             "transcript_path",
             "worktree",
+            "resources",
             "created_at",
             "exited_at",
         ],
@@ -261,7 +263,14 @@ def _one(r: dict[str, Any]) -> str:
 def _rows(rows: list[dict[str, Any]]) -> str:
     from maestroctl.output import table
 
-    return table(rows, COLUMNS) if rows else "no sessions"
+    return table([{**r, "resources": _resources(r)} for r in rows], COLUMNS) if rows else "no sessions"
+
+
+def _resources(r: dict[str, Any]) -> str | None:
+    """The whole process tree's memory and CPU (live sessions only)."""
+    if r.get("status") == "exited" or r.get("rss_bytes") is None:
+        return None
+    return f"{round(r['rss_bytes'] / 1048576)}M {round(r.get('cpu_percent') or 0)}%"
 
 
 def _text_arg(value: str) -> str:
