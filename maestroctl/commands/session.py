@@ -180,11 +180,11 @@ def register(sub: Any, name: str, help_: str) -> None:
     k.add_argument("id")
     k.set_defaults(func=kill)
 
-    hb = s.add_parser("hibernate", help="stop an idle Claude session's process, keep its identity (wake resumes it)")
+    hb = s.add_parser("hibernate", help="stop an idle Claude or Codex session's process, keep its identity (wake resumes it)")
     hb.add_argument("id")
     hb.set_defaults(func=hibernate)
 
-    wk = s.add_parser("wake", help="resume a hibernated Claude session (claude --resume)")
+    wk = s.add_parser("wake", help="resume a hibernated session (claude --resume, codex resume)")
     wk.add_argument("id")
     wk.set_defaults(func=wake)
 

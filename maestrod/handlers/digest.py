@@ -35,8 +35,9 @@ def _identity(row: Any) -> dict[str, Any]:
 async def _digest(ctx: Context, row: Any) -> SessionDigest:
     digest = await ctx.app.transcripts.ensure(row["id"])
     if digest is None:
-        why = ("it runs a command, not Claude Code" if row["agent"] != "claude" else
+        why = ("it runs a command, not an agent" if row["agent"] not in ("claude", "codex") else
                "its transcript has not been written yet" if row["transcript_path"] else
+               "no rollout yet (Codex writes it with the first prompt)" if row["agent"] == "codex" else
                "no transcript path is known for it")
         raise errors.conflict(f"session {row['id']} ({row['name']}) has no transcript digest: {why}",
                               {"session": row["id"]})

@@ -114,11 +114,12 @@ class SessionManager:
         self.data_dir = data_dir
         self.socket_path = socket_path
         self.claude = claude
+        self.codex = codex or CodexConfig()
         #: Sessions being relaunched (``--resume``): a prompt or a wake for one waits for this.
         self._waking: dict[str, trio.Event] = {}
         #: Sessions being hibernated: their process's exit parks them instead of ending them.
         self._hibernating: set[str] = set()
-        #: The daemon is stopping: a Claude session's process exit is a suspension (resumed at next start).
+        #: The daemon is stopping: an agent session's process exit is a suspension (resumed at next start).
         self._suspending = False
         #: The attention reason written for a session resumed with its last turn cut off (cleared by a prompt).
         self._cut_off: dict[str, str] = {}
@@ -218,11 +219,12 @@ class SessionManager:
     def recover(self) -> None:
         """What a previous daemon left live and nobody adopted (its terminal did not come back): a Claude
         session is relaunched resuming its conversation once its old process is gone (``[sessions]
-        auto_resume``); any other ends ``exited`` (``lost``). A hibernated session stays so (no process)."""
+        auto_resume``), a Codex session likewise (``codex resume``); any other ends ``exited`` (``lost``).
+        A hibernated session stays so (no process)."""
         for r in self.store.unfinished():
             if r["id"] in self.sessions or r["status"] == "hibernated":
                 continue
-            if self.config.auto_resume and r["agent"] == "claude" and r["claude_session_id"]:
+            if self.config.auto_resume and resume.resumable(r):
                 self._resume_lost(r)
                 continue
             alive = pid_alive(r["pid"])
@@ -235,7 +237,7 @@ class SessionManager:
 
     async def shutdown(self) -> None:
         """Daemon stopping (SIGTERM): stop every live session (HUP, TERM, KILL), concurrently. With
-        ``auto_resume``, a Claude session is suspended rather than ended: it keeps its status and identity
+        ``auto_resume``, a Claude or Codex session is suspended rather than ended: it keeps its status and identity
         and is resumed when the daemon starts again."""
         self._suspending = self.config.auto_resume
         live = [s for s in self.sessions.values() if not s.is_exited]
@@ -520,8 +522,7 @@ class SessionManager:
         if s.fd_store_name is not None:
             sd_notify(f"FDSTOREREMOVE=1\nFDNAME={s.fd_store_name}")
             s.fd_store_name = None
-        if s.id in self._hibernating or (self._suspending and s.kind.name == "claude"
-                                         and self.store.row(s.id)["claude_session_id"]):
+        if s.id in self._hibernating or (self._suspending and resume.resumable(self.store.row(s.id))):
             self._park(s, rc)
             return
         reason = "stopped" if s.stop_requested else ("completed" if rc == 0 else "failed")
@@ -703,7 +704,7 @@ class SessionManager:
         return self.store.describe(None if actor == "human" else actor)
 
     def _resume_lost(self, r: Any) -> None:
-        """At start-up: a Claude session whose terminal did not come back is resumed as soon as its old
+        """At start-up: a Claude or Codex session whose terminal did not come back is resumed as soon as its old
         process is gone (it may still be ending: it lost its terminal). Its old token dies now."""
         sid = r["id"]
         alive = resume.same_process(r["pid"], r["pid_start"])
@@ -746,21 +747,27 @@ class SessionManager:
             done.set()
 
     async def _relaunch(self, sid: str, actor: str, why: str, *, cut_off: str | None, **extra: Any) -> LiveSession:
-        """Start a new Claude process on the session's conversation (``claude --resume``): same maestro id,
+        """Start a new agent process on the session's conversation (``claude --resume``, ``codex resume``):
+        same maestro id,
         name, parent, tasks and mail, a fresh token. Its timeline says ``resumed`` and why. ``cut_off``: the
         status it had when its turn was cut off (working, waiting_input), if it was."""
         if self._nursery is None:
             raise errors.RpcError(errors.UNAVAILABLE, "the session service is not running")
         row = self.store.row(sid)
         plan = resume.plan(row, self.store.task_ids(sid), data_dir=self.data_dir, socket_path=self.socket_path,
-                           claude_cfg=self.claude)
+                           claude_cfg=self.claude, codex_cfg=self.codex)
         self.store.set_token(sid, token_hash(plan.token))
+        if plan.transcript_path is not None and plan.transcript_path != row["transcript_path"]:
+            # A Codex rollout no hook named (the process died first): known now, and followed from here.
+            self.store.set_transcript(sid, plan.thread_id, plan.transcript_path)
+            row = self.store.row(sid)
         if row["status"] != "spawning":
             self.store.write_status(sid, row["status"], "spawning", actor,
                                     {"source": "daemon", "reason": f"resuming: {why}"})
-        how = "--resume" if plan.resumed else "--session-id (it had written no transcript yet)"
-        data = {"reason": why, "how": how, "claude_session_id": row["claude_session_id"], "cut_off": cut_off is not None,
-                **extra}
+        how = plan.how
+        ident = ({"thread_id": plan.thread_id} if row["agent"] == "codex"
+                 else {"claude_session_id": row["claude_session_id"]})
+        data = {"reason": why, "how": how, **ident, "cut_off": cut_off is not None, **extra}
         self.store.record(actor, sid, "session.resumed", data,
                           event={"actor": actor, "session_id": sid, "name": row["name"],
                                  "transcript_path": row["transcript_path"], **data})
@@ -771,7 +778,7 @@ class SessionManager:
         try:
             pty = await PtyProcess.spawn(plan.exec_argv, cwd=row["cwd"], env=plan.env, rows=row["rows"],
                                          cols=row["cols"])
-            live = self._started(sid, "claude", pty, row["rows"], row["cols"])
+            live = self._started(sid, row["agent"], pty, row["rows"], row["cols"])
         except BaseException as exc:
             with trio.CancelScope(shield=True):
                 await self._spawn_failed(sid, pty, exc)
@@ -804,7 +811,8 @@ class SessionManager:
             await self.wake(sid, actor, why)
 
     async def wake(self, sid: str, actor: str, why: str | None = None) -> Session:
-        """Resume a hibernated session (``claude --resume``); an awake one is answered as it is."""
+        """Resume a hibernated session (``claude --resume``, ``codex resume``); an awake one is answered as
+        it is."""
         pending = self._waking.get(sid)
         if pending is not None:
             await pending.wait()
@@ -827,12 +835,12 @@ class SessionManager:
         return self.get(sid)
 
     async def hibernate(self, sid: str, actor: str) -> Session:
-        """Stop an idle Claude session's process and keep its identity (status ``hibernated``); a wake or a
-        prompt resumes its conversation."""
+        """Stop an idle Claude or Codex session's process and keep its identity (status ``hibernated``); a
+        wake or a prompt resumes its conversation."""
         s = self._running(sid, "hibernate it")
-        if s.kind.name != "claude" or not self.store.row(sid)["claude_session_id"]:
-            raise errors.conflict(f"session {sid} is not a Claude Code session: only those can be resumed, so "
-                                  "only those are hibernated (stop it instead)", {"session": sid})
+        if not resume.resumable(self.store.row(sid)):
+            raise errors.conflict(f"session {sid} is not a Claude Code or Codex session: only those can be "
+                                  "resumed, so only those are hibernated (stop it instead)", {"session": sid})
         if s.status != "idle":
             raise errors.conflict(f"session {sid} is {s.status}; only an idle session is hibernated (wait for it: "
                                   f"`maestroctl session wait {sid} --until idle`)", {"session": sid,
@@ -848,7 +856,7 @@ class SessionManager:
         return self.get(sid)
 
     def _park(self, s: LiveSession, rc: int | None) -> None:
-        """The process of a session being hibernated, or of a Claude session while the daemon stops, has
+        """The process of a session being hibernated, or of an agent session while the daemon stops, has
         exited: the session keeps its identity (its token dies with the process)."""
         hibernate = s.id in self._hibernating
         self._hibernating.discard(s.id)

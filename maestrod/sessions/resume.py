@@ -1,6 +1,7 @@
-"""Relaunching a Claude session whose process is gone: the argv, the environment, and "is the old one gone".
+"""Relaunching an agent session whose process is gone: the argv, the environment, and "is the old one gone".
 
-A Claude session keeps its conversation in its transcript, so a new ``claude`` process can take it up:
+A Claude session keeps its conversation in its transcript, a Codex session in its rollout, so a new process
+can take it up:
 after a daemon restart that did not get the session's terminal back (a crash without systemd, a clean stop,
 a reboot), and on ``session wake`` of a hibernated session. Facts from Claude Code 2.1.328
 (``docs/claude-code.md``):
@@ -12,6 +13,15 @@ a reboot), and on ``session wake`` of a hibernated session. Facts from Claude Co
   records (same record uuids), which is why maestro does not fork: one file per conversation, no copies;
 * ``--settings`` and ``--append-system-prompt`` combine with ``--resume`` (they are per process, so each
   relaunch passes them again).
+
+Codex CLI 0.171.0 (``docs/codex.md``, checked against tests/fake_openai.py):
+
+* ``codex resume <thread id> [the spawn's flags]`` continues that thread *appending to the same rollout
+  file*, in the same ``CODEX_HOME`` (where the thread's rollout and state are); the subcommand takes the
+  same flags and ``-c`` overrides as the TUI (they are per process, so each relaunch passes them again:
+  the provider, trust, ``developer_instructions``). The id goes right after ``resume``: a flag taking
+  several values (``--image``) given after ``--`` at spawn cannot swallow it there;
+* a Codex session that never got a prompt has no rollout and no thread: it starts afresh, same CODEX_HOME.
 
 Two processes must never write one conversation, so a relaunch waits until the old process is gone:
 the pid *and* its start time (``sessions.pid_start``, field 22 of ``/proc/<pid>/stat``) must no longer
@@ -33,9 +43,9 @@ import attrs
 import trio
 import trio.lowlevel
 
-from maestrod.config import ClaudeConfig
+from maestrod.config import ClaudeConfig, CodexConfig
 from maestrod.identity import read_stat
-from maestrod.sessions import briefing, claude, launch
+from maestrod.sessions import briefing, claude, codex, launch
 from shared import errors
 from shared.messages.session import SessionSpawn
 
@@ -66,6 +76,29 @@ def load_spawn_env(session_dir: Path) -> dict[str, str] | None:
     if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
         return None
     return data
+
+
+def resumable(row: sqlite3.Row) -> bool:
+    """Whether a relaunch can take the session's conversation up: a Claude session (its id is chosen at
+    spawn), or a Codex session (its thread once it has one; before that it starts afresh, losing nothing)."""
+    return (row["agent"] == "claude" and bool(row["claude_session_id"])) or row["agent"] == "codex"
+
+
+def codex_thread(row: sqlite3.Row, home: Path) -> tuple[str, str] | None:
+    """A Codex session's thread id and rollout file, if it wrote one: the rollout the store knows (named by
+    a hook or found), else the newest in its own CODEX_HOME (it died before anybody looked); the id is the
+    one a hook reported, else the uuid of the rollout's name (``rollout-<time>-<uuid>.jsonl``)."""
+    path = row["transcript_path"] or codex.find_rollout(str(home))
+    if not path or not os.path.isfile(path):
+        return None
+    match = codex.ROLLOUT_FILE.fullmatch(os.path.basename(path))
+    thread = row["claude_session_id"] or (os.path.basename(path)[-42:-6] if match else None)
+    return (thread, path) if thread else None
+
+
+def codex_resume_argv(argv: list[str], thread_id: str) -> list[str]:
+    """The spawn's argv as ``codex resume <thread id> <the same flags>``."""
+    return [argv[0], "resume", thread_id, *argv[1:]]
 
 
 def resume_argv(argv: list[str], claude_session_id: str) -> list[str]:
@@ -158,21 +191,26 @@ async def end_process(pid: int, start: int | None, grace: float) -> str:
 
 @attrs.frozen
 class Relaunch:
-    """What a Claude session's new process is started with."""
+    """What an agent session's new process is started with."""
 
     exec_argv: list[str]
     env: dict[str, str]
     token: str
-    #: ``--resume`` (its transcript exists); False: it never wrote one, so it starts afresh under the same
-    #: ``--session-id``.
+    #: ``--resume`` / ``codex resume`` (its transcript exists); False: it never wrote one, so it starts
+    #: afresh (Claude: under the same ``--session-id``).
     resumed: bool
+    #: For the timeline: how it was relaunched.
+    how: str
+    #: Codex: the thread taken up and its rollout (known now even if no hook named them).
+    thread_id: str | None = None
+    transcript_path: str | None = None
 
 
 def plan(row: sqlite3.Row, task_ids: list[str], *, data_dir: Path, socket_path: Path,
-         claude_cfg: ClaudeConfig) -> Relaunch:
+         claude_cfg: ClaudeConfig, codex_cfg: CodexConfig | None = None) -> Relaunch:
     """The argv and environment of a relaunch: the spawn's, with a fresh token, the session's tasks as they
     are now, the hook settings written again (the maestroctl path may have moved with an upgrade), the
-    composed system prompt read back from its file, and ``--resume``."""
+    composed system prompt read back from its file, and ``--resume`` (Codex: ``resume <thread id>``)."""
     sid = row["id"]
     session_dir = data_dir / "sessions" / sid
     prompt_file = session_dir / briefing.SYSTEM_PROMPT_FILE
@@ -186,9 +224,12 @@ def plan(row: sqlite3.Row, task_ids: list[str], *, data_dir: Path, socket_path: 
         "MAESTRO_PROJECT_ID": row["project_id"], "MAESTRO_TASK_IDS": ",".join(task_ids),
         "MAESTRO_COORDINATOR_SESSION_ID": row["parent_id"] or "", "MAESTRO_ROOT_SESSION_ID": row["root_id"],
         "MAESTRO_SYSTEM_PROMPT_FILE": str(prompt_file)}
-    env = launch.session_env(SessionSpawn(project=row["project_id"], name=row["name"], agent="claude",
-                                          env=saved), identity, claude_cfg)
+    spawn = SessionSpawn(project=row["project_id"], name=row["name"],
+                         agent="codex" if row["agent"] == "codex" else "claude", env=saved)
+    env = launch.session_env(spawn, identity, claude_cfg)
     argv: list[str] = json.loads(row["argv"])
+    if spawn.agent == "codex":
+        return _codex_plan(row, argv, env, token, session_dir, prompt_file, codex_cfg or CodexConfig())
     if not argv or not (os.path.isfile(argv[0]) and os.access(argv[0], os.X_OK)):
         found = claude.find_claude(claude_cfg.bin, env)
         if found is None:
@@ -207,4 +248,38 @@ def plan(row: sqlite3.Row, task_ids: list[str], *, data_dir: Path, socket_path: 
     resumed = bool(path) and os.path.isfile(path)
     if resumed:
         argv = resume_argv(argv, row["claude_session_id"])
-    return Relaunch(argv, env, token, resumed)
+    return Relaunch(argv, env, token, resumed,
+                    "--resume" if resumed else "--session-id (it had written no transcript yet)")
+
+
+def _codex_plan(row: sqlite3.Row, argv: list[str], env: dict[str, str], token: str, session_dir: Path,
+                prompt_file: Path, cfg: CodexConfig) -> Relaunch:
+    """Codex in the same CODEX_HOME with the same flags and ``-c`` overrides, ``resume <thread id>`` once
+    it has a thread. The hooks in its config.toml are written again only if they changed (Codex keeps its
+    own settings in that file too)."""
+    home = session_dir / codex.HOME_DIR
+    env["CODEX_HOME"] = str(home)
+    if not argv or not (os.path.isfile(argv[0]) and os.access(argv[0], os.X_OK)):
+        found = codex.find_codex(cfg.bin, env)
+        if found is None:
+            raise errors.RpcError(errors.UNAVAILABLE, "Codex CLI not found to resume the session: set `bin` in "
+                                  "the [codex] section of the config, or put `codex` on the daemon's PATH")
+        argv = [found, *argv[1:]]
+    hooks = codex.hooks_toml(claude.maestroctl_command())
+    try:
+        current = (home / "config.toml").read_text()
+    except OSError:
+        current = ""
+    if hooks not in current:
+        codex.prepare_home(home, claude.maestroctl_command(), login_file=None)
+    try:
+        text = prompt_file.read_text()
+    except OSError:
+        text = ""
+    key = "developer_instructions="
+    placeholder = key + briefing.ARGV_PLACEHOLDER.format(path=prompt_file)
+    argv = [key + codex.toml_string(text) if a == placeholder else a for a in argv]
+    thread = codex_thread(row, home)
+    if thread is None:
+        return Relaunch(argv, env, token, False, "afresh (it had written no rollout yet)")
+    return Relaunch(codex_resume_argv(argv, thread[0]), env, token, True, "codex resume", *thread)

@@ -130,7 +130,7 @@ class Spawner:
                 self.store.queue_prompt(c, sid, first, "send", prompt_source(actor), actor, now=False)
         try:
             prompt_file.write_text(text)
-            if p.agent == "claude":  # a relaunch (--resume) needs the --env values the store keeps redacted
+            if p.agent in ("claude", "codex"):  # a relaunch (resume) needs the --env values the store redacts
                 resume.save_spawn_env(session_dir, p.env)
         except OSError as exc:
             log.warning("session %s: could not write %s: %s", sid, prompt_file, exc)
