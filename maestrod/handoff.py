@@ -306,6 +306,8 @@ class DaemonControl:
         sessions = app.sessions.hand_over(now, scrollback)
         return {"format": STATE_FORMAT, "version": STATE_VERSION, "daemon": shared.__version__,
                 "pid": os.getpid(), "written_at": time.time(), "monotonic": time.monotonic(),
+                # The process's CPU time goes on across the exec: the successor's share is what it adds.
+                "cpu": time.process_time(),
                 "listen_fds": [s.fileno() for s in self.proc.listen], "lock_fds": self.proc.lock_fds,
                 "activated": self.proc.activated,
                 "web": None if app.web is None else {"port": app.web.port, "token": app.web.token},

@@ -52,13 +52,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def run(app: App, socks: list[socket.socket], control: DaemonControl, *,
               web_token: str | None = None, web_port: int | None = None,
-              phases: dict[str, float] | None = None) -> None:
+              phases: dict[str, float] | None = None, cpu_at_exec: float | None = None) -> None:
     async with trio.open_nursery() as nursery:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
             await nursery.start(serve, app, socks)
             if phases is not None:
                 phases["serving"] = time.monotonic()
-                _log_phases(phases)
+                _log_phases(phases, cpu_at_exec)
             # The socket answers from here. Start-up goes on with what it does not need (docs/restart.md,
             # "Imports"): imported in a thread, so that the requests that waited meanwhile are answered now.
             late = import_late(app.config.web.enabled)
@@ -123,10 +123,12 @@ def _import_all(names: tuple[str, ...]) -> None:
         importlib.import_module(name)
 
 
-def _log_phases(phases: dict[str, float]) -> None:
+def _log_phases(phases: dict[str, float], cpu_at_exec: float | None) -> None:
     marks = list(phases.items())
     steps = ", ".join(f"{name} {(t - prev) * 1000:.0f}" for (_, prev), (name, t) in zip(marks, marks[1:]))
-    log.info("handoff: answering %.0f ms after the exec (ms: %s)", (marks[-1][1] - marks[0][1]) * 1000, steps)
+    cpu = "" if cpu_at_exec is None else f", {(time.process_time() - cpu_at_exec) * 1000:.0f} ms of CPU"
+    log.info("handoff: answering %.0f ms after the exec%s (ms: %s)", (marks[-1][1] - marks[0][1]) * 1000, cpu,
+             steps)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
             web = handed.web
         try:
             await run(app, socks, control, web_token=web["token"] if web else None,
-                      web_port=web["port"] if web else None, phases=phases)
+                      web_port=web["port"] if web else None, phases=phases,
+                      cpu_at_exec=handed.state.get("cpu") if handed else None)
         finally:
             app.close()
 

@@ -38,16 +38,17 @@ Lock order: model, then queue.
 from __future__ import annotations
 
 import codecs
+import importlib
 import logging
 import re
 import threading
-from collections import defaultdict, deque
+from collections import deque
 from typing import TYPE_CHECKING, Literal, Protocol
 
-import pyte
-import pyte.graphics
+from maestrod.sessions.terminal_common import ALT_SCREEN_MODES, Style, StyleTable
 
 if TYPE_CHECKING:
+    import pyte
     from avt import _avt as avt
 else:
     try:
@@ -76,8 +77,6 @@ FLOOD_TAIL = 16 * 1024
 SLICE = 4096
 #: Bytes of one read kept to find a trigger cut by the next read (triggers are short strings).
 TRIGGER_OVERLAP = 256
-#: The alternate screen's private modes (entering one clears the screen; leaving restores the main one).
-ALT_SCREEN_MODES = frozenset({47, 1047, 1049})
 #: Private modes a repaint restores on a viewer's terminal (1049, the alternate screen, is the
 #: attach client's own business).
 REPAINT_MODES = (1, 7, 25, 1000, 1002, 1003, 1004, 1005, 1006, 1015, 2004)
@@ -118,41 +117,6 @@ _STATE = re.compile(rb"\x1b(?:\[\??[0-9;]*+[hlr]|[()*+][0-9A-Za-z]|c)")
 #: Where the model may resume after dropped output: the start of a sequence or of a line.
 _RESYNC = re.compile(rb"[\x1b\n]")
 
-_FG = {name: code for code, name in {**pyte.graphics.FG_ANSI, **pyte.graphics.FG_AIXTERM}.items()}
-_BG = {name: code for code, name in {**pyte.graphics.BG_ANSI, **pyte.graphics.BG_AIXTERM}.items()}
-
-
-#: A cell's look in the screen model: fg, bg (a palette index 0-255, ``#rrggbb`` or None for the
-#: default), then bold, faint, italic, underline, inverse, strikethrough, blink.
-Style = tuple[int | str | None, int | str | None, bool, bool, bool, bool, bool, bool, bool]
-_STYLE_FLAGS = ("bold", "faint", "italic", "underline", "inverse", "strike", "blink")
-
-
-class StyleTable:
-    """The distinct styles of one screen model, numbered in order of first use (0 is the default look)."""
-
-    def __init__(self) -> None:
-        self._index: dict[Style, int] = {(None, None, False, False, False, False, False, False, False): 0}
-
-    def index(self, style: Style) -> int:
-        found = self._index.get(style)
-        if found is None:
-            found = self._index[style] = len(self._index)
-        return found
-
-    def as_json(self) -> list[dict[str, object]]:
-        """Each style as an object with only what differs from the default (``{"fg": 1, "bold": true}``)."""
-        out: list[dict[str, object]] = []
-        for (fg, bg, *flags) in self._index:
-            style: dict[str, object] = {}
-            if fg is not None:
-                style["fg"] = fg
-            if bg is not None:
-                style["bg"] = bg
-            style.update((name, True) for name, on in zip(_STYLE_FLAGS, flags) if on)
-            out.append(style)
-        return out
-
 
 class _Model(Protocol):
     """A screen emulator fed bytes. Only :class:`Terminal` calls it, holding the model lock."""
@@ -175,163 +139,6 @@ class _Model(Protocol):
 
     def runs(self, styles: StyleTable) -> list[list[list[object]]]:
         """The visible rows as runs ``[text, style index]`` (trailing default blanks cut)."""
-
-
-# -- pyte -----------------------------------------------------------------------------------------
-
-
-class _Screen(pyte.Screen):
-    """pyte's screen without its own query answers (ours are above; pyte's raise on ``ESC[?6n``), and
-    with an alternate screen (pyte has one buffer: leaving vim would show vim's last screen)."""
-
-    def __init__(self, columns: int, lines: int) -> None:
-        super().__init__(columns, lines)
-        self._saved_main: tuple[object, pyte.screens.Cursor] | None = None
-
-    def report_device_attributes(self, mode: int = 0, **kwargs: object) -> None:
-        return None
-
-    def report_device_status(self, mode: int, **kwargs: object) -> None:
-        return None
-
-    def set_mode(self, *modes: int, **kwargs: object) -> None:
-        if kwargs.get("private") and ALT_SCREEN_MODES.intersection(modes) and self._saved_main is None:
-            # Like xterm (and avt): a fresh blank buffer; the main one and its cursor come back on leaving.
-            self._saved_main = (self.buffer, self.cursor)
-            self.cursor = pyte.screens.Cursor(self.cursor.x, self.cursor.y, self.cursor.attrs)
-            self.buffer = defaultdict(lambda: pyte.screens.StaticDefaultDict(self.default_char))
-            self.dirty.update(range(self.lines))
-        super().set_mode(*modes, **kwargs)
-
-    def reset_mode(self, *modes: int, **kwargs: object) -> None:
-        if kwargs.get("private") and ALT_SCREEN_MODES.intersection(modes) and self._saved_main is not None:
-            buffer, self.cursor = self._saved_main
-            self.buffer = buffer  # type: ignore[assignment]
-            self._saved_main = None
-            self.dirty.update(range(self.lines))
-        super().reset_mode(*modes, **kwargs)
-
-    def reset(self) -> None:
-        self._saved_main = None
-        super().reset()
-
-
-class _PyteModel:
-    slice_bytes = 4096  # ~5-9 ms of pyte
-
-    def __init__(self, rows: int, cols: int) -> None:
-        self.screen = _Screen(cols, rows)
-        self._stream = pyte.ByteStream(self.screen)
-
-    def feed(self, data: bytes) -> bool:
-        try:
-            self._stream.feed(data)
-        except Exception:
-            # A sequence pyte cannot take must not take the session down: a fresh parser (the
-            # screen is kept) resumes with the next byte.
-            log.debug("screen model: pyte failed on a chunk; parser reset", exc_info=True)
-            self._stream = pyte.ByteStream(self.screen)
-        return True
-
-    def resize(self, rows: int, cols: int) -> None:
-        self.screen.resize(rows, cols)
-
-    def lines(self) -> list[str]:
-        # Not pyte's `display`: it raises IndexError on rows that some sequences leave behind (an empty
-        # cell not after a wide character); the empty right half of a wide character joins as nothing.
-        screen, cols = self.screen, self.screen.columns
-        return ["".join(screen.buffer[y][x].data for x in range(cols)).rstrip() for y in range(screen.lines)]
-
-    def cursor(self) -> tuple[int, int]:
-        return self.screen.cursor.y, self.screen.cursor.x
-
-    def paint(self, out: list[str], rows: int, cols: int) -> None:
-        blank = self.screen.default_char
-        for y in range(rows):
-            line = self.screen.buffer[y]
-            # Skip trailing default blanks; the clear already painted them.
-            last = -1
-            for x in sorted(line):
-                ch = line[x]
-                if x < cols and (ch.data not in ("", " ") or ch[1:] != blank[1:]):
-                    last = x
-            if last < 0:
-                continue
-            out.append(f"\x1b[{y + 1};1H")
-            attrs: tuple[object, ...] = blank[1:]
-            for x in range(last + 1):
-                ch = line[x]
-                if ch.data == "":  # the right half of a wide character
-                    continue
-                if ch[1:] != attrs:
-                    out.append(_pyte_sgr(ch))
-                    attrs = ch[1:]
-                out.append(ch.data)
-            out.append("\x1b[0m")
-
-    def runs(self, styles: StyleTable) -> list[list[list[object]]]:
-        blank = self.screen.default_char
-        cols = self.screen.columns
-        rows: list[list[list[object]]] = []
-        for y in range(self.screen.lines):
-            line = self.screen.buffer[y]
-            last = max((x for x in line if x < cols and (line[x].data not in ("", " ") or line[x][1:] != blank[1:])),
-                       default=-1)
-            row: list[list[object]] = []
-            attrs: tuple[object, ...] | None = None
-            for x in range(last + 1):
-                ch = line[x]
-                if ch.data == "":  # the right half of a wide character
-                    continue
-                if ch[1:] != attrs:
-                    attrs = ch[1:]
-                    row.append(["", styles.index(_pyte_style(ch))])
-                row[-1][0] = f"{row[-1][0]}{ch.data}"
-            rows.append(row)
-        return rows
-
-
-def _pyte_color(value: str, names: dict[str, int], base: int) -> str:
-    if value == "default":
-        return ""
-    code = names.get(value)
-    if code is not None:
-        return str(code)
-    if len(value) == 6:
-        try:
-            r, g, b = int(value[:2], 16), int(value[2:4], 16), int(value[4:], 16)
-        except ValueError:
-            return ""
-        return f"{base};2;{r};{g};{b}"
-    return ""
-
-
-#: pyte's character attributes and their SGR codes.
-_SGR_FLAGS = (("bold", "1"), ("italics", "3"), ("underscore", "4"), ("blink", "5"), ("reverse", "7"),
-              ("strikethrough", "9"))
-
-
-def _pyte_style_color(value: str, names: dict[str, int], base: int) -> int | str | None:
-    """A pyte colour for the screen model: a palette index (0-15), ``#rrggbb``, or None (default)."""
-    if value == "default":
-        return None
-    code = names.get(value)
-    if code is not None:  # 30-37 / 40-47, or aixterm's bright 90-97 / 100-107
-        return code - base if code < base + 10 else code - base - 60 + 8
-    if len(value) == 6 and all(c in "0123456789abcdefABCDEF" for c in value):
-        return f"#{value.lower()}"
-    return None
-
-
-def _pyte_style(ch: pyte.screens.Char) -> Style:
-    return (_pyte_style_color(ch.fg, _FG, 30), _pyte_style_color(ch.bg, _BG, 40), bool(ch.bold), False,
-            bool(ch.italics), bool(ch.underscore), bool(ch.reverse), bool(ch.strikethrough), bool(ch.blink))
-
-
-def _pyte_sgr(ch: pyte.screens.Char) -> str:
-    params = ["0", *(code for attr, code in _SGR_FLAGS if getattr(ch, attr))]
-    params += [part for part in (_pyte_color(ch.fg, _FG, 38), _pyte_color(ch.bg, _BG, 48)) if part]
-    return f"\x1b[{';'.join(params)}m"
 
 
 # -- avt ------------------------------------------------------------------------------------------
@@ -505,7 +312,11 @@ def _make_model(emulator: Emulator, rows: int, cols: int) -> _Model:
         if avt is None:
             raise RuntimeError("the avt screen model needs the pyavt package")
         return _AvtModel(rows, cols)
-    return _PyteModel(rows, cols)
+    # Imported at the end of this module when avt is missing (the daemon's default is then pyte); with
+    # avt, only a caller asking for pyte by name (the tests) imports it.
+    from maestrod.sessions.terminal_pyte import PyteModel
+
+    return PyteModel(rows, cols)
 
 
 # -- the terminal ---------------------------------------------------------------------------------
@@ -545,8 +356,11 @@ class Terminal:
     @property
     def screen(self) -> pyte.Screen:
         """The pyte screen (the pyte emulator only; tests compare it cell by cell)."""
-        if not isinstance(self._model, _PyteModel):
+        if self.emulator != "pyte":
             raise AttributeError(f"the {self.emulator} screen model has no pyte screen")
+        from maestrod.sessions.terminal_pyte import PyteModel
+
+        assert isinstance(self._model, PyteModel)
         return self._model.screen
 
     # -- the fast path ------------------------------------------------------------------------
@@ -834,3 +648,9 @@ class Terminal:
             if on or mode in (7, 25):
                 out.append(f"\x1b[?{mode}{'h' if on else 'l'}")
         return "".join(out).encode("utf-8", "replace")
+
+
+if avt is None:  # pragma: no cover - pyavt is a dependency; pyte stands in without it
+    # pyte (and wcwidth) take a tenth of the daemon's imports: only when it is the model, and then at
+    # start-up like every module the daemon runs (docs/restart.md, "Imports").
+    importlib.import_module("maestrod.sessions.terminal_pyte")
