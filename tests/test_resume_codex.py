@@ -23,7 +23,7 @@ import pytest
 from maestrod.identity import read_stat
 from maestrod.sessions.resume import codex_resume_argv, codex_thread, same_process
 from tests.conftest import MAESTROCTL, Daemon, EventLog, RawClient, maestroctl_env
-from tests.fake_openai import FakeOpenAI, text
+from tests.fake_openai import FakeOpenAI, function_call, text
 from tests.session_support import _project
 from tests.subprocess_daemon import LineConn, SubprocessDaemon
 from tests.test_e2e_codex import codex_bin  # noqa: F401  (a fixture)
@@ -34,6 +34,7 @@ REMEMBER = "Remember the word PELICAN."
 NOTED = "Noted: PELICAN."
 ASK = "Which word did I ask you to remember?"
 RECALLED = "The word was PELICAN."
+LONG = "Run the long command now."
 
 
 def _user_texts(item: Any) -> str:
@@ -54,6 +55,11 @@ def script(body: dict[str, Any]) -> list[dict[str, Any]]:
         return [text(RECALLED if REMEMBER in earlier and NOTED in earlier else "The word was nothing.")]
     if REMEMBER in prompt:
         return [text(NOTED)]
+    if LONG in prompt:
+        last = items[-1] if items and isinstance(items[-1], dict) else {}
+        if last.get("type") == "function_call_output":
+            return [text("The command finished.")]
+        return [function_call("exec_command", {"cmd": "tail -f /dev/null"})]
     return [text("Hello there.")]
 
 
@@ -190,10 +196,22 @@ def test_codex_sigkill_resume_then_hibernate_and_wake(short_tmp: Path, codex_bin
         a = rig.call("session.spawn", {"project": "demo", "name": "keeper", "cwd": str(rig.work), "agent": "codex",
                                        "env": {"HOME": str(rig.home), KEY_VAR: "sk-test-resume"},
                                        "argv": ["--sandbox", "danger-full-access"]})
+        b = rig.call("session.spawn", {"project": "demo", "name": "runner", "cwd": str(rig.work), "agent": "codex",
+                                       "env": {"HOME": str(rig.home), KEY_VAR: "sk-test-resume"},
+                                       "argv": ["--sandbox", "danger-full-access"]})
         plain = rig.call("session.spawn", {"project": "demo", "name": "plain", "agent": "command", "argv": ["cat"]})
         sid = a["id"]
         rig.wait_idle(sid)
+        rig.wait_idle(b["id"])
         rig.prompt_and_wait(sid, REMEMBER, NOTED)
+        # B is in its turn once its long command is under way (its PreToolUse hook was reported).
+        sub = LineConn(rig.daemon.socket, timeout=90)
+        sub.call("events.subscribe", {"topics": ["session.hook"]})
+        rig.call("session.prompt", {"id": b["id"], "message": LONG})
+        while not any(h["data"].get("event") == "PreToolUse" for h in rig.history(b["id"])):
+            sub.line()
+        sub.close()
+        assert rig.call("session.get", {"id": b["id"]})["status"] == "working"
         first = rig.call("session.get", {"id": sid})
         rollout, thread = first["transcript_path"], first["claude_session_id"]
         assert rollout and thread and thread in rollout
@@ -218,6 +236,10 @@ def test_codex_sigkill_resume_then_hibernate_and_wake(short_tmp: Path, codex_bin
         assert any(x.startswith("developer_instructions=") and "<composed system prompt" not in x for x in argv)
         assert f"CODEX_HOME={short_tmp}/d/data/maestro/sessions/{sid}/codex-home".encode() in Path(
             f"/proc/{after['pid']}/environ").read_bytes()
+        # The cut-off turn: resumed idle, and a person is told.
+        rig.wait_idle(b["id"])
+        after_b = rig.call("session.get", {"id": b["id"]})
+        assert after_b["status"] == "idle" and "cut off" in (after_b["needs_attention"] or "")
         lost = rig.call("session.get", {"id": plain["id"]})
         assert (lost["status"], lost["exit_reason"]) == ("exited", "lost")
 
