@@ -10,6 +10,10 @@ Same method as ``bench_digest.py`` (Claude Code transcripts), on Codex CLI rollo
     every failed call must appear in the ``tools`` digest; the expected items come from an independent scan
     with orjson (``CommandExecution`` / ``FileChange`` items and the calls' arguments), misses are listed.
 
+(a') The same per file: the two short recordings are mostly Codex's own instructions and ~1 KB lines, where
+     fixed costs per line and per file weigh most; ``long-session`` is a session the size of a real one
+     (test runs, listings, file contents, git log and diff).
+
 Run: ``python bench/bench_digest_codex.py [DIR]`` (default: ``tests/data/codex``, the rollouts the real
 Codex CLI wrote, see ``scripts/record_codex_rollouts.py``).  Exit status 1 if a goal is missed.
 """
@@ -42,6 +46,31 @@ def corpus_dir(argv: list[str]) -> Path:
 
 def load_corpus(root: Path) -> list[tuple[str, bytes]]:
     return [(str(p.relative_to(root)), p.read_bytes()) for p in sorted(root.rglob("*.jsonl"))]
+
+
+def bench_ingest_per_file(corpus: list[tuple[str, bytes]], repeat: int) -> list[Result]:
+    """The same measure file by file (floor and digest of one file, alternated, 3 medians each)."""
+    print("\n== (a') ingest per file")
+    print(f"{'file':40} {'bytes':>9} {'lines':>6} {'floor MB/s':>11} {'digest MB/s':>12} {'ratio':>6}")
+    results = []
+    for name, data in corpus:
+        floor_times, digest_times = [], []
+        for _ in range(3):
+            floor_times.append(best_time(lambda data=data: parse_only(data), repeat))
+            digest_times.append(best_time(lambda data=data: digest_bytes(data, "tools", 20), repeat))
+        floor_mbps = len(data) / min(floor_times) / 1e6
+        digest_mbps = len(data) / min(digest_times) / 1e6
+        ratio = digest_mbps / floor_mbps
+        lines = data.count(b"\n")
+        print(f"{name[:40]:40} {len(data):9,} {lines:6} {floor_mbps:11.1f} {digest_mbps:12.1f} {ratio:6.2f}")
+        goal = f">= {INGEST_GOAL}x"
+        rates = [len(data) / t / 1e6 for t in digest_times]
+        results.append(Result(f"codex digest ingest, {name}", digest_mbps, "MB/s", floor=floor_mbps,
+                              floor_label="orjson parse-only", goal=goal, met=goal_met(ratio, goal),
+                              runs=len(digest_times) * repeat,
+                              spread=f"3 medians of {repeat}: {spread_of(rates, 'MB/s', 1, 0)}",
+                              note=f"{len(data):,} bytes, {lines} lines"))
+    return results
 
 
 def bench_ingest(corpus: list[tuple[str, bytes]], repeat: int) -> Result:
@@ -158,8 +187,9 @@ def run(quick: bool = False, root: Path | None = None) -> list[Result]:
         raise SystemExit(f"no *.jsonl under {root}")
     print(f"rollouts: {root}")
     ingest = bench_ingest(corpus[:1] if quick else corpus, 2 if quick else 40)
+    per_file = bench_ingest_per_file(corpus[:1] if quick else corpus, 2 if quick else 40)
     tools_ratio, text_ratio, misses = bench_compression(corpus)
-    return [ingest,
+    return [ingest, *per_file,
             Result("codex digest compression, tools mode", tools_ratio, "x", goal="0 coverage misses",
                    met=misses == 0, note=f"{misses} coverage misses"),
             Result("codex digest compression, text mode", text_ratio, "x")]

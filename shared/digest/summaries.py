@@ -250,16 +250,20 @@ def _summarize_patch(tool_input: dict[str, Any]) -> str:
     patch = str(tool_input.get("input") or "")
     files: list[list[Any]] = []  # [path, kind, added, removed]
     for line in patch.splitlines():
-        match = _PATCH_FILE_RE.match(line)
-        if match:
-            if match.group(3) and files:
-                files[-1][0] = match.group(3).strip()
-            elif match.group(1):
-                files.append([match.group(2).strip(), match.group(1), 0, 0])
-        elif files and line.startswith("+"):
-            files[-1][2] += 1
-        elif files and line.startswith("-"):
-            files[-1][3] += 1
+        first = line[:1]
+        if first == "+":  # (the file lines all start with "*** ")
+            if files:
+                files[-1][2] += 1
+        elif first == "-":
+            if files:
+                files[-1][3] += 1
+        elif first == "*":
+            match = _PATCH_FILE_RE.match(line)
+            if match:
+                if match.group(3) and files:
+                    files[-1][0] = match.group(3).strip()
+                elif match.group(1):
+                    files.append([match.group(2).strip(), match.group(1), 0, 0])
     if not files:
         return "Patch"
     parts = []

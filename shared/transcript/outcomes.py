@@ -61,7 +61,9 @@ def first_error_line(text: str, limit: int = 200) -> str:
                         break
                 break
     if chosen is None:
-        candidates = [line for line in lines if not line.startswith(_NOISE_PREFIXES)] or lines
+        candidates = lines
+        if "arn" in text or "ARN" in text:  # every noise prefix has one of these
+            candidates = [line for line in lines if not line.startswith(_NOISE_PREFIXES)] or lines
         joined = "\n".join(candidates)  # one search over all lines, not one per line
         if joined.isascii():
             lowered = joined.lower()
