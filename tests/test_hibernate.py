@@ -95,7 +95,7 @@ async def test_hibernate_and_wake_refusals(
     await _project(client, short_tmp)
     plain = await _spawn(client, ["cat"], name="plain")
     err = await _error(client, "session.hibernate", {"id": plain["id"]})
-    assert "not a Claude Code or Codex session" in err["message"]
+    assert "not a Claude Code session or a Codex session" in err["message"]
     await client.call("session.stop", {"id": plain["id"]})
     err = await _error(client, "session.wake", {"id": plain["id"]})
     assert "is exited; only a hibernated session" in err["message"]

@@ -839,8 +839,8 @@ class SessionManager:
         wake or a prompt resumes its conversation."""
         s = self._running(sid, "hibernate it")
         if not resume.resumable(self.store.row(sid)):
-            raise errors.conflict(f"session {sid} is not a Claude Code or Codex session: only those can be "
-                                  "resumed, so only those are hibernated (stop it instead)", {"session": sid})
+            raise errors.conflict(f"session {sid} is not a Claude Code session or a Codex session: only "
+                                  "those can be resumed, so only those are hibernated (stop it instead)", {"session": sid})
         if s.status != "idle":
             raise errors.conflict(f"session {sid} is {s.status}; only an idle session is hibernated (wait for it: "
                                   f"`maestroctl session wait {sid} --until idle`)", {"session": sid,
