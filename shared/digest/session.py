@@ -244,8 +244,10 @@ class SessionDigest:
         events = list(events)
         appended: dict[str, list[DigestEntry]] = {mode: [] for mode in MODES}
         updated: dict[str, list[DigestEntry]] = {mode: [] for mode in MODES}
-        tools_log = self._logs["tools"]
-        text_log = self._logs["text"]
+        tools_add = self._logs["tools"].add
+        text_add = self._logs["text"].add
+        appended_tools, updated_tools = appended["tools"], updated["tools"]
+        appended_text, updated_text = appended["text"], updated["text"]
         own_agent = self.parser.own_agent
         include_subagents = self.config.include_subagents
         state_changed = False
@@ -325,12 +327,12 @@ class SessionDigest:
                 continue
             if own or (include_subagents and entry.kind not in _TEXT_KINDS):
                 # subagent narration and the subagent's prompt (the Task prompt again) are left out
-                tools_log.add(entry, appended["tools"], updated["tools"])
+                tools_add(entry, appended_tools, updated_tools)
             if own and entry.kind in _TEXT_KINDS:
                 text_entry = DigestEntry(
                     entry.timestamp, entry.kind, entry.summary, entry.tool, entry.is_error, agent=agent
                 )
-                text_log.add(text_entry, appended["text"], updated["text"])
+                text_add(text_entry, appended_text, updated_text)
         attention = self.attention(now)
         attention_change = None
         if not attention.same_verdict(self._attention):

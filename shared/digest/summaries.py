@@ -33,6 +33,11 @@ ARG_CHARS = 40
 
 
 _SENTENCE_MARKS = ((". ", 23), ("! ", 23), ("? ", 23), (".\t", 23), ("。", 8), ("！", 8), ("？", 8))
+#: ``_SENTENCE_MARKS`` as one pattern per shortest length (the match starts at the mark's first character).
+_SENTENCE_MARK_RES = tuple(
+    (re.compile("|".join(re.escape(mark) for mark, at in _SENTENCE_MARKS if at == shortest)), shortest)
+    for shortest in sorted({at for _mark, at in _SENTENCE_MARKS}, reverse=True)
+)
 _MARKUP_RE = re.compile(r"\*\*|__|`")
 
 
@@ -97,11 +102,13 @@ def first_sentence(text: str, limit: int = TEXT_CHARS) -> str:
     line = line.lstrip("#>*-•+ ").strip()
     if not line:
         return ""
+    # The first sentence mark from the shortest sentence on (a shorter "sentence" is a filler opener,
+    # Perfect!: keep going): one search per length instead of one per mark.
     end = len(line)
-    for mark, shortest in _SENTENCE_MARKS:
-        index = line.find(mark, shortest)  # a shorter "sentence" is a filler opener (Perfect!): keep going
-        if index != -1 and index + 1 < end:
-            end = index + 1
+    for marks, shortest in _SENTENCE_MARK_RES:
+        match = marks.search(line, shortest)
+        if match is not None and match.start() + 1 < end:
+            end = match.start() + 1
     return clip(line[:end], limit)
 
 

@@ -70,6 +70,12 @@ class JsonlInput:
     def _process_line(self, line: bytes | memoryview, events: list[Any]) -> None:
         raise NotImplementedError
 
+    def _process_lines(self, lines: list[memoryview], events: list[Any]) -> None:
+        """The complete lines of one :meth:`feed`, in order (an adapter may loop over them itself)."""
+        process = self._process_line
+        for line in lines:
+            process(line, events)
+
     def feed(self, data: bytes) -> list[Any]:
         """Consume the next bytes of the file; return the events of every line completed by them."""
         events: list[Any] = []
@@ -91,7 +97,7 @@ class JsonlInput:
         start = 0
         limit = self.max_line_bytes
         find = buffer.find
-        process = self._process_line
+        lines: list[memoryview] = []
         while True:
             newline = find(b"\n", start)
             if newline < 0:
@@ -100,8 +106,9 @@ class JsonlInput:
                 self.stats.lines += 1
                 self.stats.oversized_lines += 1
             else:
-                process(view[start:newline], events)
+                lines.append(view[start:newline])
             start = newline + 1
+        self._process_lines(lines, events)
         self.offset += start
         rest = bytes(buffer[start:])
         if len(rest) > limit:
