@@ -61,7 +61,9 @@ def typed_group(line: bytes) -> str | None:
 def test_recorded_rollouts_digest_the_same_with_typed_decoders(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data = path.read_bytes()
     typed = [typed_group(line) for line in data.splitlines()]
-    assert {"meta", "tokens", "command", "call", "output"} <= set(typed)  # the fast paths are taken
+    # the fast paths are taken
+    assert {"meta", "tokens", "command", "call", "output", "context", "message", "started", "complete",
+            "user"} <= set(typed)
     assert run(data) == run_plain(data, monkeypatch)
 
 
@@ -124,6 +126,22 @@ ODD_LINES = [
                                       "aggregated_output": None}}),
     codex_line("response_item", {"type": "function_call_output", "call_id": "c3", "output": None}),
     codex_line("event_msg", {"type": "task_complete", "duration_ms": 1200}),
+    codex_line("turn_context", {"model": 5, "cwd": None}),
+    codex_line("turn_context", {"model": "gpt-5-codex", "cwd": "/q", "approval_policy": "never"}),
+    codex_line("event_msg", {"type": "turn_started", "turn_id": "x"}),
+    codex_line("event_msg", {"type": "item_completed", "thread_id": "t", "turn_id": "u",
+                             "item": {"type": "UserMessage", "id": "m", "content": [{"type": "text", "text": "go"}]}}),
+    codex_line("event_msg", {"type": "item_completed", "thread_id": "t", "turn_id": "u",
+                             "item": {"type": "UserMessage", "content": "as a string"}}),
+    codex_line("event_msg", {"type": "item_completed", "thread_id": "t", "turn_id": "u",
+                             "item": {"type": "UserMessage", "content": None}}),
+    codex_line("response_item", {"type": "message", "id": "msg_1", "role": "assistant",
+                                 "content": [{"type": "output_text", "text": "Done. All good."}]}),
+    codex_line("response_item", {"type": "message", "id": "msg_2", "role": "assistant", "content": "plain"}),
+    codex_line("response_item", {"type": "message", "id": "msg_3", "role": "assistant", "content": [5, None]}),
+    codex_line("event_msg", {"type": "turn_complete", "duration_ms": "slow"}),
+    codex_line("event_msg", {"type": "task_started"}),
+    codex_line("event_msg", {"type": "task_complete", "duration_ms": 3.5, "last_agent_message": "x"}),
 ]
 
 

@@ -84,13 +84,14 @@ _HEAD_BYTES = 320
 #: other groups, see :data:`_TYPED`).  Every other line is decoded whole.
 _HEAD_RE = re.compile(
     rb'^\{"timestamp":"[^"]*",(?:"ordinal":\d+,)?"type":"(?:'
-    rb'(?P<meta>session_meta")|(?P<skip_state>world_state"|token_usage_record")'
+    rb'(?P<meta>session_meta")|(?P<skip_state>world_state"|token_usage_record")|(?P<context>turn_context")'
     rb'|response_item","payload":\{"type":"(?:(?P<call>function_call")|(?P<output>function_call_output")'
-    rb'|message","id":"[^"]*","role":"(?P<skip_context>developer|user|system)")'
+    rb'|message",(?:"[a-z_]+":"[^"\\]*",)*"role":"(?:(?P<skip_context>developer|user|system)|(?P<message>assistant))")'
     rb'|event_msg","payload":\{"type":"(?:(?P<tokens>token_count")|(?P<skip_settings>thread_settings_applied")'
+    rb'|(?P<started>task_started"|turn_started")|(?P<complete>task_complete"|turn_complete")'
     rb'|item_completed",(?:"[a-z_]+":"[^"\\]*",)*"item":\{"type":"'
     # the agent's words and reasoning again as items (the response_item copies are the ones read)
-    rb'(?:(?P<skip_item>AgentMessage"|Reasoning")|(?P<command>CommandExecution"))))'
+    rb'(?:(?P<skip_item>AgentMessage"|Reasoning")|(?P<command>CommandExecution")|(?P<user>UserMessage"))))'
 )
 _USAGE_FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "cache_write_input_tokens")
 
@@ -171,7 +172,55 @@ class _OutputLine(msgspec.Struct, gc=False):
     timestamp: Any = None
 
 
-_TypedLine = _MetaLine | _TokenCountLine | _CommandLine | _CallLine | _OutputLine
+class _ContextPayload(msgspec.Struct, gc=False):
+    model: Any = None
+    cwd: Any = None
+
+
+class _ContextLine(msgspec.Struct, gc=False):
+    payload: _ContextPayload
+    timestamp: Any = None
+
+
+class _MessagePayload(msgspec.Struct, gc=False):
+    role: Any = None
+    content: Any = None
+    id: Any = None
+
+
+class _MessageLine(msgspec.Struct, gc=False):
+    payload: _MessagePayload
+    timestamp: Any = None
+
+
+class _TurnPayload(msgspec.Struct, gc=False):
+    type: Any = None
+    duration_ms: Any = None
+
+
+class _StartedLine(msgspec.Struct, gc=False):
+    payload: _TurnPayload
+    timestamp: Any = None
+
+
+class _CompleteLine(msgspec.Struct, gc=False):
+    payload: _TurnPayload
+    timestamp: Any = None
+
+
+class _UserItem(msgspec.Struct, gc=False):
+    content: Any = None
+
+
+class _UserPayload(msgspec.Struct, gc=False):
+    item: _UserItem
+
+
+class _UserLine(msgspec.Struct, gc=False):
+    payload: _UserPayload
+    timestamp: Any = None
+
+
 #: Head group -> decoder of that line (the handler is ``CodexRolloutParser._typed_<group>``).
 _TYPED: dict[str, msgspec.json.Decoder[Any]] = {
     "meta": msgspec.json.Decoder(_MetaLine),
@@ -179,6 +228,11 @@ _TYPED: dict[str, msgspec.json.Decoder[Any]] = {
     "command": msgspec.json.Decoder(_CommandLine),
     "call": msgspec.json.Decoder(_CallLine),
     "output": msgspec.json.Decoder(_OutputLine),
+    "context": msgspec.json.Decoder(_ContextLine),
+    "message": msgspec.json.Decoder(_MessageLine),
+    "started": msgspec.json.Decoder(_StartedLine),
+    "complete": msgspec.json.Decoder(_CompleteLine),
+    "user": msgspec.json.Decoder(_UserLine),
 }
 
 
@@ -446,12 +500,34 @@ class CodexRolloutParser(JsonlInput):
         payload = line.payload
         self._result(timestamp, _str(payload.call_id), _output_text(payload.output), events)
 
+    def _typed_context(self, timestamp: str, line: _ContextLine, events: list[Event]) -> None:
+        self._turn_context(line.payload.model, line.payload.cwd)
+
+    def _typed_message(self, timestamp: str, line: _MessageLine, events: list[Event]) -> None:
+        payload = line.payload
+        self._message(timestamp, payload.role, payload.content, payload.id, events)
+
+    def _typed_started(self, timestamp: str, line: _StartedLine, events: list[Event]) -> None:
+        self._turn_started()
+
+    def _typed_complete(self, timestamp: str, line: _CompleteLine, events: list[Event]) -> None:
+        payload = line.payload
+        self._turn_complete(timestamp, payload.type, payload.duration_ms, events)
+
+    def _typed_user(self, timestamp: str, line: _UserLine, events: list[Event]) -> None:
+        self._prompt(timestamp, _message_text(line.payload.item.content), events)
+
     _typed: ClassVar[dict[type, Callable[[CodexRolloutParser, str, Any, list[Event]], None]]] = {
         _MetaLine: _typed_meta,
         _TokenCountLine: _typed_tokens,
         _CommandLine: _typed_command,
         _CallLine: _typed_call,
         _OutputLine: _typed_output,
+        _ContextLine: _typed_context,
+        _MessageLine: _typed_message,
+        _StartedLine: _typed_started,
+        _CompleteLine: _typed_complete,
+        _UserLine: _typed_user,
     }
 
     # ------------------------------------------------------------------------------------------ records
@@ -466,8 +542,11 @@ class CodexRolloutParser(JsonlInput):
         self.version = _str(cli_version) or self.version
 
     def _on_turn_context(self, timestamp: str, payload: dict[str, Any], events: list[Event]) -> None:
-        self.model = _str(payload.get("model")) or self.model
-        self.cwd = _str(payload.get("cwd")) or self.cwd
+        self._turn_context(payload.get("model"), payload.get("cwd"))
+
+    def _turn_context(self, model: Any, cwd: Any) -> None:
+        self.model = _str(model) or self.model
+        self.cwd = _str(cwd) or self.cwd
 
     def _on_compacted(self, timestamp: str, payload: dict[str, Any], events: list[Event]) -> None:
         events.append(CompactionEvent(timestamp, self.agent, "boundary"))
@@ -476,12 +555,7 @@ class CodexRolloutParser(JsonlInput):
         item_type = payload.get("type")
         agent = self.agent
         if item_type == "message":
-            if payload.get("role") == "assistant":
-                text = _message_text(payload.get("content"))
-                if text.strip():
-                    events.append(AssistantTextEvent(timestamp, agent, text, _str(payload.get("id")) or None,
-                                                     self.model))
-                    self._last_kind = "text"
+            self._message(timestamp, payload.get("role"), payload.get("content"), payload.get("id"), events)
         elif item_type == "reasoning":
             events.append(ThinkingEvent(timestamp, agent))
             self._last_kind = "thinking"
@@ -516,15 +590,9 @@ class CodexRolloutParser(JsonlInput):
             item = payload.get("item")
             self._on_item_completed(timestamp, item if type(item) is dict else {}, events)
         elif kind in ("task_started", "turn_started"):
-            self._base = TurnState.WORKING
-            self._last_kind = "turn_start"
+            self._turn_started()
         elif kind in ("task_complete", "turn_complete"):
-            self._abort_pending(timestamp, events)
-            self._base = TurnState.IDLE
-            duration = payload.get("duration_ms")
-            events.append(TurnEndEvent(timestamp, agent, kind,
-                                       float(duration) if isinstance(duration, (int, float)) else None))
-            self._last_kind = "turn_end"
+            self._turn_complete(timestamp, kind, payload.get("duration_ms"), events)
         elif kind == "turn_aborted":
             during_tool = bool(self._pending)
             events.append(InterruptEvent(timestamp, agent, during_tool))
@@ -554,6 +622,24 @@ class CodexRolloutParser(JsonlInput):
             events.append(CompactionEvent(timestamp, agent, "boundary"))
         elif kind == "thread_name_updated":
             self.title = _str(payload.get("thread_name")) or self.title
+
+    def _message(self, timestamp: str, role: Any, content: Any, message_id: Any, events: list[Event]) -> None:
+        if role == "assistant":
+            text = _message_text(content)
+            if text.strip():
+                events.append(AssistantTextEvent(timestamp, self.agent, text, _str(message_id) or None, self.model))
+                self._last_kind = "text"
+
+    def _turn_started(self) -> None:
+        self._base = TurnState.WORKING
+        self._last_kind = "turn_start"
+
+    def _turn_complete(self, timestamp: str, kind: Any, duration: Any, events: list[Event]) -> None:
+        self._abort_pending(timestamp, events)
+        self._base = TurnState.IDLE
+        events.append(TurnEndEvent(timestamp, self.agent, kind if isinstance(kind, str) else "task_complete",
+                                   float(duration) if isinstance(duration, (int, float)) else None))
+        self._last_kind = "turn_end"
 
     def _on_item_completed(self, timestamp: str, item: dict[str, Any], events: list[Event]) -> None:
         item_type = item.get("type")
