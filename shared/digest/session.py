@@ -6,7 +6,7 @@ a transcript adapter (the common model of :mod:`shared.transcript.events`, whate
 one-line :class:`DigestEntry` objects and keeps a count-based window per session plus the session's state,
 token totals and an escalation flag.
 
-It is pure (no I/O, no clock: callers pass ``now``) and imports only attrs/msgspec/orjson (and xxhash), so the CLI's
+It is pure (no I/O, no clock: callers pass ``now``) and imports only attrs/msgspec/orjson/xxhash, so the CLI's
 ``maestroctl digest FILE`` can load it lazily and quickly.
 
 Modes (same entry model):
