@@ -29,6 +29,9 @@ MAX_LINE_BYTES = 64 << 20
 #: levels; beyond it the line is corrupt too).
 MAX_NESTING = 128
 
+#: Complete lines handed to ``_process_lines`` at a time.
+_LINES_PER_BATCH = 1024
+
 
 @attrs.define(slots=True)
 class ParserStats:
@@ -107,8 +110,12 @@ class JsonlInput:
                 self.stats.oversized_lines += 1
             else:
                 lines.append(view[start:newline])
+                if len(lines) == _LINES_PER_BATCH:  # a whole file fed at once holds a batch, not every line
+                    self._process_lines(lines, events)
+                    lines = []
             start = newline + 1
-        self._process_lines(lines, events)
+        if lines:
+            self._process_lines(lines, events)
         self.offset += start
         rest = bytes(buffer[start:])
         if len(rest) > limit:
