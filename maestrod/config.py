@@ -65,7 +65,6 @@ class ClaudeConfig:
     autoupdate: bool = False
 
 
-# An instance rather than a dict of attrs.fields() defaults, so each default keeps its field's type.
 @attrs.define
 class CodexConfig:
     """``[codex]``: Codex CLI sessions (``session spawn --agent codex``, docs/codex.md). The model provider
@@ -84,6 +83,7 @@ class CodexConfig:
     extra_args: list[str] = attrs.Factory(list)
 
 
+# An instance rather than a dict of attrs.fields() defaults, so each default keeps its field's type.
 _DIGEST_DEFAULTS = DigestConfig()
 
 
@@ -175,8 +175,8 @@ class Config:
     connections: ConnectionsConfig = attrs.Factory(ConnectionsConfig)
     sessions: SessionsConfig = attrs.Factory(SessionsConfig)
     claude: ClaudeConfig = attrs.Factory(ClaudeConfig)
-    digest: DigestSettings = attrs.Factory(DigestSettings)
     codex: CodexConfig = attrs.Factory(CodexConfig)
+    digest: DigestSettings = attrs.Factory(DigestSettings)
     context: ContextSettings = attrs.Factory(ContextSettings)
     mail: MailConfig = attrs.Factory(MailConfig)
     worktree: WorktreeConfig = attrs.Factory(WorktreeConfig)
