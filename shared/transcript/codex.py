@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import msgspec
 import orjson
@@ -101,15 +101,20 @@ _USAGE_FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "cache_
 # another type, a payload that is not an object) fails to decode and is then decoded whole like any line.
 
 
+P = TypeVar("P")
+
+
+class _Line(msgspec.Struct, Generic[P], gc=False):
+    """One rollout line whose payload has the shape ``P`` (the fields a handler reads)."""
+
+    payload: P
+    timestamp: Any = None
+
+
 class _MetaPayload(msgspec.Struct, gc=False):
     id: Any = None
     cwd: Any = None
     cli_version: Any = None
-
-
-class _MetaLine(msgspec.Struct, gc=False):
-    payload: _MetaPayload
-    timestamp: Any = None
 
 
 class _Usage(msgspec.Struct, gc=False):
@@ -131,11 +136,6 @@ class _TokenCountPayload(msgspec.Struct, gc=False):
     info: _TokenInfo | None = None
 
 
-class _TokenCountLine(msgspec.Struct, gc=False):
-    payload: _TokenCountPayload
-    timestamp: Any = None
-
-
 class _CommandItem(msgspec.Struct, gc=False):
     id: Any = None
     exit_code: Any = None
@@ -146,20 +146,10 @@ class _CommandPayload(msgspec.Struct, gc=False):
     item: _CommandItem
 
 
-class _CommandLine(msgspec.Struct, gc=False):
-    payload: _CommandPayload
-    timestamp: Any = None
-
-
 class _CallPayload(msgspec.Struct, gc=False):
     name: Any = None
     arguments: Any = None
     call_id: Any = None
-
-
-class _CallLine(msgspec.Struct, gc=False):
-    payload: _CallPayload
-    timestamp: Any = None
 
 
 class _OutputPayload(msgspec.Struct, gc=False):
@@ -167,19 +157,9 @@ class _OutputPayload(msgspec.Struct, gc=False):
     output: Any = None
 
 
-class _OutputLine(msgspec.Struct, gc=False):
-    payload: _OutputPayload
-    timestamp: Any = None
-
-
 class _ContextPayload(msgspec.Struct, gc=False):
     model: Any = None
     cwd: Any = None
-
-
-class _ContextLine(msgspec.Struct, gc=False):
-    payload: _ContextPayload
-    timestamp: Any = None
 
 
 class _MessagePayload(msgspec.Struct, gc=False):
@@ -188,24 +168,9 @@ class _MessagePayload(msgspec.Struct, gc=False):
     id: Any = None
 
 
-class _MessageLine(msgspec.Struct, gc=False):
-    payload: _MessagePayload
-    timestamp: Any = None
-
-
 class _TurnPayload(msgspec.Struct, gc=False):
     type: Any = None
     duration_ms: Any = None
-
-
-class _StartedLine(msgspec.Struct, gc=False):
-    payload: _TurnPayload
-    timestamp: Any = None
-
-
-class _CompleteLine(msgspec.Struct, gc=False):
-    payload: _TurnPayload
-    timestamp: Any = None
 
 
 class _UserItem(msgspec.Struct, gc=False):
@@ -216,23 +181,18 @@ class _UserPayload(msgspec.Struct, gc=False):
     item: _UserItem
 
 
-class _UserLine(msgspec.Struct, gc=False):
-    payload: _UserPayload
-    timestamp: Any = None
-
-
 #: Head group -> decoder of that line (the handler is ``CodexRolloutParser._typed_<group>``).
 _TYPED: dict[str, msgspec.json.Decoder[Any]] = {
-    "meta": msgspec.json.Decoder(_MetaLine),
-    "tokens": msgspec.json.Decoder(_TokenCountLine),
-    "command": msgspec.json.Decoder(_CommandLine),
-    "call": msgspec.json.Decoder(_CallLine),
-    "output": msgspec.json.Decoder(_OutputLine),
-    "context": msgspec.json.Decoder(_ContextLine),
-    "message": msgspec.json.Decoder(_MessageLine),
-    "started": msgspec.json.Decoder(_StartedLine),
-    "complete": msgspec.json.Decoder(_CompleteLine),
-    "user": msgspec.json.Decoder(_UserLine),
+    "meta": msgspec.json.Decoder(_Line[_MetaPayload]),
+    "tokens": msgspec.json.Decoder(_Line[_TokenCountPayload]),
+    "command": msgspec.json.Decoder(_Line[_CommandPayload]),
+    "call": msgspec.json.Decoder(_Line[_CallPayload]),
+    "output": msgspec.json.Decoder(_Line[_OutputPayload]),
+    "context": msgspec.json.Decoder(_Line[_ContextPayload]),
+    "message": msgspec.json.Decoder(_Line[_MessagePayload]),
+    "started": msgspec.json.Decoder(_Line[_TurnPayload]),
+    "complete": msgspec.json.Decoder(_Line[_TurnPayload]),
+    "user": msgspec.json.Decoder(_Line[_UserPayload]),
 }
 
 
@@ -411,6 +371,7 @@ class CodexRolloutParser(JsonlInput):
                 count += 1
                 line = bytes(view)  # orjson decodes bytes several times faster than a memoryview
                 typed: Any = None
+                group: Any = None
                 head = head_match(line, 0, _HEAD_BYTES)
                 if head is not None:
                     group = head.lastgroup
@@ -449,7 +410,7 @@ class CodexRolloutParser(JsonlInput):
                 elif timestamp:
                     self.last_activity = timestamp
                 if record is None:
-                    typed_handlers[type(typed)](self, timestamp, typed, events)
+                    typed_handlers[group](self, timestamp, typed, events)
                 else:
                     line_type = record.get("type")
                     payload = record.get("payload")
@@ -472,11 +433,11 @@ class CodexRolloutParser(JsonlInput):
 
     # The typed lines (see _TYPED): the same steps as their generic handlers below.
 
-    def _typed_meta(self, timestamp: str, line: _MetaLine, events: list[Event]) -> None:
+    def _typed_meta(self, timestamp: str, line: _Line[_MetaPayload], events: list[Event]) -> None:
         payload = line.payload
         self._meta(payload.id, payload.cwd, payload.cli_version)
 
-    def _typed_tokens(self, timestamp: str, line: _TokenCountLine, events: list[Event]) -> None:
+    def _typed_tokens(self, timestamp: str, line: _Line[_TokenCountPayload], events: list[Event]) -> None:
         info = line.payload.info
         total = info.total_token_usage if info is not None else None
         if total is None:
@@ -486,48 +447,49 @@ class CodexRolloutParser(JsonlInput):
             info.last_token_usage if info is not None else None,
         )
 
-    def _typed_command(self, timestamp: str, line: _CommandLine, events: list[Event]) -> None:
+    def _typed_command(self, timestamp: str, line: _Line[_CommandPayload], events: list[Event]) -> None:
         item = line.payload.item
         code = item.exit_code
         self._ends[_str(item.id)] = (code if isinstance(code, int) else None, _str(item.aggregated_output), None)
 
-    def _typed_call(self, timestamp: str, line: _CallLine, events: list[Event]) -> None:
+    def _typed_call(self, timestamp: str, line: _Line[_CallPayload], events: list[Event]) -> None:
         payload = line.payload
         self._call(timestamp, _str(payload.call_id), _str(payload.name) or "?", self._arguments(payload.arguments),
                    events)
 
-    def _typed_output(self, timestamp: str, line: _OutputLine, events: list[Event]) -> None:
+    def _typed_output(self, timestamp: str, line: _Line[_OutputPayload], events: list[Event]) -> None:
         payload = line.payload
         self._result(timestamp, _str(payload.call_id), _output_text(payload.output), events)
 
-    def _typed_context(self, timestamp: str, line: _ContextLine, events: list[Event]) -> None:
+    def _typed_context(self, timestamp: str, line: _Line[_ContextPayload], events: list[Event]) -> None:
         self._turn_context(line.payload.model, line.payload.cwd)
 
-    def _typed_message(self, timestamp: str, line: _MessageLine, events: list[Event]) -> None:
+    def _typed_message(self, timestamp: str, line: _Line[_MessagePayload], events: list[Event]) -> None:
         payload = line.payload
         self._message(timestamp, payload.role, payload.content, payload.id, events)
 
-    def _typed_started(self, timestamp: str, line: _StartedLine, events: list[Event]) -> None:
+    def _typed_started(self, timestamp: str, line: _Line[_TurnPayload], events: list[Event]) -> None:
         self._turn_started()
 
-    def _typed_complete(self, timestamp: str, line: _CompleteLine, events: list[Event]) -> None:
+    def _typed_complete(self, timestamp: str, line: _Line[_TurnPayload], events: list[Event]) -> None:
         payload = line.payload
         self._turn_complete(timestamp, payload.type, payload.duration_ms, events)
 
-    def _typed_user(self, timestamp: str, line: _UserLine, events: list[Event]) -> None:
+    def _typed_user(self, timestamp: str, line: _Line[_UserPayload], events: list[Event]) -> None:
         self._prompt(timestamp, _message_text(line.payload.item.content), events)
 
-    _typed: ClassVar[dict[type, Callable[[CodexRolloutParser, str, Any, list[Event]], None]]] = {
-        _MetaLine: _typed_meta,
-        _TokenCountLine: _typed_tokens,
-        _CommandLine: _typed_command,
-        _CallLine: _typed_call,
-        _OutputLine: _typed_output,
-        _ContextLine: _typed_context,
-        _MessageLine: _typed_message,
-        _StartedLine: _typed_started,
-        _CompleteLine: _typed_complete,
-        _UserLine: _typed_user,
+    #: Head group (as in :data:`_TYPED`) -> its handler.
+    _typed: ClassVar[dict[str, Callable[[CodexRolloutParser, str, Any, list[Event]], None]]] = {
+        "meta": _typed_meta,
+        "tokens": _typed_tokens,
+        "command": _typed_command,
+        "call": _typed_call,
+        "output": _typed_output,
+        "context": _typed_context,
+        "message": _typed_message,
+        "started": _typed_started,
+        "complete": _typed_complete,
+        "user": _typed_user,
     }
 
     # ------------------------------------------------------------------------------------------ records
