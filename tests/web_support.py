@@ -14,7 +14,7 @@ from trio_websocket import ConnectionRejected, WebSocketConnection, open_websock
 
 from maestrod.web.endpoint import WebEndpoint
 from maestrod.web.feed import WebFeed
-from tests.conftest import Daemon
+from tests.conftest import Daemon, RawClient
 
 
 async def start_feed(nursery: trio.Nursery, daemon: Daemon) -> WebEndpoint:
@@ -23,8 +23,9 @@ async def start_feed(nursery: trio.Nursery, daemon: Daemon) -> WebEndpoint:
     return endpoint  # type: ignore[no-any-return]
 
 
-class WsClient:
-    """JSON-RPC over a WebSocket: one JSON value per text message."""
+class WsClient(RawClient):
+    """JSON-RPC over a WebSocket: one JSON value per text message. The request/response/notification logic
+    is the socket client's; only the transport differs."""
 
     def __init__(self, ws: WebSocketConnection) -> None:
         self.ws = ws
@@ -37,36 +38,8 @@ class WsClient:
     async def recv(self) -> Any:
         return json.loads(await self.ws.get_message())
 
-    async def recv_response(self) -> Any:
-        while True:
-            msg = await self.recv()
-            if isinstance(msg, dict) and "method" in msg and "id" not in msg:
-                self.notifications.append(msg)
-                continue
-            return msg
-
-    async def request(self, method: str, params: Any = None) -> dict[str, Any]:
-        rid = next(self.ids)
-        msg: dict[str, Any] = {"jsonrpc": "2.0", "id": rid, "method": method}
-        if params is not None:
-            msg["params"] = params
-        await self.send(msg)
-        resp = await self.recv_response()
-        assert resp.get("id") == rid, resp
-        return resp  # type: ignore[no-any-return]
-
-    async def call(self, method: str, params: Any = None) -> Any:
-        resp = await self.request(method, params)
-        assert "error" not in resp, resp
-        return resp["result"]
-
-    async def next_notification(self) -> dict[str, Any]:
-        if self.notifications:
-            return self.notifications.pop(0)
-        while True:
-            msg = await self.recv()
-            if "method" in msg and "id" not in msg:
-                return msg  # type: ignore[no-any-return]
+    async def aclose(self) -> None:
+        await self.ws.aclose()
 
 
 @asynccontextmanager
