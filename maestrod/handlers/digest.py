@@ -91,8 +91,9 @@ async def session_digests(ctx: Context, p: SessionDigestsParams) -> dict[str, An
                         "attention_reason": row["needs_attention"], "digest": None})
         else:
             out.append(_window(ctx, row, digest, p.mode, p.last))
+    worktrees = ctx.app.worktrees.summaries([entry["id"] for entry in out])
     for entry in out:
-        entry["worktree"] = ctx.app.worktrees.summary(entry["id"])
+        entry["worktree"] = worktrees.get(entry["id"])
     return {"sessions": out}
 
 

@@ -63,12 +63,20 @@ async def spawn(ctx: Context, p: SessionSpawn) -> Session:
 
 
 def _with_worktree(ctx: Context, s: Session) -> Session:
-    """``session.get``/``list`` show the worktree a session works in (its last known state), and the resident
-    memory and CPU of its process tree."""
-    summary = ctx.app.worktrees.summary(s.id)
-    s = s if summary is None else attrs.evolve(s, worktree=summary)
-    usage = ctx.app.process_trees.usage(s.pid) if s.status not in ("exited", "hibernated", "queued") else None
-    return s if usage is None else attrs.evolve(s, rss_bytes=usage.rss_bytes, cpu_percent=usage.cpu_percent)
+    return _with_facts(ctx, [s])[0]
+
+
+def _with_facts(ctx: Context, sessions: list[Session]) -> list[Session]:
+    """``session.get``/``list`` show the worktree a session works in (its last known state; one query for the
+    whole list), and the resident memory and CPU of its process tree."""
+    summaries = ctx.app.worktrees.summaries([s.id for s in sessions])
+    out = []
+    for s in sessions:
+        summary = summaries.get(s.id)
+        s = s if summary is None else attrs.evolve(s, worktree=summary)
+        usage = ctx.app.process_trees.usage(s.pid) if s.status not in ("exited", "hibernated", "queued") else None
+        out.append(s if usage is None else attrs.evolve(s, rss_bytes=usage.rss_bytes, cpu_percent=usage.cpu_percent))
+    return out
 
 
 def _readable_sessions(ctx: Context, p: SessionList, found: list[Session]) -> list[Session]:
@@ -90,9 +98,9 @@ async def list_(ctx: Context, p: SessionList) -> list[Session] | dict[str, Any]:
     if paging.paged(p.limit, p.cursor):  # in the list's own order: created_at, then id
         page = paging.slice_page("session.list", found, lambda s: (s.created_at, s.id), p.cursor, p.limit,
                                  (str, str))
-        page["items"] = [_with_worktree(ctx, s) for s in page["items"]]
+        page["items"] = _with_facts(ctx, page["items"])
         return page
-    return [_with_worktree(ctx, s) for s in found]
+    return _with_facts(ctx, found)
 
 
 @handler("session.get")

@@ -36,7 +36,7 @@ from maestrod.sessions.store import SessionStore
 from maestrod.store.db import utcnow
 from maestrod.store.projects import ProjectStore
 from maestrod.worktrees import git
-from maestrod.worktrees.store import WorktreeStore
+from maestrod.worktrees.store import WorktreeStore, state_of
 from shared import errors
 from shared.messages.session import Session, SessionSpawn
 from shared.messages.worktree import Worktree, WorktreeState
@@ -339,11 +339,16 @@ class WorktreeService:
 
     def summary(self, session_id: str) -> dict[str, Any] | None:
         """``session get``/``list``/``digests``: where a session works, from the cached state."""
-        wt = self.store.for_session(session_id)
-        if wt is None:
-            return None
-        return {"id": wt.id, "path": wt.path, "branch": wt.branch, "base": wt.base,
-                "removed": wt.removed_at is not None, **attrs.asdict(wt.state)}
+        return self.summaries([session_id]).get(session_id)
+
+    def summaries(self, session_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """:meth:`summary` of many sessions at once (a session list reads them in one query)."""
+        out = {}
+        for sid, row in self.store.current_for(session_ids).items():
+            state = state_of(row)
+            out[sid] = {"id": row["id"], "path": row["path"], "branch": row["branch"], "base": row["base"],
+                        "removed": row["removed_at"] is not None, **attrs.asdict(state)}
+        return out
 
     async def with_changes(self, session_ids: Iterable[str]) -> dict[str, str]:
         """Of these sessions, those whose (current, not removed) worktree still holds work, with why:

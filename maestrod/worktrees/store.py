@@ -68,6 +68,18 @@ class WorktreeStore:
             (session_id,)).fetchone()
         return None if row is None else self._worktree(row)
 
+    def current_for(self, session_ids: list[str]) -> dict[str, sqlite3.Row]:
+        """session id -> the row of the worktree it works in, for many sessions in one query per 500."""
+        out: dict[str, sqlite3.Row] = {}
+        for i in range(0, len(session_ids), 500):
+            chunk = session_ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.conn.execute(
+                    "SELECT s.session_id AS sid, w.* FROM worktree_sessions s JOIN worktrees w ON w.id = s.worktree_id"
+                    f" WHERE s.session_id IN ({marks})", chunk):
+                out[row["sid"]] = row
+        return out
+
     def by_branch(self, repo: str | None, branch: str) -> list[Worktree]:
         rows = self.db.conn.execute(
             "SELECT * FROM worktrees WHERE branch=? AND removed_at IS NULL" + (" AND repo=?" if repo else ""),
@@ -93,8 +105,13 @@ class WorktreeStore:
         sids = [s[0] for s in self.db.conn.execute(
             "SELECT session_id FROM worktree_sessions WHERE worktree_id=? ORDER BY created_at, rowid",
             (r["id"],))]
-        raw: dict[str, Any] = json.loads(r["state"] or "{}")
         return Worktree(id=r["id"], session_id=r["session_id"], session_ids=sids, repo=r["repo"], path=r["path"],
                         branch=r["branch"], base=r["base"], base_commit=r["base_commit"],
                         created_at=r["created_at"], removed_at=r["removed_at"],
-                        state=structure_params(raw, WorktreeState) if raw else WorktreeState())
+                        state=state_of(r))
+
+
+def state_of(row: sqlite3.Row) -> WorktreeState:
+    """The cached git state a worktree row holds (JSON; ``{}`` before git was first asked)."""
+    raw: dict[str, Any] = json.loads(row["state"] or "{}")
+    return structure_params(raw, WorktreeState) if raw else WorktreeState()
