@@ -528,6 +528,12 @@ class SessionManager:
         reason = "stopped" if s.stop_requested else ("completed" if rc == 0 else "failed")
         s.exit_code = rc
         self._observe(s, ProcessExited(trio.current_time(), rc, reason), s.stop_requested or SYSTEM)
+        self._ended(s)
+        log.info("session %s exited: code %s (%s)", s.id, rc, reason)
+
+    def _ended(self, s: LiveSession) -> None:
+        """The process is gone (exited, hibernated or suspended): wake whoever waits on it or watches it, and
+        keep the live object (its last screen) for the newest KEEP_EXITED sessions only."""
         s.exited.set()
         s.kick()
         for v in s.viewers:
@@ -537,7 +543,6 @@ class SessionManager:
         self._exited_order.append(s.id)
         while len(self._exited_order) > KEEP_EXITED:
             self.sessions.pop(self._exited_order.popleft(), None)
-        log.info("session %s exited: code %s (%s)", s.id, rc, reason)
 
     def forget(self, sid: str) -> None:
         """Drop what is kept in memory of an exited session (its rows were deleted)."""
@@ -871,15 +876,7 @@ class SessionManager:
             self.store.record(SYSTEM, s.id, "session.suspended",
                               {"status": s.decision.status, "exit_code": rc,
                                "reason": "the daemon stopped; the session is resumed when it starts again"})
-        s.exited.set()
-        s.kick()
-        for v in s.viewers:
-            v.poke()
-        for feed in s.screen_feeds:
-            feed.poke()
-        self._exited_order.append(s.id)
-        while len(self._exited_order) > KEEP_EXITED:
-            self.sessions.pop(self._exited_order.popleft(), None)
+        self._ended(s)
         log.info("session %s %s: code %s", s.id, "hibernated" if hibernate else "suspended", rc)
 
     # -- stop and kill ----------------------------------------------------------------------------
