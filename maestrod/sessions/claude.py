@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from maestrod.sessions import programs
 from shared.paths import claude_project_slug
 
 HOOK_EVENTS = (
@@ -101,13 +102,7 @@ def hook_settings(ctl: list[str] | None = None) -> dict[str, Any]:
 
 def find_claude(configured: str | None, env: Mapping[str, str]) -> str | None:
     """The Claude Code binary: config ``[claude] bin``, then ``$MAESTRO_CLAUDE_BIN``, then PATH."""
-    for candidate in (configured, env.get("MAESTRO_CLAUDE_BIN")):
-        if candidate:
-            path = os.path.expanduser(candidate)
-            if os.sep not in path:
-                return shutil.which(path, path=env.get("PATH"))
-            return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
-    return shutil.which("claude", path=env.get("PATH"))
+    return programs.CLAUDE.find(configured, env)
 
 
 def claude_argv(

@@ -26,9 +26,10 @@ import json
 import os
 import re
 import shlex
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
+
+from maestrod.sessions import programs
 
 #: The hook events maestrod listens to (Codex has more: PreCompact, PostCompact, SubagentStart, ...).
 HOOK_EVENTS = ("SessionStart", "UserPromptSubmit", "PreToolUse", "PermissionRequest", "PostToolUse", "Stop")
@@ -51,13 +52,7 @@ def toml_string(text: str) -> str:
 
 def find_codex(configured: str | None, env: Mapping[str, str]) -> str | None:
     """The Codex binary: config ``[codex] bin``, then ``$MAESTRO_CODEX_BIN``, then ``codex`` on PATH."""
-    for candidate in (configured, env.get("MAESTRO_CODEX_BIN")):
-        if candidate:
-            path = os.path.expanduser(candidate)
-            if os.sep not in path:
-                return shutil.which(path, path=env.get("PATH"))
-            return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
-    return shutil.which("codex", path=env.get("PATH"))
+    return programs.CODEX.find(configured, env)
 
 
 def hooks_toml(ctl: list[str]) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 import attrs
 
 from maestrod.config import ClaudeConfig, CodexConfig
-from maestrod.sessions import briefing, claude, codex
+from maestrod.sessions import briefing, claude, codex, programs
 from shared import errors
 from shared.messages.session import SessionSpawn
 
@@ -68,12 +68,7 @@ def session_env(p: SessionSpawn, identity: Mapping[str, str], claude_cfg: Claude
 
 def claude_launch(p: SessionSpawn, env: dict[str, str], cwd: str, session_dir: Path, prompt_file: Path,
                   cfg: ClaudeConfig) -> Launch:
-    binary = claude.find_claude(cfg.bin, env)
-    if binary is None:
-        raise errors.RpcError(
-            errors.UNAVAILABLE,
-            "Claude Code not found: set `bin` in the [claude] section of the config, or MAESTRO_CLAUDE_BIN, "
-            "or put `claude` on the daemon's PATH")
+    binary = programs.CLAUDE.require(cfg.bin, env)
     claude_sid = str(uuid.uuid4())
     session_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     settings = session_dir / "settings.json"
@@ -90,12 +85,7 @@ def codex_launch(p: SessionSpawn, env: dict[str, str], cwd: str, session_dir: Pa
                  cfg: CodexConfig) -> Launch:
     """Codex CLI in the session's own CODEX_HOME (``<session dir>/codex-home``): hooks in its config.toml,
     the provider, the folder's trust and the briefing as ``-c`` overrides. Nothing else is written."""
-    binary = codex.find_codex(cfg.bin, env)
-    if binary is None:
-        raise errors.RpcError(
-            errors.UNAVAILABLE,
-            "Codex CLI not found: set `bin` in the [codex] section of the config, or MAESTRO_CODEX_BIN, "
-            "or put `codex` on the daemon's PATH (npm install -g @openai/codex)")
+    binary = programs.CODEX.require(cfg.bin, env)
     if p.allowed_tools or p.permission_mode:
         raise errors.invalid_params(["allowed_tools: Claude Code options; for Codex pass its own flags after "
                                      "`--` (e.g. -- --sandbox workspace-write --ask-for-approval on-request)"])

@@ -45,8 +45,7 @@ import trio.lowlevel
 
 from maestrod.config import ClaudeConfig, CodexConfig
 from maestrod.identity import read_stat
-from maestrod.sessions import briefing, claude, codex, launch
-from shared import errors
+from maestrod.sessions import briefing, claude, codex, launch, programs
 from shared.messages.session import SessionSpawn
 
 log = logging.getLogger("maestrod.sessions")
@@ -231,11 +230,7 @@ def plan(row: sqlite3.Row, task_ids: list[str], *, data_dir: Path, socket_path: 
     if spawn.agent == "codex":
         return _codex_plan(row, argv, env, token, session_dir, prompt_file, codex_cfg or CodexConfig())
     if not argv or not (os.path.isfile(argv[0]) and os.access(argv[0], os.X_OK)):
-        found = claude.find_claude(claude_cfg.bin, env)
-        if found is None:
-            raise errors.RpcError(errors.UNAVAILABLE, "Claude Code not found to resume the session: set `bin` "
-                                  "in the [claude] section of the config, or put `claude` on the daemon's PATH")
-        argv = [found, *argv[1:]]
+        argv = [programs.CLAUDE.require(claude_cfg.bin, env, " to resume the session"), *argv[1:]]
     session_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     (session_dir / "settings.json").write_text(json.dumps(claude.hook_settings(), indent=2))
     try:
@@ -260,11 +255,7 @@ def _codex_plan(row: sqlite3.Row, argv: list[str], env: dict[str, str], token: s
     home = session_dir / codex.HOME_DIR
     env["CODEX_HOME"] = str(home)
     if not argv or not (os.path.isfile(argv[0]) and os.access(argv[0], os.X_OK)):
-        found = codex.find_codex(cfg.bin, env)
-        if found is None:
-            raise errors.RpcError(errors.UNAVAILABLE, "Codex CLI not found to resume the session: set `bin` in "
-                                  "the [codex] section of the config, or put `codex` on the daemon's PATH")
-        argv = [found, *argv[1:]]
+        argv = [programs.CODEX.require(cfg.bin, env, " to resume the session"), *argv[1:]]
     hooks = codex.hooks_toml(claude.maestroctl_command())
     try:
         current = (home / "config.toml").read_text()
