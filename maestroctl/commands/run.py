@@ -79,12 +79,8 @@ def main(rt: Any, a: argparse.Namespace) -> int:
         if getattr(a, key):
             params[key] = True
     if a.env:
-        env = {}
-        for item in a.env:
-            key, eq, value = item.partition("=")
-            if not eq or not key:
-                raise SystemExit(f"maestroctl task run: --env wants KEY=VALUE, got {item!r}")
-            env[key] = value
-        params["env"] = env
+        from maestroctl.commands.session import env_pairs
+
+        params["env"] = env_pairs(a.env, "task run")
     rt.show("run.start", params, _human)
     return 0

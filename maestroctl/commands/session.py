@@ -306,15 +306,20 @@ def spawn(rt: Any, a: argparse.Namespace) -> int:
     if a.task:
         params["task_ids"] = a.task
     if a.env:
-        env = {}
-        for item in a.env:
-            key, eq, value = item.partition("=")
-            if not eq or not key:
-                raise SystemExit(f"maestroctl session spawn: --env wants KEY=VALUE, got {item!r}")
-            env[key] = value
-        params["env"] = env
+        params["env"] = env_pairs(a.env, "session spawn")
     rt.show("session.spawn", params, _one)
     return 0
+
+
+def env_pairs(items: list[str], command: str) -> dict[str, str]:
+    """``--env KEY=VALUE`` (repeatable) as a dict; a usage error names the command."""
+    env = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise SystemExit(f"maestroctl {command}: --env wants KEY=VALUE, got {item!r}")
+        env[key] = value
+    return env
 
 
 def list_(rt: Any, a: argparse.Namespace) -> int:
