@@ -583,6 +583,9 @@ class SessionManager:
         if s.is_exited:
             return
         self._observe(s, ScreenSeen(obs.at, obs.kind, obs.rule, obs.reason), SYSTEM)
+        # The input gate reads the screen: a queued prompt waiting for the empty input prompt (or for a
+        # dialog to go) is typed now, not at its next poll (up to GATE_POLL later).
+        s.kick()
 
     async def _fresh_screen(self, s: LiveSession) -> ScreenObservation | None:
         """Bring the screen up to date and classify it (the watch reports a change through ``_on_screen``)."""
