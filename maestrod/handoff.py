@@ -4,7 +4,7 @@
 
 1. **Check.** The state is written to the handoff file and the *installed* code checks it in a child process
    (``maestrod --check-state FILE``: it imports everything the daemon needs, and reads the file with its own
-   reader, which refuses another :data:`STATE_VERSION`). If that fails, the daemon keeps serving and says why
+   reader, which refuses a version it does not read, :data:`READS`). If that fails, the daemon keeps serving and says why
    (the answer of ``daemon restart``, and the log). The daemon imported everything at start, so it never
    mixes the old modules in memory with new ones on disk.
 2. **Quiesce.** New requests get -32006 ``{retry: true}`` (they never started; clients send them again to
@@ -50,9 +50,12 @@ from shared import errors
 
 log = logging.getLogger("maestrod.handoff")
 
-#: The state file's format version. A daemon refuses (at its check) a file of another version, so an upgrade
-#: that changes the format is refused by the old daemon, which keeps serving.
-STATE_VERSION = 1
+#: The state file's format version this build writes. A daemon refuses (at its check) a file of a version it
+#: does not read, so an upgrade that changes the format beyond :data:`READS` is refused by the old daemon,
+#: which keeps serving. 2: a screen is the emulator's own dump where it has one (version 1: a repaint).
+STATE_VERSION = 2
+#: The versions this build adopts: its own, and the one before (an upgrade from it works).
+READS = (1, STATE_VERSION)
 STATE_FORMAT = "maestrod-handoff"
 #: Names the state file to the successor (popped at once: agents must not inherit it).
 STATE_ENV = "MAESTRO_HANDOFF_STATE"
@@ -80,9 +83,9 @@ def problems(state: Any) -> list[str]:
     """What keeps this build from adopting ``state`` (empty: nothing)."""
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         return ["not a maestrod handoff state file"]
-    if state.get("version") != STATE_VERSION:
+    if state.get("version") not in READS:
         return [f"state version {state.get('version')!r} (written by maestrod {state.get('daemon')}); "
-                f"this maestrod {shared.__version__} reads version {STATE_VERSION} only"]
+                f"this maestrod {shared.__version__} reads versions {', '.join(map(str, READS))} only"]
     found: list[str] = []
     for key, kind in {"listen_fds": list, "lock_fds": list, "sessions": list, "prompt_rates": list,
                       "monotonic": float, "scrollback_fd": int}.items():
@@ -124,14 +127,14 @@ def check_main(path: str) -> int:
         import maestrod.server  # noqa: F401
         import maestrod.web.feed  # noqa: F401
 
-        read_state(Path(path))
+        version = read_state(Path(path))["version"]
     except HandoffError as exc:
         print(f"maestrod {shared.__version__}: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # an installed build that does not even import
         print(f"maestrod {shared.__version__}: cannot start: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    print(f"maestrod {shared.__version__}: state version {STATE_VERSION} ok")
+    print(f"maestrod {shared.__version__}: state version {version} ok")
     return 0
 
 

@@ -155,18 +155,18 @@ def test_upgrade_refused_when_the_installed_state_check_fails(short_tmp: Path) -
         s = hd.spawn("cat", ["cat"])
         # `pip install -U` of a build with another state format: the script now runs that build.
         program.write_text(f"#!{sys.executable}\nimport sys\nimport maestrod.handoff\n"
-                           "maestrod.handoff.STATE_VERSION = 2\nfrom maestrod.main import main\nsys.exit(main())\n")
+                           "maestrod.handoff.READS = (3,)\nfrom maestrod.main import main\nsys.exit(main())\n")
         uptime = hd.call("system.version")["uptime_s"]
         refused = hd.request("daemon.restart")
         assert refused["error"]["code"] == -32002
         message = refused["error"]["message"]
-        assert "state version 1" in message and "reads version 2 only" in message and "keeps running" in message
+        assert "state version 2" in message and "reads versions 3 only" in message and "keeps running" in message
         # Still the old daemon (its uptime went on), still serving, the agent untouched.
         assert hd.call("system.version")["uptime_s"] >= uptime
         assert hd.call("session.get", {"id": s["id"]})["status"] == "idle"
         assert b"restart refused" in hd.log.read_bytes()
         out = subprocess.run([MAESTROCTL, "daemon", "restart"], env=_env(hd), capture_output=True, text=True)
-        assert out.returncode == 1 and "reads version 2 only" in out.stderr
+        assert out.returncode == 1 and "reads versions 3 only" in out.stderr
     finally:
         hd.stop()
 

@@ -29,7 +29,8 @@ def test_problems_name_what_this_build_cannot_take() -> None:
     assert handoff.problems(_state()) == []
     assert handoff.problems({"format": "x"}) == ["not a maestrod handoff state file"]
     (other,) = handoff.problems(_state(version=handoff.STATE_VERSION + 1))
-    assert f"reads version {handoff.STATE_VERSION} only" in other
+    assert f"reads versions 1, {handoff.STATE_VERSION} only" in other
+    assert handoff.problems(_state(version=1)) == []  # the version before: an upgrade from it works
     found = handoff.problems(_state(sessions=[{"id": 1, "agent": "robot"}], listen_fds="3"))
     assert "listen_fds: expected list" in found
     assert "sessions[0].id: expected str" in found and "sessions[0].agent: unknown agent kind 'robot'" in found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 
@@ -388,3 +389,32 @@ def test_model_readers_wait_for_a_feeding_thread(emulator: Emulator) -> None:
         worker.join()
     t.sync_now(full=True)
     assert t.lines()[8] == "frame 0299 row 8"
+
+
+@pytest.mark.parametrize("emulator", ["avt", "pyte"])
+def test_a_snapshot_rebuilds_the_screen_in_a_successor(emulator: str) -> None:
+    """A graceful restart carries each screen over: avt's own dump is exact (the main screen under the
+    alternate one comes back when the program leaves it); pyte's repaint shows what is on screen."""
+    before = Terminal(5, 40, emulator=emulator)  # type: ignore[arg-type]
+    before.process(b"main screen\r\n\x1b[?2004h\x1b[?1049h\x1b[Halt \x1b[1;31mtext\x1b[0m\x1b[3;3H")
+    snap = json.loads(json.dumps(before.snapshot()))  # it travels in the JSON state file
+    after = Terminal(5, 40, emulator=emulator)  # type: ignore[arg-type]
+    after.restore_snapshot(snap)
+    after.sync_now()
+    assert after.lines()[0] == "alt text" and after.alternate_screen and after.bracketed_paste
+    assert after.cursor == before.cursor == (2, 2)
+    after.process(b"\x1b[?1049l")
+    after.sync_now()
+    if emulator == "avt":
+        assert "dump" in snap and after.lines()[0] == "main screen"
+    else:
+        assert "repaint" in snap
+
+
+def test_a_version_1_repaint_is_still_restored() -> None:
+    """A state written by the previous format (a repaint) is adopted after an upgrade."""
+    after = Terminal(5, 40)
+    after.restore_snapshot({"repaint": "\x1b[0m\x1b[H\x1b[2J\x1b[1;1Hhello\x1b[1;6H", "modes": [7, 25, 2004],
+                            "alternate": True, "stale": False})
+    after.sync_now()
+    assert after.lines()[0] == "hello" and after.alternate_screen and after.bracketed_paste

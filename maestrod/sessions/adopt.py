@@ -34,8 +34,6 @@ _OBSERVATIONS: dict[str, type[Any]] = {c.__name__: c for c in (
     ProcessStarted, ProcessExited, HookSeen, TranscriptSeen, ScreenSeen, PersonTyped, Hibernated, Queued)}
 #: The status machine's witnesses, as attributes of :class:`~maestrod.sessions.status.StatusMachine`.
 _MACHINE_FIELDS = ("process", "hook", "turn_hook", "dialog_hook", "transcript", "screen", "person", "parked")
-#: Alternate screen on (xterm 1049): a restored screen drawn there stays there.
-_ALT_ON = b"\x1b[?1049h"
 
 
 class AdoptedChild:
@@ -112,14 +110,12 @@ def snapshot(s: LiveSession, now: float, scrollback_out: bytearray) -> dict[str,
     at = len(scrollback_out)
     scrollback_out += held
     term = s.terminal
-    term.sync_now()  # a flood's backlog is cut to its tail first: bounded time
     d = s.decision
     return {
         "id": s.id, "agent": s.kind.name, "pid": s.pty.pid, "fd": s.pty.master,
         "rows": term.rows, "cols": term.cols,
         "scrollback": {"capacity": sb.capacity, "start": start, "at": at, "length": len(held)},
-        "screen": {"repaint": term.render_ansi().decode("utf-8", "replace"),
-                   "modes": sorted(term.private_modes), "alternate": term.alternate_screen, "stale": term.stale},
+        "screen": term.snapshot(),
         "machine": {f: _obs_out(getattr(s.machine, f), now) for f in _MACHINE_FIELDS},
         "decision": {**{k: v for k, v in attrs.asdict(d).items() if k != "recheck_at"},
                      "recheck_in": None if d.recheck_at is None else d.recheck_at - now},
@@ -139,12 +135,7 @@ def restore(state: dict[str, Any], scrollback: memoryview, now: float) -> LiveSe
     sbs = state["scrollback"]
     s = LiveSession(state["id"], kind, PtyProcess(child, int(state["fd"])), rows, cols, int(sbs["capacity"]))
     s.scrollback.resume(int(sbs["start"]), bytes(scrollback[sbs["at"]: sbs["at"] + sbs["length"]]))
-    screen = state["screen"]
-    # The screen as it was, drawn into a fresh model (a repaint holds no query, so nothing is answered).
-    if screen["alternate"]:
-        s.terminal.process(_ALT_ON)
-    s.terminal.process(screen["repaint"].encode())
-    s.terminal.private_modes = set(screen["modes"])
+    s.terminal.restore_snapshot(state["screen"])
     for f in _MACHINE_FIELDS:
         setattr(s.machine, f, _obs_in(state["machine"][f], now))
     d = dict(state["decision"])

@@ -83,6 +83,12 @@ class PyteModel:
     def cursor(self) -> tuple[int, int]:
         return self.screen.cursor.y, self.screen.cursor.x
 
+    def dump(self) -> str | None:
+        return None  # pyte has no serialisation of its own: a successor gets a repaint
+
+    def load(self, dump: str) -> None:
+        raise NotImplementedError("the pyte model takes a repaint, not a dump")
+
     def paint(self, out: list[str], rows: int, cols: int) -> None:
         blank = self.screen.default_char
         for y in range(rows):
