@@ -215,6 +215,76 @@ def test_interrupt_fires_no_stop_hook_the_transcript_ends_the_turn() -> None:
     assert m.decide(10).status == "working"
 
 
+# -- async hooks: reports out of order (``at`` is when the hook's process started) -------------------------
+
+
+def test_a_late_pre_tool_use_after_stop_leaves_the_session_idle() -> None:
+    """PreToolUse runs in the background: a fast tool's PreToolUse may report after the turn's Stop. It
+    started before the Stop, so the Stop stays the turn's witness and a queued prompt may be typed."""
+    m, d = run([START, UP, PROMPT, UPS, POST])
+    assert d.status == "working"
+    m.observe(HookSeen(10, "Stop"))
+    m.observe(ScreenSeen(10.5, "prompt", "empty-prompt"))
+    m.observe(HookSeen(9.0, "PreToolUse", "Bash"))  # arrives last, started before the Stop
+    d = m.decide(11)
+    assert (d.status, d.witness) == ("idle", "hook:Stop")
+    assert m.input_gate(11).open
+    m.observe(HookSeen(9.5, "PostToolUseFailure", "Bash"))  # the same for a late failure report
+    assert m.decide(11).status == "idle"
+    assert m.evidence(11)["hooks"] == {"observation": "HookSeen", "event": "Stop", "age_s": 1.0}
+
+
+def test_hooks_in_order_behave_as_before() -> None:
+    """A tool hook that started after the Stop (a turn the agent starts by itself) is a running turn."""
+    m, _ = run([START, UP, PROMPT, UPS, STOP])
+    assert m.decide(6).status == "idle"
+    m.observe(HookSeen(10, "PreToolUse", "Bash"))
+    assert (m.decide(10).status, m.decide(10).witness) == ("working", "hook:PreToolUse")
+    m.observe(HookSeen(11, "PostToolUse", "Bash"))
+    m.observe(HookSeen(12, "Stop"))
+    assert (m.decide(12).status, m.decide(12).witness) == ("idle", "hook:Stop")
+
+
+def test_a_late_pre_tool_use_before_a_session_start_or_prompt_changes_nothing() -> None:
+    m, _ = run([START, UP, PROMPT, UPS])
+    m.observe(HookSeen(2.5, "PreToolUse", "Bash"))  # started before the UserPromptSubmit it follows
+    assert m.turn_hook is not None and m.turn_hook.event == "UserPromptSubmit"
+
+
+def test_a_stale_permission_notification_does_not_reopen_the_dialog() -> None:
+    """The permission Notification (async) reports after the PostToolUse of the tool it asked about: the
+    dialog was answered before that, so it is not open."""
+    m, _ = run([START, UP, PROMPT, UPS, PRE])
+    m.observe(HookSeen(20, "PostToolUse", "Bash"))
+    m.observe(at(PERMISSION, 15))  # asked at 15, answered (the tool ran) at 20
+    d = m.decide(21)
+    assert (d.status, d.attention, d.witness) == ("working", None, "hook:PostToolUse")
+
+
+def test_a_stale_notification_after_an_interrupt_or_the_prompt_back_stays_closed() -> None:
+    m, _ = run([START, UP, UPS, PRE])
+    m.observe(TranscriptSeen(20, "interrupted"))  # Esc on the dialog: no hook fires
+    m.observe(at(PERMISSION, 15))
+    assert m.decide(21).status == "idle" and m.dialog_hook is None
+    m, _ = run([START, UP, UPS, PRE, OTHER])
+    m.observe(ScreenSeen(20, "prompt", "empty-prompt"))
+    m.observe(at(PERMISSION, 15))
+    assert m.dialog_hook is None and m.input_gate(21).open is False  # still working: no Stop yet
+    assert m.input_gate(21).blocker == "turn"
+
+
+def test_a_dialog_reported_before_the_older_tool_hook_stays_open() -> None:
+    """Two async reports swapped: the Notification (started at 16) arrives before the PreToolUse (started
+    at 15) of the tool it asks about. The PreToolUse is older than the dialog: the dialog stays open."""
+    m, _ = run([START, UP, UPS])
+    m.observe(at(PERMISSION, 16))
+    m.observe(HookSeen(15, "PreToolUse", "Bash"))
+    d = m.decide(17)
+    assert (d.status, d.attention) == ("waiting_input", "Claude needs your permission to use Bash")
+    m.observe(HookSeen(30, "PostToolUse", "Bash"))  # answered: the tool ran
+    assert (m.decide(31).status, m.decide(31).attention) == ("working", None)
+
+
 def test_dialog_over_a_working_turn_then_answered() -> None:
     m, d = run([START, UP, UPS, PRE])
     assert d.status == "working"

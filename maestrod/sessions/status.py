@@ -14,6 +14,10 @@ The witnesses, and what each is trusted for:
   the agent going, so nothing else may call a turn over before it ran -- the late-Stop race seen with
   Claude Code 2.1.332, whose transcript says "turn over" before the Stop hook returns).
   Blind to dialogs that open before the first hook, and to interrupts (no Stop hook fires).
+  Some hooks run in the background (Claude Code's ``async``), so reports may arrive out of order: a hook's
+  ``at`` is when its process started, and a report older than the turn hook already held is no witness of
+  the turn (a PreToolUse arriving after the Stop that followed it leaves the session idle), nor does a
+  dialog reported before the turn moved on open again.
 * **transcript** -- the turn state read from the session's transcript. Lags the hooks; ends a turn the
   hooks cannot (``interrupted``, ``api_error``), sees an unanswered question (``waiting_input``),
   and starts a turn whose hook was lost.
@@ -194,11 +198,16 @@ class StatusMachine:
         self.kind = kind
         self.initial: Status = initial
         self.process: ProcessStarted | ProcessExited | None = None
+        #: The hook that started last (by ``at``, not by arrival), for ``session explain``.
         self.hook: HookSeen | None = None
-        #: The last hook that changed the turn (Notification idle reminders do not).
+        #: The last hook that changed the turn (Notification idle reminders do not). A report that started
+        #: before it (an ``async`` hook arriving late) does not replace it.
         self.turn_hook: HookSeen | None = None
         #: An open dialog reported by a Notification hook, until a later hook shows the turn moved on.
         self.dialog_hook: HookSeen | None = None
+        #: When the turn last moved on (a turn hook, an interrupt, the empty prompt back): a dialog reported
+        #: before that is over, however late its report arrives.
+        self.moved_on_at: float | None = None
         self.transcript: TranscriptSeen | None = None
         self.screen: ScreenSeen | None = None
         self.person: PersonTyped | None = None
@@ -221,12 +230,12 @@ class StatusMachine:
         elif isinstance(obs, TranscriptSeen):
             self.transcript = obs
             if obs.state in _TRANSCRIPT_ENDED:
-                self.dialog_hook = None  # an interrupt (Esc on the dialog) or an API error ended the turn
+                self._moved_on(obs.at)  # an interrupt (Esc on the dialog) or an API error ended the turn
         elif isinstance(obs, ScreenSeen):
             if obs.kind == "prompt":
                 self.prompt_seen = True
             if obs.kind == "prompt" and (self.screen is None or self.screen.kind != "prompt"):
-                self.dialog_hook = None  # the screen went back to the empty prompt: no dialog is open any more
+                self._moved_on(obs.at)  # the screen went back to the empty prompt: no dialog is open any more
             self.screen = obs
         elif isinstance(obs, PersonTyped):
             self.person = obs
@@ -234,14 +243,24 @@ class StatusMachine:
             self.parked = obs
 
     def _hook(self, obs: HookSeen) -> None:
-        self.hook = obs
+        if self.hook is None or obs.at >= self.hook.at:
+            self.hook = obs
         if obs.event == "Notification":
-            if obs.detail in DIALOG_NOTIFICATIONS:
-                self.dialog_hook = obs
+            if obs.detail in DIALOG_NOTIFICATIONS and (self.moved_on_at is None or obs.at >= self.moved_on_at):
+                self.dialog_hook = obs  # (one asked before the turn moved on was answered already)
             return  # an idle reminder says nothing new about the turn
         if obs.event in _TURN_RUNNING or obs.event in ("Stop", "SessionStart"):
+            if self.turn_hook is not None and obs.at < self.turn_hook.at:
+                return  # an async hook's late report: the turn has moved on since its process started
             self.turn_hook = obs
-            self.dialog_hook = None  # the agent moved on: whatever it asked was answered
+            self._moved_on(obs.at)  # the agent moved on: whatever it asked was answered
+
+    def _moved_on(self, at: float) -> None:
+        """The turn moved on at ``at``: a dialog reported before then is over (one reported after it, whose
+        report merely arrived first, stays open)."""
+        self.moved_on_at = at if self.moved_on_at is None else max(self.moved_on_at, at)
+        if self.dialog_hook is not None and self.dialog_hook.at <= at:
+            self.dialog_hook = None
 
     # -- the decision --------------------------------------------------------------------------------
 
