@@ -79,7 +79,10 @@ class Pinger(threading.Thread):
                 time.sleep(0.001)
 
     def longest_gap(self, start: float, end: float) -> float:
-        times = [t for t in self.answers if start - 1 <= t <= end]
+        """The longest gap between two answers in [start, end]: ``start`` is when the restart was asked
+        (the daemon hands over only after its state check answered), so a window never holds the previous
+        restart's pause."""
+        times = [t for t in self.answers if start <= t <= end]
         return max((b - a for a, b in zip(times, times[1:])), default=end - start)
 
 
