@@ -11,6 +11,7 @@ import json
 import os
 import re
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ import pytest
 import trio
 
 from maestrod.app import App
-from maestrod.sessions import claude
+from maestrod.sessions import claude, hook_intake
+from maestrod.sessions.hooks import CONTEXT_EVENTS
 from maestrod.sessions.manager import SessionManager
 from shared import errors
 from tests.conftest import MAESTROCTL, Daemon, EventLog, RawClient, maestroctl_env, wait_screen
@@ -513,6 +515,98 @@ async def test_maestroctl_hook_times_out_on_a_silent_daemon(short_tmp: Path) -> 
         assert trio.current_time() - start < 3.5
     finally:
         srv.close()
+
+
+async def test_maestroctl_hook_sends_when_it_started(short_tmp: Path) -> None:
+    """``maestroctl hook`` sends its start time (the monotonic clock, read first thing); a daemon older than
+    the field (it refuses unknown params) gets the report again without it, and the hook's answer is printed."""
+    path = short_tmp / "old.sock"
+    listener = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
+    await listener.bind(str(path))
+    listener.listen(2)
+    seen: list[dict[str, Any]] = []
+
+    async def serve(refuse_first: bool) -> None:
+        conn, _ = await listener.accept()
+        buf = b""
+        with conn:
+            while True:
+                while b"\n" not in buf:
+                    chunk = await conn.recv(65536)
+                    if not chunk:
+                        return
+                    buf += chunk
+                line, buf = buf.split(b"\n", 1)
+                msg = json.loads(line)
+                if "id" not in msg:
+                    continue  # system.auth, pipelined as a notification
+                seen.append(msg["params"])
+                if refuse_first and len(seen) == 1:
+                    answer = {"error": {"code": errors.INVALID_PARAMS,
+                                        "message": "invalid params: started_monotonic: unknown field"}}
+                else:
+                    answer = {"result": {"stdout": "context from the daemon"}}
+                await conn.send(json.dumps({"jsonrpc": "2.0", "id": msg["id"], **answer}).encode() + b"\n")
+
+    env = maestroctl_env(path, MAESTRO_SESSION_TOKEN="tok")
+    try:
+        for refuse_first in (False, True):
+            seen.clear()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(serve, refuse_first)
+                before = time.monotonic()
+                r = await trio.run_process([MAESTROCTL, "hook", "UserPromptSubmit"], stdin=b'{"prompt": "hi"}',
+                                           capture_stdout=True, capture_stderr=True, env=env, check=False)
+                after = time.monotonic()
+            assert r.returncode == 0 and r.stdout == b"context from the daemon\n", r.stderr
+            assert before < seen[0]["started_monotonic"] < after
+            assert seen[0]["event"] == "UserPromptSubmit" and seen[0]["payload"] == {"prompt": "hi"}
+            if refuse_first:
+                assert len(seen) == 2 and "started_monotonic" not in seen[1] and seen[1]["payload"] == {"prompt": "hi"}
+            else:
+                assert len(seen) == 1
+    finally:
+        listener.close()
+
+
+async def test_a_hook_report_is_dated_when_its_process_started_within_a_bound(
+    daemon: Daemon, client: RawClient, short_tmp: Path
+) -> None:
+    """The daemon dates a hook's observation by the start time it sends (the status machine orders hooks by
+    it), moved back at most MAX_BACKDATE; a start in the future is now; a bad one is refused, naming it."""
+    await _project(client, short_tmp)
+    sid, conn, _token = await _agent(daemon, client, "w1")
+
+    async def report(event: str, **extra: Any) -> tuple[float, dict[str, Any]]:
+        await conn.call("hook.event", {"event": event, "payload": {"notification_type": "idle_prompt"}, **extra})
+        hooks = (await client.call("session.explain", {"id": sid}))["witnesses"]["hooks"]
+        rows = [e["data"] for e in (await client.call("session.history", {"id": sid}))["entries"]
+                if e["type"] == "session.hook"]
+        return hooks["age_s"], rows[-1]
+
+    age, row = await report("Notification", started_monotonic=time.monotonic() - 100)  # bogus: clamped
+    assert hook_intake.MAX_BACKDATE <= age < hook_intake.MAX_BACKDATE + 1
+    assert row["age_ms"] == hook_intake.MAX_BACKDATE * 1000
+    age, row = await report("Notification", started_monotonic=time.monotonic() - 1.0)
+    assert 1.0 <= age < 2.0 and 1000 <= row["age_ms"] < 2000
+    age, row = await report("Notification", started_monotonic=time.monotonic() + 100)  # in the future: now
+    assert age < 1.0 and "age_ms" not in row
+    age, row = await report("Notification")  # an older maestroctl: when it arrives
+    assert age < 1.0 and "age_ms" not in row
+    for bad in (-1, "soon", True):
+        err = await _error(conn, "hook.event", {"event": "Stop", "payload": {}, "started_monotonic": bad})
+        assert err["code"] == errors.INVALID_PARAMS and "started_monotonic" in err["message"], err
+    assert hook_intake.started_at(50.0, 10.0, 9.75) == 49.75
+
+
+def test_claude_hooks_maestro_never_answers_run_in_the_background() -> None:
+    """Exactly the hooks whose output maestro never uses are async (the agent does not wait for them)."""
+    settings = claude.hook_settings(["/opt/maestroctl"])
+    async_events = {ev for ev, entries in settings["hooks"].items() if entries[0]["hooks"][0].get("async")}
+    assert async_events == {"PreToolUse", "PostToolUseFailure", "Notification", "SessionEnd"}
+    assert all(entries[0]["hooks"][0]["async"] is True for ev, entries in settings["hooks"].items()
+               if ev in async_events)
+    assert set(CONTEXT_EVENTS) | {"Stop", "SessionStart"} == set(claude.HOOK_EVENTS) - async_events
 
 
 def test_claude_argv_settings_and_env() -> None:

@@ -5,12 +5,17 @@ Reads the hook's JSON from stdin and forwards it (``hook.event``) with the sessi
 and PostToolUse, a decision for Stop). It must never hang or break the agent: the whole
 call is bounded (:data:`DEADLINE`), and every failure -- no daemon, no token, bad input --
 is a note on stderr and exit status 0.
+
+It sends when its process started (``started_monotonic``, the system-wide monotonic clock, read first
+thing): Claude Code runs some hooks in the background (``async``), so their reports may reach the daemon
+after later ones, and the daemon orders them by this.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from time import monotonic
 
 TYPE_CHECKING = False  # typing costs ~2 ms of start-up; annotations are never evaluated
 if TYPE_CHECKING:
@@ -21,6 +26,8 @@ TIMEOUT = 2.0
 DEADLINE = 3
 #: Payloads larger than this lose their `tool_response` (a tool's whole output) before sending.
 MAX_PAYLOAD = 1024 * 1024
+#: JSON-RPC's invalid params (shared.errors.INVALID_PARAMS; not imported: start-up).
+INVALID_PARAMS = -32602
 
 
 def register(sub: Any, name: str, help_: str) -> None:
@@ -47,12 +54,13 @@ def _give_up(_signum: int, _frame: Any) -> None:
 
 
 def run(rt: Any, a: Any) -> int:
+    started = monotonic()  # first: the closer to the process's start, the better reports are ordered
     import _signal as signal  # the C module: `signal` would import enum (~3 ms)
 
     signal.signal(signal.SIGALRM, _give_up)
     signal.alarm(DEADLINE)
     try:
-        return _forward(rt, a.event)
+        return _forward(rt, a.event, started)
     except Exception as exc:  # never fail the agent
         _note(f"{type(exc).__name__}: {exc}".splitlines()[0])
         return 0
@@ -60,7 +68,7 @@ def run(rt: Any, a: Any) -> int:
         signal.alarm(0)
 
 
-def _forward(rt: Any, event: str) -> int:
+def _forward(rt: Any, event: str, started: float) -> int:
     from maestroctl import wire
     from maestroctl.client import TOKEN_ENV, Client, DaemonConnectionError, RemoteError
 
@@ -80,8 +88,17 @@ def _forward(rt: Any, event: str) -> int:
     if len(raw) > MAX_PAYLOAD and "tool_response" in payload:
         payload["tool_response"] = {"truncated": True, "bytes": len(raw)}
     client = Client(rt.socket, token=token, timeout=TIMEOUT)
+    params = {"event": event, "payload": payload, "started_monotonic": started}
     try:
-        result = client.call("hook.event", {"event": event, "payload": payload})
+        try:
+            result = client.call("hook.event", params)
+        except RemoteError as exc:
+            if exc.code != INVALID_PARAMS or "started_monotonic" not in exc.message:
+                raise
+            # A daemon older than this maestroctl (it runs on until restarted after an upgrade): report
+            # without the start time rather than not at all.
+            del params["started_monotonic"]
+            result = client.call("hook.event", params)
     except DaemonConnectionError as exc:  # unreachable, or closed before answering: never fail the agent
         _note(f"{str(exc).splitlines()[0]}; {event} not reported")
         return 0

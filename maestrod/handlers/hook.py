@@ -22,4 +22,4 @@ async def event(ctx: Context, p: HookEvent) -> dict[str, Any]:
         )
     if not p.event or len(p.event) > 64:
         raise errors.invalid_params(["event: a hook event name such as Stop"])
-    return await ctx.app.sessions.hook(ctx.session_id, p.event, p.payload)
+    return await ctx.app.sessions.hook(ctx.session_id, p.event, p.payload, p.started_monotonic)

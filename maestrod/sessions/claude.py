@@ -38,6 +38,12 @@ HOOK_EVENTS = (
 )
 #: Events whose hook configuration takes a tool matcher.
 TOOL_EVENTS = frozenset({"PreToolUse", "PostToolUse", "PostToolUseFailure"})
+#: Hooks Claude Code runs in the background (``"async": true``): maestro only witnesses them and never
+#: answers (nothing is printed), so the agent need not wait for them -- before every tool call, at exit.
+#: The others stay synchronous: SessionStart must be seen before the first prompt is confirmed,
+#: UserPromptSubmit and PostToolUse may answer with context, Stop with a block decision. Async reports may
+#: arrive out of order; ``maestroctl hook`` sends its start time, by which the daemon orders them.
+ASYNC_EVENTS = frozenset({"PreToolUse", "PostToolUseFailure", "Notification", "SessionEnd"})
 
 #: Variables a running Claude Code exports to its children (seen in 2.1.328 hooks and Bash tool
 #: calls) that break a nested ``claude``; never inherited by a session.
@@ -87,13 +93,15 @@ def maestroctl_command() -> list[str]:
 
 
 def hook_settings(ctl: list[str] | None = None) -> dict[str, Any]:
-    """``--settings`` content: every hook event runs ``maestroctl hook EVENT``."""
+    """``--settings`` content: every hook event runs ``maestroctl hook EVENT`` (in the background for
+    :data:`ASYNC_EVENTS`)."""
     base = " ".join(shlex.quote(a) for a in (ctl or maestroctl_command()))
     hooks: dict[str, Any] = {}
     for event in HOOK_EVENTS:
-        entry: dict[str, Any] = {
-            "hooks": [{"type": "command", "command": f"{base} hook {event}", "timeout": 10}]
-        }
+        command: dict[str, Any] = {"type": "command", "command": f"{base} hook {event}", "timeout": 10}
+        if event in ASYNC_EVENTS:
+            command["async"] = True
+        entry: dict[str, Any] = {"hooks": [command]}
         if event in TOOL_EVENTS:
             entry["matcher"] = "*"
         hooks[event] = [entry]

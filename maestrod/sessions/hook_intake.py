@@ -6,6 +6,12 @@ turn events become :class:`~maestrod.sessions.status.HookSeen` observations for 
 plug-ins (:class:`~maestrod.sessions.hooks.HookExtensions`) add context for the model, decide whether a Stop
 is blocked, and listen. Each plug-in call is bounded in time: the hook client gives up at ~2 s.
 
+Claude Code runs the hooks whose answer maestro never uses in the background (``async``: PreToolUse,
+PostToolUseFailure, Notification, SessionEnd; :data:`~maestrod.sessions.claude.ASYNC_EVENTS`), so a report
+may arrive after a later one. ``maestroctl hook`` sends when its process started (``started_monotonic``, the
+system-wide monotonic clock), and the observation is dated then (:func:`started_at`); the status machine
+orders the turn's hooks by that date, not by arrival.
+
 A report comes from the agent's side, so the transcript path a SessionStart names is taken only if
 :func:`~maestrod.sessions.transcript_path.check_reported` accepts it (a ``<uuid>.jsonl`` regular file, or not
 there yet, in the session's own Claude project directory); a refused one is logged and its row says why.
@@ -16,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +41,19 @@ log = logging.getLogger("maestrod.sessions")
 EXTENSION_TIMEOUT = 1.5
 #: Payload fields kept in the timeline row (short scalars only).
 _SUMMARY_FIELDS = ("source", "tool_name", "notification_type", "reason", "message")
+#: How far a hook's start time may date its observation back. ``maestroctl hook`` gives up 3 s after it
+#: starts, so an older start time is a bogus value (or another clock), not a slow hook: it moves the
+#: observation back by this much at most, and a start time in the future moves it not at all.
+MAX_BACKDATE = 3.0
+
+
+def started_at(now: float, monotonic_now: float, started_monotonic: float | None) -> float:
+    """When a hook's process started, on trio's clock (``now``): ``now`` less the hook's age on the
+    monotonic clock (``monotonic_now - started_monotonic``), clamped to ``[now - MAX_BACKDATE, now]``.
+    No start time (an older ``maestroctl``): ``now``."""
+    if started_monotonic is None:
+        return now
+    return now - min(max(monotonic_now - started_monotonic, 0.0), MAX_BACKDATE)
 
 
 def _permission_message(payload: dict[str, Any]) -> str:
@@ -59,9 +79,15 @@ class HookIntake:
         self._witness = witness
         self._confirm = confirm
 
-    async def report(self, sid: str, event: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """Apply one hook report; answer ``{"stdout": ...}``, what the hook prints."""
+    async def report(self, sid: str, event: str, payload: dict[str, Any],
+                     started_monotonic: float | None = None) -> dict[str, Any]:
+        """Apply one hook report; answer ``{"stdout": ...}``, what the hook prints. ``started_monotonic``:
+        when the hook's process started (``time.monotonic()``), which dates the observation."""
+        arrived = trio.current_time()
+        now = started_at(arrived, time.monotonic(), started_monotonic)
         summary: dict[str, Any] = {"event": event}
+        if now < arrived:
+            summary["age_ms"] = round((arrived - now) * 1000, 1)  # from the hook's start to its report here
         for key in _SUMMARY_FIELDS:
             value = payload.get(key)
             if isinstance(value, (str, int, float, bool)):
@@ -76,7 +102,6 @@ class HookIntake:
                 accepted_path = verdict
         self.store.record(sid, sid, "session.hook", summary)
         stdout = ""
-        now = trio.current_time()
         obs: HookSeen | None = None
         if event == "SessionStart":
             # The hook knows best where the transcript is (/clear, /branch, a fork), within the session's own
@@ -101,6 +126,9 @@ class HookIntake:
                 if decision:
                     stdout = json.dumps(decision)
                     blocked = decision.get("decision") == "block"
+            # Dated when decided, not when started: a blocked Stop keeps the turn going from its answer on
+            # (a transcript "turn over" read meanwhile is older). Stop is synchronous, so nothing of the
+            # agent's starts between the two (an async report from before it still dates earlier).
             obs = HookSeen(trio.current_time(), event, blocked=blocked)
         elif event == "Notification":
             kind = _str(payload.get("notification_type"))

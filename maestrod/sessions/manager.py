@@ -626,9 +626,10 @@ class SessionManager:
 
     # -- hooks ------------------------------------------------------------------------------------
 
-    async def hook(self, sid: str, event: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def hook(self, sid: str, event: str, payload: dict[str, Any],
+                   started_monotonic: float | None = None) -> dict[str, Any]:
         """One hook report (the hooks witness); what the hook should print."""
-        return await self.hook_intake.report(sid, event, payload)
+        return await self.hook_intake.report(sid, event, payload, started_monotonic)
 
     def _hook_seen(self, sid: str, obs: HookSeen) -> None:
         s = self.sessions.get(sid)

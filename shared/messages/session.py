@@ -257,6 +257,15 @@ class SessionWait:
 class HookEvent:
     event: str = attrs.field(metadata=doc("the hook event name, e.g. Stop"))
     payload: dict[str, Any] = attrs.field(factory=dict, metadata=doc("the JSON Claude Code gave the hook"))
+    started_monotonic: Optional[float] = attrs.field(default=None, metadata=doc(
+        "when the hook's process started, in seconds of the system-wide monotonic clock (Python's "
+        "time.monotonic()): hooks that run in the background may report out of order, and the daemon "
+        "orders them by this (moved back at most a few seconds); absent: when the report arrives"))
+
+    @started_monotonic.validator
+    def _check_started(self, a: "attrs.Attribute[Optional[float]]", v: Optional[float]) -> None:
+        if v is not None and not 0 <= v < float("inf"):  # NaN compares false too
+            raise ValueError(f"{a.name}: must be a finite number, not negative, got {v}")
 
 
 METHODS = [
