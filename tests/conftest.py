@@ -195,6 +195,10 @@ out("fake claude\r\n\x1b[c")
 da1 = read_until(b"c")
 out("\x1b[6n")
 cpr = read_until(b"R")
+if os.environ.get("FAKE_BOX_DELAY"):  # as Claude Code: paste mode on, and the input box a while later
+    import time
+    out("\x1b[?2004h")
+    time.sleep(float(os.environ["FAKE_BOX_DELAY"]))
 out("da1=%r cpr=%r\r\n\x1b[?2004h" % (da1, cpr) + BOX)
 buf = b""
 working = False

@@ -396,6 +396,26 @@ async def test_prompt_queued_while_working_then_delivered_and_confirmed(
     assert b"prompt: line one|line two" in raw
 
 
+async def test_a_first_prompt_is_typed_when_the_input_box_appears_not_at_the_next_poll(
+    daemon: Daemon, client: RawClient, short_tmp: Path, fake_claude: Path, events: EventLog,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent is up (its SessionStart hook) before its input box is drawn; the queued first prompt waits
+    for the box, and the screen showing it wakes the delivery at once (the poll would take a minute here)."""
+    from maestrod.sessions import prompts
+
+    monkeypatch.setattr(prompts, "GATE_POLL", 60.0)
+    await _project(client, short_tmp)
+    daemon.app.config.claude.bin = str(fake_claude)
+    s = await client.call("session.spawn", {"project": "p", "name": "first", "prompt": "hello there",
+                                            "env": {"FAKE_BOX_DELAY": "0.3"}})
+    with trio.fail_after(20):
+        ev = await events.wait_for(lambda e: e["topic"] == "session.prompt_delivered"
+                                   and e["data"]["session_id"] == s["id"])
+    assert ev["data"]["witness"] == "hook"
+    await wait_screen(daemon.app, s["id"], lambda t: "prompt: hello there" in t)
+
+
 async def test_initial_prompt_paste_mode_and_interrupt(
     daemon: Daemon, client: RawClient, short_tmp: Path, fake_claude: Path, events: EventLog
 ) -> None:
