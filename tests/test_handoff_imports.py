@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 #: Modules the daemon never runs: imported only for type checking, and the pyte screen model, which a daemon
 #: with avt (a dependency) never uses (without avt, maestrod.sessions.terminal imports it at once).
@@ -39,3 +42,16 @@ def test_every_daemon_module_is_imported_during_start_up() -> None:
     # The web feed's libraries come after the socket answers (the pause of a graceful restart is shorter).
     assert {"h11", "trio_websocket", "wsproto"} <= set(late)
 
+
+
+async def test_late_imports_run_with_short_gil_turns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a worker thread imports the late modules, the loop must get the GIL back quickly after each
+    system call of an answer: the switch interval is short during those imports, and restored after."""
+    from maestrod.main import LATE_IMPORT_SWITCH_INTERVAL, import_beside_the_loop
+
+    (tmp_path / "late_probe_module.py").write_text("import sys\nINTERVAL = sys.getswitchinterval()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = sys.getswitchinterval()
+    await import_beside_the_loop(("late_probe_module",))
+    assert sys.modules["late_probe_module"].INTERVAL == LATE_IMPORT_SWITCH_INTERVAL
+    assert sys.getswitchinterval() == before
