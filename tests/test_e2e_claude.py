@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -158,5 +159,62 @@ async def test_real_claude_prompted_runs_maestroctl_and_stops(
         assert result["status"] == "exited" and result["exit_reason"] == "stopped"
         assert events.statuses(sid)[-1] == "exited"
         assert Path(s["transcript_path"]).exists()
+    finally:
+        model.stop()
+
+
+async def test_real_claude_async_hooks_arrive_and_a_late_one_leaves_the_session_idle(
+    daemon: Daemon, client: RawClient, short_tmp: Path, events: EventLog, claude_bin: str
+) -> None:
+    """PreToolUse runs in the background (``async``): Claude Code does not wait for it, and it still reports.
+    A second PreToolUse hook (the user's own settings) is held back: ``maestroctl hook`` starts at once
+    (its start time read first thing) but its input comes 2 s later, so its report reaches the daemon
+    after the turn's Stop. It started before the Stop, so the session stays idle."""
+    work, home = short_tmp / "work", short_tmp / "home"
+    work.mkdir()
+    claude_home(home, work)
+    (home / ".claude").mkdir()
+    held_back = f"(sleep 2; cat) | {MAESTROCTL} hook PreToolUse"
+    (home / ".claude" / "settings.json").write_text(json.dumps({"hooks": {"PreToolUse": [
+        {"matcher": "*", "hooks": [{"type": "command", "command": held_back, "async": True, "timeout": 10}]}]}}))
+    await client.call("project.create", {"name": "demo", "dir": str(work)})
+    model = FakeAnthropic(bash_then_text("echo fast", "Done.")).start()
+    daemon.app.config.claude.bin = claude_bin
+    env = maestroctl_env(daemon.socket_path)
+    try:
+        s = json.loads(await _ctl(env, "--json", "session", "spawn", "--project", "demo", "--name", "agent",
+                                  "--cwd", str(work), "--agent", "claude", "--allowed-tools", "Bash Read Edit",
+                                  "--permission-mode", "acceptEdits",
+                                  *[a for e in spawn_env(home, model.url) for a in ("--env", e)]))
+        sid = s["id"]
+        settings = json.loads(Path(s["argv"][s["argv"].index("--settings") + 1]).read_text())
+        marked = {ev for ev, entries in settings["hooks"].items() if entries[0]["hooks"][0].get("async")}
+        assert marked == {"PreToolUse", "PostToolUseFailure", "Notification", "SessionEnd"}
+        await events.status(sid, "idle", timeout=60)
+        await wait_screen(daemon.app, sid, lambda t: "Claude Code" in t, timeout=30)
+
+        mark = len(events.items)
+        await _ctl(env, "session", "prompt", sid, "--message", "Run it.", "--wait", "60")
+        await events.wait_for(lambda e: e["topic"] == "session.status" and e["data"]["session_id"] == sid
+                              and e["data"]["to"] == "idle", start=mark, timeout=90)
+
+        def hook_rows() -> list[dict[str, Any]]:
+            return [e["data"] for e in events.items[mark:]
+                    if e["topic"] == "session.hook" and e["data"]["session_id"] == sid]
+
+        late = await events.wait_for(lambda e: e["topic"] == "session.hook" and e["data"]["session_id"] == sid
+                                     and e["data"]["event"] == "PreToolUse"
+                                     and e["data"].get("age_ms", 0) >= 1500, start=mark, timeout=30)
+        rows = hook_rows()
+        order = [h["event"] for h in rows]
+        assert order.count("PreToolUse") == 2 and "PostToolUse" in order, order
+        assert all(h["tool_name"] == "Bash" for h in rows if h["event"] == "PreToolUse")
+        assert rows.index(late["data"]) > order.index("Stop"), f"the held-back PreToolUse came before the Stop: {order}"
+        # The late report changed nothing: idle, decided by the Stop hook, and a prompt is typed.
+        explain = await client.call("session.explain", {"id": sid})
+        assert (explain["status"], explain["witness"]) == ("idle", "hook:Stop"), explain
+        assert events.statuses(sid)[-1] == "idle"
+        out = await _ctl(env, "session", "prompt", sid, "--message", "Again.", "--wait", "60")
+        assert "confirmed by the agent" in out
     finally:
         model.stop()
