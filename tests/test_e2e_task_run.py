@@ -79,7 +79,8 @@ async def test_real_claude_workers_drain_a_graph(daemon: Daemon, client: RawClie
 async def test_real_claude_hibernated_for_room_wakes_with_its_conversation(
         daemon: Daemon, client: RawClient, short_tmp: Path, events: EventLog, claude_bin: str) -> None:  # noqa: F811
     """max_live_agents = 1: an idle Claude session is hibernated so a queued spawn can start, and a prompt
-    wakes it (claude --resume) with its conversation intact: the model sees the first exchange again."""
+    wakes it (claude --resume, once the spawn that took its room exits) with its conversation intact: the
+    model sees the first exchange again."""
     work, home = short_tmp / "work", short_tmp / "home"
     work.mkdir()
     claude_home(home, work)
@@ -108,7 +109,11 @@ async def test_real_claude_hibernated_for_room_wakes_with_its_conversation(
         await events.status(s["id"], "hibernated", start=mark, timeout=30)
         await events.status(other["id"], "idle", start=mark, timeout=30)
         mark = len(events.items)
-        await client.call("session.prompt", {"id": s["id"], "message": "Which word did I give you?"})
+        # the wake goes through admission: the live one is a plain command (not hibernated for room), so the
+        # wake and its prompt wait until it exits
+        answer = await client.call("session.prompt", {"id": s["id"], "message": "Which word did I give you?"})
+        assert answer["state"] == "queued", answer
+        await client.call("session.stop", {"id": other["id"]})
         delivered = await events.wait_for(lambda e: e["topic"] == "session.prompt_delivered"
                                           and e["data"]["session_id"] == s["id"], start=mark, timeout=60)
         await events.status(s["id"], "idle", start=events.items.index(delivered), timeout=60)

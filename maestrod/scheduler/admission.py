@@ -1,7 +1,13 @@
-"""Admission: may one more agent start now? A pure function of the room (live agents, memory, pressure)
-and the limits; the governor (:mod:`maestrod.scheduler.governor`) gathers the facts and acts."""
+"""Admission: may one more agent start now, which waiting start goes first, and which idle agent is
+hibernated to make room? Pure functions of the facts (live agents, memory, pressure, the queue, the idle
+sessions) and the limits; the governor (:mod:`maestrod.scheduler.governor`) gathers the facts and acts.
+
+A *start* is a spawn or a wake (a hibernated session relaunched): both add one live agent, so both are
+admitted, queued and served by the same rules."""
 
 from __future__ import annotations
+
+from collections.abc import Collection, Iterable
 
 import attrs
 
@@ -39,6 +45,53 @@ def refuse(room: Room, cfg: GovernorConfig) -> str | None:
             return (f"MemAvailable is {room.available // MIB} MiB; another agent (~{need // MIB} MiB) would leave "
                     f"less than [governor] min_available_bytes ({cfg.min_available_bytes // MIB} MiB)")
     return None
+
+
+#: Task priority -> rank (served lowest first).
+PRIORITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+
+
+def rank(role: str, priorities: Iterable[str]) -> int:
+    """A waiting start's place: a coordinator first (-1), then by its tasks' highest priority (no task:
+    medium)."""
+    if role == "coordinator":
+        return -1
+    return min((PRIORITY_RANK.get(p, 2) for p in priorities), default=2)
+
+
+@attrs.frozen
+class Waiting:
+    session_id: str
+    rank: int
+    #: First come, first served among equal ranks.
+    seq: int
+
+
+def serve_order(waiting: Iterable[Waiting]) -> list[str]:
+    """The waiting starts (spawns and wakes alike) in the order they are served."""
+    return [w.session_id for w in sorted(waiting, key=lambda w: (w.rank, w.seq))]
+
+
+@attrs.frozen
+class IdleAgent:
+    session_id: str
+    #: The agent kind (``claude``, ``codex``, ``command``).
+    agent: str
+    #: When it last became idle (a monotonic clock).
+    idle_since: float
+
+
+def to_hibernate(idle: Iterable[IdleAgent], now: float, cfg: GovernorConfig,
+                 spare: Collection[str] = ()) -> str | None:
+    """The idle Claude session to hibernate for room (idle longest, for at least ``hibernate_after_seconds``),
+    or None. ``spare``: sessions that must not be chosen -- the one being woken, one whose prompt waits to be
+    typed: hibernating them would undo the start that needed the room."""
+    if not cfg.hibernate_idle:
+        return None
+    found = [(a.idle_since, a.session_id) for a in idle
+             if a.agent == "claude" and a.session_id not in spare
+             and now - a.idle_since >= cfg.hibernate_after_seconds]
+    return min(found)[1] if found else None
 
 
 def mem_available(meminfo: str) -> int | None:

@@ -1,6 +1,6 @@
-"""The governor: admits a spawn while there is room, queues it (status ``queued``, with why) when it would
-cross a limit, serves the queue in priority order as room frees, and makes room by hibernating idle Claude
-sessions, oldest idle first.
+"""The governor: admits a start -- a spawn, or the wake of a hibernated session -- while there is room, queues
+it (status ``queued``, with why) when it would cross a limit, serves the queue in priority order as room frees,
+and makes room by hibernating idle Claude sessions, oldest idle first (never the one being woken).
 
 Room is decided by :func:`maestrod.scheduler.admission.refuse` from what is measured now: the sessions with a
 running process (hibernated and queued ones hold none), ``MemAvailable``, ``/proc/pressure/memory`` and the
@@ -12,26 +12,25 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 import trio
 
-from maestrod.scheduler.admission import Room, mem_available, pressure_some_avg10, refuse
+from maestrod.scheduler.admission import (IdleAgent, Room, Waiting, mem_available, pressure_some_avg10, rank,
+                                          refuse, serve_order, to_hibernate)
 from maestrod.scheduler.config import GovernorConfig
 from maestrod.scheduler.resources import ProcessTrees
 from maestrod.sessions.live import LiveSession
 from maestrod.sessions.store import SessionStore
 from maestrod.store.tasks import TaskStore
 from shared import errors
-from shared.messages.session import SessionSpawn
 
 log = logging.getLogger("maestrod.governor")
 
 SYSTEM = "system"
-PRIORITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
 
 @attrs.define
@@ -42,6 +41,8 @@ class Pending:
     seq: int
     why: str
     launch: Callable[[], Awaitable[Any]]
+    #: A hibernated session waiting to be woken (else a spawn that never started).
+    wake: bool = False
 
 
 class Governor:
@@ -64,6 +65,9 @@ class Governor:
         #: When each session last became idle (trio clock), for "oldest idle first".
         self._idle_since: dict[str, float] = {}
         self._hibernating: set[str] = set()
+        #: Sessions woken through admission that have not worked a turn since: not hibernated for room
+        #: (that would undo the wake the room was made for).
+        self._woken: set[str] = set()
         self._changed = trio.Event()
         self._nursery: trio.Nursery | None = None
         #: Live agents at most, since start (bench_taskrun reports it).
@@ -92,31 +96,39 @@ class Governor:
                  and (u := self.trees.usage(s.pty.pid)) is not None]
         return Room(len(live), available, pressure, sum(sizes) // len(sizes) if sizes else None)
 
-    def _rank(self, p: SessionSpawn) -> int:
-        if p.role == "coordinator":
-            return -1
-        ranks = []
-        for t in p.task_ids:
+    def _rank(self, role: str, task_ids: Sequence[str]) -> int:
+        priorities = []
+        for t in task_ids:
             try:
-                ranks.append(PRIORITY_RANK.get(self.tasks.find(t).priority, 2))
+                priorities.append(self.tasks.find(t).priority)
             except errors.RpcError:
                 continue
-        return min(ranks, default=2)
+        return rank(role, priorities)
 
     # -- what the session manager asks --------------------------------------------------------------
 
-    def hold(self, sid: str, p: SessionSpawn) -> str | None:
-        """Why the spawn must wait (then :meth:`enqueue` it), or None: it starts now (and counts as live)."""
-        why = (f"{len(self.queue)} spawn(s) wait for room before it (served in priority order)" if self.queue
+    def hold(self, sid: str, *, wake: bool = False) -> str | None:
+        """Why a start (a spawn, or the wake of a hibernated session) must wait (then :meth:`enqueue` it), or
+        None: it starts now (and counts as live)."""
+        why = (f"{len(self.queue)} start(s) wait for room before it (served in priority order)" if self.queue
                else refuse(self.room(), self.cfg))
         if why is None:
-            self._reserved.add(sid)
-            self.peak_live = max(self.peak_live, len(self.live_ids()))
+            self.reserve(sid)
+            if wake:
+                self._woken.add(sid)
         return why
 
-    def enqueue(self, sid: str, p: SessionSpawn, why: str, launch: Callable[[], Awaitable[Any]]) -> None:
-        self.queue[sid] = Pending(sid, self._rank(p), next(self._seq), why, launch)
-        self.store.record(SYSTEM, sid, "session.queued", {"reason": why, "queued": len(self.queue)})
+    def reserve(self, sid: str) -> None:
+        """``sid`` is starting without waiting (admitted, or resumed at daemon start: it was live before):
+        it counts as live from now on."""
+        self._reserved.add(sid)
+        self.peak_live = max(self.peak_live, len(self.live_ids()))
+
+    def enqueue(self, sid: str, role: str, task_ids: Sequence[str], why: str,
+                launch: Callable[[], Awaitable[Any]], *, wake: bool = False) -> None:
+        self.queue[sid] = Pending(sid, self._rank(role, task_ids), next(self._seq), why, launch, wake)
+        self.store.record(SYSTEM, sid, "session.queued",
+                          {"reason": why, "queued": len(self.queue), **({"wake": True} if wake else {})})
         self._changed.set()
 
     def why(self, sid: str) -> str | None:
@@ -124,12 +136,14 @@ class Governor:
         return None if pending is None else pending.why
 
     def cancel(self, sid: str, actor: str) -> bool:
-        """A queued spawn stopped before it started: it ends ``exited`` (stopped). False: not queued."""
-        if self.queue.pop(sid, None) is None:
+        """A queued start stopped before it started: it ends ``exited`` (stopped). False: not queued."""
+        pending = self.queue.pop(sid, None)
+        if pending is None:
             return False
+        why = ("stopped while its wake waited for room" if pending.wake
+               else "stopped while it waited for room (it never started)")
         self.store.write_status(sid, "queued", "exited", actor,
-                                {"exit_reason": "stopped", "exit_code": None, "source": "daemon",
-                                 "reason": "stopped while it waited for room (it never started)"})
+                                {"exit_reason": "stopped", "exit_code": None, "source": "daemon", "reason": why})
         return True
 
     # -- the service --------------------------------------------------------------------------------
@@ -145,6 +159,8 @@ class Governor:
             self._idle_since.pop(sid, None)
         if data.get("to") in ("exited", "hibernated"):
             self._hibernating.discard(sid)
+        if data.get("to") in ("exited", "hibernated", "working"):
+            self._woken.discard(sid)
         self._changed.set()
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -161,20 +177,22 @@ class Governor:
                     log.exception("the admission queue could not be served")
 
     def serve(self) -> None:
-        """Start the queued spawns there is room for, best first; make room when there is none."""
+        """Start the queued spawns and wakes there is room for, best first; make room when there is none."""
         while self.queue:
-            head = min(self.queue.values(), key=lambda q: (q.rank, q.seq))
+            head = self.queue[serve_order(Waiting(q.session_id, q.rank, q.seq) for q in self.queue.values())[0]]
             why = refuse(self.room(), self.cfg)
             if why is not None:
                 head.why = why
                 self._make_room()
                 return
             del self.queue[head.session_id]
-            self._reserved.add(head.session_id)
-            self.peak_live = max(self.peak_live, len(self.live_ids()))
+            self.reserve(head.session_id)
+            if head.wake:
+                self._woken.add(head.session_id)
             self.store.write_status(head.session_id, "queued", "spawning", SYSTEM,
                                     {"source": "daemon", "reason": "admitted: there is room now"})
-            self.store.record(SYSTEM, head.session_id, "session.admitted", {"waited_for": head.why})
+            self.store.record(SYSTEM, head.session_id, "session.admitted",
+                              {"waited_for": head.why, **({"wake": True} if head.wake else {})})
             assert self._nursery is not None
             self._nursery.start_soon(self._launch, head)
 
@@ -190,17 +208,14 @@ class Governor:
         """Hibernate the idle Claude session that has been idle longest (one at a time)."""
         if not self.cfg.hibernate_idle or self._hibernating:
             return
-        now = trio.current_time()
-        candidates = []
-        for sid, s in self.sessions.items():
-            since = self._idle_since.get(sid)
-            if (s.is_exited or s.kind.name != "claude" or s.status != "idle" or since is None
-                    or now - since < self.cfg.hibernate_after_seconds):
-                continue
-            candidates.append((since, sid))
-        if not candidates:
+        idle = [IdleAgent(sid, s.kind.name, since) for sid, s in self.sessions.items()
+                if not s.is_exited and s.status == "idle" and (since := self._idle_since.get(sid)) is not None]
+        # Never the session being woken, nor one whose prompt waits to be typed (it is about to work).
+        spare = self._woken | set(self.queue) | {a.session_id for a in idle
+                                                   if self.store.queued_count(a.session_id)}
+        sid = to_hibernate(idle, trio.current_time(), self.cfg, spare)
+        if sid is None:
             return
-        _, sid = min(candidates)
         self._hibernating.add(sid)
         log.info("hibernating idle session %s to make room for %d queued spawn(s)", sid, len(self.queue))
         assert self._nursery is not None

@@ -67,11 +67,14 @@ ROLLOUT_POLL = 1.0
 
 
 class Admission(Protocol):
-    """What spawning asks of the governor (maestrod/scheduler/governor.py)."""
+    """What spawning and waking ask of the governor (maestrod/scheduler/governor.py)."""
 
-    def hold(self, sid: str, p: SessionSpawn) -> str | None: ...
+    def hold(self, sid: str, *, wake: bool = False) -> str | None: ...
 
-    def enqueue(self, sid: str, p: SessionSpawn, why: str, launch: Callable[[], Awaitable[Any]]) -> None: ...
+    def reserve(self, sid: str) -> None: ...
+
+    def enqueue(self, sid: str, role: str, task_ids: Sequence[str], why: str,
+                launch: Callable[[], Awaitable[Any]], *, wake: bool = False) -> None: ...
 
     def cancel(self, sid: str, actor: str) -> bool: ...
 
@@ -220,9 +223,14 @@ class SessionManager:
         """What a previous daemon left live and nobody adopted (its terminal did not come back): a Claude
         session is relaunched resuming its conversation once its old process is gone (``[sessions]
         auto_resume``), a Codex session likewise (``codex resume``); any other ends ``exited`` (``lost``).
-        A hibernated session stays so (no process)."""
+        A hibernated session stays so (no process). A start the previous daemon's governor held back
+        (``queued``: a spawn that never started, or a wake) waits for room again, in its place in the queue."""
+        queued = []
         for r in self.store.unfinished():
             if r["id"] in self.sessions or r["status"] == "hibernated":
+                continue
+            if r["status"] == "queued":
+                queued.append(r)
                 continue
             if self.config.auto_resume and resume.resumable(r):
                 self._resume_lost(r)
@@ -234,6 +242,46 @@ class SessionManager:
             self.store.write_status(r["id"], r["status"], "exited", SYSTEM,
                                     {"exit_reason": "lost", "exit_code": None, "pid_alive": alive,
                                      "source": "daemon", "reason": "its terminal was lost with the previous daemon"})
+        order = self.store.queued_order([r["id"] for r in queued])
+        for r in sorted(queued, key=lambda r: order.get(r["id"], 0)):
+            self._requeue(r)
+
+    def _requeue(self, r: Any) -> None:
+        """A start that waited for room when the previous daemon ended: it waits again, and is started from
+        what the store keeps (the argv, the cwd, ``spawn-env.json``, the system prompt file) with a fresh
+        token -- a wake resumes its conversation; a spawn that never started starts afresh."""
+        sid = r["id"]
+        wake = r["pid"] is not None  # it ran before: hibernated, then queued to wake
+        why = ("its wake waited for room when the previous daemon ended" if wake
+               else "it waited for room when the previous daemon ended")
+        self.store.set_token(sid, None)
+
+        async def start() -> None:
+            done = trio.Event()
+            self._waking[sid] = done
+            try:
+                await self._relaunch(sid, SYSTEM, why, cut_off=None, record=wake)
+            except errors.RpcError as exc:  # e.g. its program is gone: it ends with why, never stuck starting
+                row = self.store.find(sid)
+                if row is not None and row["status"] != "exited":
+                    self.store.write_status(sid, row["status"], "exited", SYSTEM, {
+                        "exit_reason": "failed", "exit_code": None, "source": "daemon",
+                        "reason": f"could not start: {exc.message}"})
+                raise
+            finally:
+                if self._waking.get(sid) is done:
+                    del self._waking[sid]
+                done.set()
+            if r["agent"] == "command":
+                (self.data_dir / "sessions" / sid / resume.SPAWN_ENV_FILE).unlink(missing_ok=True)
+
+        if self.admission is None:
+            assert self._nursery is not None
+            self.store.write_status(sid, "queued", "spawning", SYSTEM, {"source": "daemon", "reason": why})
+            self._nursery.start_soon(start)
+            return
+        self.admission.enqueue(sid, r["role"], self.store.task_ids(sid), f"{why}; waiting for room again", start,
+                               wake=wake)
 
     async def shutdown(self) -> None:
         """Daemon stopping (SIGTERM): stop every live session (HUP, TERM, KILL), concurrently. With
@@ -393,12 +441,17 @@ class SessionManager:
             raise errors.RpcError(errors.UNAVAILABLE, "the session service is not running")
         ready = self.spawner.prepare(p, actor, caller)
         if self.admission is not None:
-            why = self.admission.hold(ready.session_id, p)
+            sid = ready.session_id
+            why = self.admission.hold(sid)
             if why is not None:  # no room now: it starts when the governor has room for it
-                self.store.write_status(ready.session_id, "spawning", "queued", SYSTEM,
+                if p.agent == "command":
+                    # The next daemon starts it from the store if this one goes first (see recover); the
+                    # spawn's --env is kept as a resumable session's is (an agent's is saved already).
+                    resume.save_spawn_env(self.data_dir / "sessions" / sid, p.env)
+                self.store.write_status(sid, "spawning", "queued", SYSTEM,
                                         {"source": "daemon", "reason": f"waiting for room: {why}"})
-                self.admission.enqueue(ready.session_id, p, why, lambda: self._launch(ready, p))
-                return self.get(ready.session_id)
+                self.admission.enqueue(sid, p.role, self.store.task_ids(sid), why, lambda: self._launch(ready, p))
+                return self.get(sid)
         return await self._launch(ready, p)
 
     async def _launch(self, ready: Prepared, p: SessionSpawn) -> Session:
@@ -419,6 +472,8 @@ class SessionManager:
                     errors.UNAVAILABLE, f"could not start {argv[0]}: {_describe(exc)} (session {sid} is exited: "
                     "failed)", {"session": sid}) from None
             raise
+        if p.agent == "command":  # kept only while it waited for room: nothing relaunches a command
+            (self.data_dir / "sessions" / sid / resume.SPAWN_ENV_FILE).unlink(missing_ok=True)
         self._observe(live, ProcessStarted(trio.current_time()), SYSTEM)
         return self.get(sid)
 
@@ -667,6 +722,9 @@ class SessionManager:
 
     async def prompt(self, sid: str, text: str, mode: str, now: bool, actor: str) -> dict[str, Any]:
         await self._awake(sid, actor, f"a prompt from {self._who(actor)}")
+        waiting = self.admission.why(sid) if self.admission is not None else None
+        if waiting is not None:  # its start (a spawn or a wake) waits for room: typed once the agent is up
+            return self.prompts.queue_for_start(sid, text, mode, now, actor, f"the session waits for room: {waiting}")
         s = self._running(sid, "prompt it")
         self._clear_cut_off(sid, actor)
         return await self.prompts.prompt(s, text, mode, now, actor)
@@ -723,6 +781,8 @@ class SessionManager:
         if r["status"] != "spawning":
             self.store.write_status(sid, r["status"], "spawning", SYSTEM,
                                     {"source": "daemon", "reason": f"resuming: {why}"})
+        if self.admission is not None:  # it was live: it counts as live again before anything else starts
+            self.admission.reserve(sid)
         done = trio.Event()
         self._waking[sid] = done
         assert self._nursery is not None
@@ -755,7 +815,8 @@ class SessionManager:
                 del self._waking[sid]
             done.set()
 
-    async def _relaunch(self, sid: str, actor: str, why: str, *, cut_off: str | None, **extra: Any) -> LiveSession:
+    async def _relaunch(self, sid: str, actor: str, why: str, *, cut_off: str | None, record: bool = True,
+                        **extra: Any) -> LiveSession:
         """Start a new agent process on the session's conversation (``claude --resume``, ``codex resume``):
         same maestro id,
         name, parent, tasks and mail, a fresh token. Its timeline says ``resumed`` and why. ``cut_off``: the
@@ -775,11 +836,12 @@ class SessionManager:
                                     {"source": "daemon", "reason": f"resuming: {why}"})
         how = plan.how
         ident = ({"thread_id": plan.thread_id} if row["agent"] == "codex"
-                 else {"claude_session_id": row["claude_session_id"]})
+                 else {"claude_session_id": row["claude_session_id"]} if row["agent"] == "claude" else {})
         data = {"reason": why, "how": how, **ident, "cut_off": cut_off is not None, **extra}
-        self.store.record(actor, sid, "session.resumed", data,
-                          event={"actor": actor, "session_id": sid, "name": row["name"],
-                                 "transcript_path": row["transcript_path"], **data})
+        if record:  # (not the first start of a spawn queued before a restart: nothing is resumed)
+            self.store.record(actor, sid, "session.resumed", data,
+                              event={"actor": actor, "session_id": sid, "name": row["name"],
+                                     "transcript_path": row["transcript_path"], **data})
         old = self.sessions.get(sid)
         if old is not None and old.is_exited and sid in self._exited_order:
             self._exited_order.remove(sid)  # the new live side replaces it; it must not be dropped with it
@@ -826,6 +888,8 @@ class SessionManager:
         if pending is not None:
             await pending.wait()
             return self.get(sid)
+        if self.admission is not None and self.admission.why(sid) is not None:
+            return self.get(sid)  # its start already waits for room (``queued``)
         row = self.store.row(sid)
         if row["status"] != "hibernated":
             live = self.sessions.get(sid)
@@ -833,15 +897,28 @@ class SessionManager:
                 return self.get(sid)
             raise errors.conflict(f"session {sid} is {row['status']}; only a hibernated session can be woken",
                                   {"session": sid, "status": row["status"]})
+        reason = why or f"woken by {self._who(actor)}"
+        if self.admission is not None:
+            # A wake adds a live agent like a spawn: it asks the governor, and waits (queued) when there is no room.
+            held = self.admission.hold(sid, wake=True)
+            if held is not None:
+                self.store.write_status(sid, "hibernated", "queued", actor,
+                                        {"source": "daemon", "reason": f"waiting for room to wake: {held}"})
+                self.admission.enqueue(sid, row["role"], self.store.task_ids(sid), held,
+                                       lambda: self._wake_now(sid, actor, reason), wake=True)
+                return self.get(sid)
+        await self._wake_now(sid, actor, reason)
+        return self.get(sid)
+
+    async def _wake_now(self, sid: str, actor: str, why: str) -> None:
         done = trio.Event()
         self._waking[sid] = done
         try:
-            await self._relaunch(sid, actor, why or f"woken by {self._who(actor)}", cut_off=None)
+            await self._relaunch(sid, actor, why, cut_off=None)
         finally:
             if self._waking.get(sid) is done:
                 del self._waking[sid]
             done.set()
-        return self.get(sid)
 
     async def hibernate(self, sid: str, actor: str) -> Session:
         """Stop an idle Claude or Codex session's process and keep its identity (status ``hibernated``); a

@@ -130,6 +130,19 @@ class PromptDesk:
         return {"session_id": s.id, "prompt_id": pid, "state": "queued", "source": source, "ahead": ahead,
                 "status": s.status, "held": s.held}
 
+    def queue_for_start(self, sid: str, text: str, mode: str, now: bool, actor: str, why: str) -> dict[str, Any]:
+        """A prompt for a session whose start (a spawn, or a wake) waits for room: queued, and typed by the
+        delivery loop once the agent is up."""
+        source = prompt_source(actor)
+        self.check_text(text)
+        self.check_rate(source, sid)
+        with self.store.db.transaction() as c:
+            pid = self.store.queue_prompt(c, sid, text, mode, source, actor, now)
+        self.store.set_prompt_held(sid, why)
+        self._on_queue_change(sid)
+        return {"session_id": sid, "prompt_id": pid, "state": "queued", "source": source,
+                "ahead": self.store.queued_ahead(sid, pid), "status": "queued", "held": why}
+
     def _confirming(self, s: LiveSession) -> bool:
         return trio.current_time() < s.awaiting_confirm_until
 

@@ -38,6 +38,7 @@ import signal
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import attrs
 import trio
@@ -207,7 +208,8 @@ class Relaunch:
 
 def plan(row: sqlite3.Row, task_ids: list[str], *, data_dir: Path, socket_path: Path,
          claude_cfg: ClaudeConfig, codex_cfg: CodexConfig | None = None) -> Relaunch:
-    """The argv and environment of a relaunch: the spawn's, with a fresh token, the session's tasks as they
+    """The argv and environment of a relaunch (or of the first start of a spawn that was queued when the daemon
+    restarted: a command session's argv is kept as it is): the spawn's, with a fresh token, the session's tasks as they
     are now, the hook settings written again (the maestroctl path may have moved with an upgrade), the
     composed system prompt read back from its file, and ``--resume`` (Codex: ``resume <thread id>``)."""
     sid = row["id"]
@@ -223,10 +225,17 @@ def plan(row: sqlite3.Row, task_ids: list[str], *, data_dir: Path, socket_path: 
         "MAESTRO_PROJECT_ID": row["project_id"], "MAESTRO_TASK_IDS": ",".join(task_ids),
         "MAESTRO_COORDINATOR_SESSION_ID": row["parent_id"] or "", "MAESTRO_ROOT_SESSION_ID": row["root_id"],
         "MAESTRO_SYSTEM_PROMPT_FILE": str(prompt_file)}
-    spawn = SessionSpawn(project=row["project_id"], name=row["name"],
-                         agent="codex" if row["agent"] == "codex" else "claude", env=saved)
+    agent: Literal["claude", "codex", "command"] = ("codex" if row["agent"] == "codex"
+                                                    else "command" if row["agent"] == "command" else "claude")
+    spawn = SessionSpawn(project=row["project_id"], name=row["name"], agent=agent, env=saved)
     env = launch.session_env(spawn, identity, claude_cfg)
     argv: list[str] = json.loads(row["argv"])
+    if agent == "command":  # only a queued spawn that never started: a command cannot be resumed
+        try:
+            env["MAESTRO_SYSTEM_PROMPT"] = prompt_file.read_text()
+        except OSError:
+            pass
+        return Relaunch(argv, env, token, False, "as spawned (it had not started)")
     if spawn.agent == "codex":
         return _codex_plan(row, argv, env, token, session_dir, prompt_file, codex_cfg or CodexConfig())
     if not argv or not (os.path.isfile(argv[0]) and os.access(argv[0], os.X_OK)):

@@ -183,6 +183,17 @@ class SessionStore:
         """Sessions not ``exited`` (at start-up: what a previous daemon left behind)."""
         return list(self.db.conn.execute("SELECT * FROM sessions WHERE status<>'exited'").fetchall())
 
+    def queued_order(self, sids: Sequence[str]) -> dict[str, int]:
+        """When each of ``sids`` was last queued for room (its ``session.queued`` timeline row's id: the order
+        the governor served them in)."""
+        found: dict[str, int] = {}
+        for chunk in _chunks(list(sids)):
+            q = ",".join("?" * len(chunk))
+            found.update((str(r[0]), int(r[1])) for r in self.db.conn.execute(
+                f"SELECT subject_id, max(id) FROM timeline WHERE subject_kind='session' AND type='session.queued' "
+                f"AND subject_id IN ({q}) GROUP BY subject_id", chunk))
+        return found
+
     def live_transcripts(self) -> list[tuple[str, str]]:
         return [(r[0], r[1]) for r in self.db.conn.execute(
             "SELECT id, transcript_path FROM sessions WHERE status NOT IN ('exited', 'hibernated') "
