@@ -9,23 +9,16 @@ Run: python bench/bench_idle.py [--sessions 50] [--seconds 10]
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _daemon import running_daemon  # noqa: E402
+from _proc import cpu_seconds  # noqa: E402
 from _report import Result, goal_met, print_table  # noqa: E402
 
 from maestroctl.client import Client  # noqa: E402
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
 
 
 def rss_mb(pid: int) -> float:

@@ -27,6 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _daemon import running_daemon  # noqa: E402
+from _proc import cpu_seconds  # noqa: E402
 from _report import Result, goal_met, print_table, spread_of  # noqa: E402
 from _stats import pct  # noqa: E402
 
@@ -141,12 +142,6 @@ def client_process(args: tuple[str, str, dict[str, Any], int, float, float, int]
     for t in threads:
         t.join()
     return [x for per in lat for x in per]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure(pool: Any, path: str, mix: str, ctx: dict[str, Any], clients: int, seconds: float,

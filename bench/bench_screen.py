@@ -63,12 +63,12 @@ from typing import Any, Protocol
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _claude  # noqa: E402
 from _daemon import running_daemon  # noqa: E402
+from _proc import cpu_seconds  # noqa: E402
 from _report import Result, goal_met, print_table, spread_of  # noqa: E402
 from _stats import pct  # noqa: E402
 
 from maestroctl.client import Client  # noqa: E402
 
-TICKS = os.sysconf("SC_CLK_TCK")
 ROWS, COLS = 40, 80
 PING_INTERVAL = 0.01
 
@@ -227,11 +227,6 @@ async def main():
         nursery.cancel_scope.cancel()
 trio.run(main)
 '''
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
 
 
 def rss_mib(pid: int) -> float:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import re
 import socket
 import sys
@@ -35,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import _claude  # noqa: E402
 from _daemon import running_daemon  # noqa: E402
+from _proc import cpu_seconds  # noqa: E402
 from _report import Result, goal_met, print_table, spread_of  # noqa: E402
 
 from maestroctl.client import Client  # noqa: E402
@@ -124,12 +124,6 @@ def machine_busy() -> tuple[int, int]:
     """(all, idle) CPU ticks of the machine so far, from /proc/stat."""
     ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     return sum(ticks), ticks[3] + ticks[4]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (its threads included)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_hwm_mb(pid: int) -> float:
