@@ -1,5 +1,5 @@
 import sys
 
-from maestrod.main import main
+from maestrod.launch import main
 
 sys.exit(main())

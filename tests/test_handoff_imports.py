@@ -16,6 +16,7 @@ NEVER_RUN = {"maestrod.peer", "maestrod.sessions.terminal_pyte"}
 
 PROBE = r"""
 import importlib, pkgutil, sys
+import maestrod.launch                    # the program's entry point (it installs the attrs code cache)
 import maestrod.main                      # what `maestrod` imports before main() runs
 import maestrod.handlers                  # imported by serve() before it listens
 from maestrod.main import import_late, _import_all
