@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 import os
@@ -56,6 +57,7 @@ async def run(app: App, socks: list[socket.socket], control: DaemonControl, *,
     async with trio.open_nursery() as nursery:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
             await nursery.start(serve, app, socks)
+            gc.enable()  # off since the program started (maestrod/launch.py): the imports are done
             if phases is not None:
                 phases["serving"] = time.monotonic()
                 _log_phases(phases, cpu_at_exec)
