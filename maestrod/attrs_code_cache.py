@@ -16,8 +16,9 @@ Why it is safe:
   does not read, or is not a regular file of this user that nobody else may write is ignored and the source is
   compiled, exactly as without the cache.
 * It wraps one private attrs function, ``attr._make._compile_and_eval(script, globs, locs, filename)``, the
-  single place attrs compiles a class's methods. When an attrs release renames or reshapes it,
-  :func:`install` leaves attrs untouched (it checks the function's signature) and the daemon just starts
+  single place attrs compiles a class's methods (installed before attrs is imported, it wraps it as soon as
+  ``attr._make`` has run, through a one-time import hook: attrs' own classes come from the cache too). When an
+  attrs release renames or reshapes it, :func:`install` leaves attrs untouched (it checks the function's signature) and the daemon just starts
   as before. tests/test_attrs_code_cache.py holds both paths to that.
 * The file lives in the user's cache directory (``$XDG_CACHE_HOME/maestro``, created private), is written
   atomically (a temporary file renamed over it) and only when something new was compiled: a second start with
@@ -43,10 +44,12 @@ import re
 import stat
 import sys
 import types
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from importlib.machinery import ModuleSpec, PathFinder
+from typing import TYPE_CHECKING, Any, cast
 
-import attr._make
+if TYPE_CHECKING:
+    from importlib.abc import Loader
 
 ENV = "MAESTRO_CODE_CACHE"
 #: The file starts with this, then the interpreter's bytecode magic number, then one marshalled dict.
@@ -214,30 +217,72 @@ def read_private_file(path: str) -> bytes:
 
 def install(path: str | None) -> CodeCache:
     """Load the cache at ``path`` and route attrs' compiling through it, if attrs still has the function this
-    wraps (:attr:`CodeCache.installed` says whether it does). Call it before the classes are created."""
+    wraps (:attr:`CodeCache.installed` says whether it does). Call it before the classes are created: when
+    attrs is not imported yet, it takes effect the moment ``attr._make`` has run, so that even the classes of
+    attrs' own modules (its validators, ...) come from the cache."""
     cache = CodeCache(path)
-    original: CompileAndEval | None = getattr(attr._make, "_compile_and_eval", None)
+    cache.load()
+    module = sys.modules.get("attr._make")
+    if module is not None:
+        patch(module, cache)
+    else:
+        sys.meta_path.insert(0, PatchOnImport(cache))
+    return cache
+
+
+def patch(module: types.ModuleType, cache: CodeCache) -> None:
+    """Wrap ``module._compile_and_eval`` (``module`` is ``attr._make``) so that it takes code from ``cache``."""
+    original: CompileAndEval | None = getattr(module, "_compile_and_eval", None)
     if original is None or not _has_expected_shape(original):
         cache.ignored = "attrs has no _compile_and_eval(script, globs, locs, filename): compiling as usual"
-        return cache
-    cache.load()
+        return
 
     def compile_and_eval(script: str, globs: dict[str, Any] | None, locs: Mapping[str, object] | None = None,
                          filename: str = "") -> None:
         eval(cache.code_for(script, filename), globs, locs)  # noqa: S307 - attrs' own generated source
 
     compile_and_eval.__wrapped__ = original  # type: ignore[attr-defined]
-    attr._make._compile_and_eval = compile_and_eval
+    module._compile_and_eval = compile_and_eval  # type: ignore[attr-defined]
     cache.installed = True
-    return cache
 
 
-def uninstall() -> None:
-    """Put attrs' own function back (tests)."""
-    current = getattr(attr._make, "_compile_and_eval", None)
-    original = getattr(current, "__wrapped__", None)
-    if original is not None:
-        attr._make._compile_and_eval = original
+class PatchOnImport:
+    """A meta path finder for ``attr._make`` alone: it finds the module as Python would, and :func:`patch`es it
+    as soon as it has run, then leaves ``sys.meta_path``."""
+
+    def __init__(self, cache: CodeCache) -> None:
+        self.cache = cache
+        self.found = False
+
+    def find_spec(self, name: str, path: Sequence[str] | None, target: types.ModuleType | None = None
+                  ) -> ModuleSpec | None:
+        if name != "attr._make" or self.found:
+            return None
+        self.found = True
+        spec = PathFinder.find_spec(name, path, target)
+        if spec is not None and spec.loader is not None:
+            spec.loader = cast("Loader", PatchingLoader(spec.loader, self))
+        return spec
+
+
+class PatchingLoader:
+    """``attr._make``'s own loader, which :func:`patch`es the module once it has run."""
+
+    def __init__(self, loader: Loader, finder: PatchOnImport) -> None:
+        self.loader = loader
+        self.finder = finder
+
+    def create_module(self, spec: ModuleSpec) -> types.ModuleType | None:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self.finder)
+        self.loader.exec_module(module)
+        patch(module, self.finder.cache)
+
+    def __getattr__(self, name: str) -> Any:  # get_source, get_filename, ...: the module's own loader's
+        return getattr(self.loader, name)
 
 
 def _has_expected_shape(function: CompileAndEval) -> bool:

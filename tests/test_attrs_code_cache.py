@@ -81,8 +81,12 @@ except ValueError:
     pass
 assert hash(Empty()) == hash(Empty()) and hash(Cached(3)) == hash(Cached(3))
 wrote = cache.save()
+import attr._make, inspect
+hook_gone = not any(isinstance(f, attrs_code_cache.PatchOnImport) for f in sys.meta_path)
+source_ok = "class Attribute" in inspect.getsource(attr._make)  # through the wrapped loader
 print(json.dumps({"installed": cache.installed, "hits": cache.hits, "misses": cache.misses, "wrote": wrote,
-                  "ignored": cache.ignored, "checked": checked}))
+                  "ignored": cache.ignored, "checked": checked, "hook_gone": hook_gone,
+                  "source_ok": source_ok}))
 """
 
 
@@ -96,6 +100,8 @@ def test_second_process_builds_every_class_from_the_cache_with_the_code_compile_
     path = tmp_path / "cache" / "attrs-code.marshal"
     first = probe(path)
     assert first["installed"] and first["misses"] and first["wrote"], first
+    # Installed before attrs was imported: attrs' own classes (its validators, ...) went through it too.
+    assert first["misses"] > 10 and first["hook_gone"] and first["source_ok"], first  # type: ignore[operator]
     assert (path.parent.stat().st_mode & 0o777) == 0o700 and (path.stat().st_mode & 0o777) == 0o600
     written = path.stat()
     second = probe(path)
