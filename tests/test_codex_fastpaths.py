@@ -52,7 +52,7 @@ def run_plain(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], 
 
 
 def typed_group(line: bytes) -> str | None:
-    head = codex_module._HEAD_RE.match(line, 0, codex_module._HEAD_BYTES)
+    head = codex_module._HEAD_RE().match(line, 0, codex_module._HEAD_BYTES)
     group = head.lastgroup if head is not None else None
     return group if group in codex_module._TYPED else None
 
@@ -196,7 +196,7 @@ _WEAK = re.compile(
 
 def reference_first_error_line(text: str, limit: int = 200) -> str:
     """The selection as it was written first: every line searched on its own, case ignored."""
-    lines = [line.strip() for line in outcomes._ANSI_RE.sub("", text).split("\n")]
+    lines = [line.strip() for line in outcomes._ANSI_RE().sub("", text).split("\n")]
     lines = [line for line in lines if line]
     if not lines:
         return ""

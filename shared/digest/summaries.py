@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from shared.lazy_re import lazy_pattern
 from shared.transcript.events import FailureKind, ToolOutcome
 
 __all__ = [
@@ -38,7 +39,7 @@ _SENTENCE_MARK_RES = tuple(
     (re.compile("|".join(re.escape(mark) for mark, at in _SENTENCE_MARKS if at == shortest)), shortest)
     for shortest in sorted({at for _mark, at in _SENTENCE_MARKS}, reverse=True)
 )
-_MARKUP_RE = re.compile(r"\*\*|__|`")
+_MARKUP_RE = lazy_pattern(r"\*\*|__|`")
 
 
 def clip(text: str, limit: int) -> str:
@@ -88,7 +89,7 @@ def first_sentence(text: str, limit: int = TEXT_CHARS) -> str:
             not line
             or line.startswith("```")
             or not line.strip(_RULE_STRIP)
-            or (line[0] == "<" and _TAG_LINE_RE.match(line))
+            or (line[0] == "<" and _TAG_LINE_RE().match(line))
         ):
             continue
         lines.append(line)
@@ -98,7 +99,7 @@ def first_sentence(text: str, limit: int = TEXT_CHARS) -> str:
         lines.pop(0)
     line = lines[0][: limit * 3]
     if "*" in line or "`" in line or "_" in line:
-        line = _MARKUP_RE.sub("", line)
+        line = _MARKUP_RE().sub("", line)
     line = line.lstrip("#>*-•+ ").strip()
     if not line:
         return ""
@@ -113,7 +114,7 @@ def first_sentence(text: str, limit: int = TEXT_CHARS) -> str:
 
 
 _RULE_STRIP = "-*_=#|: "
-_TAG_LINE_RE = re.compile(r"^</?[\w-]+>$")
+_TAG_LINE_RE = lazy_pattern(r"^</?[\w-]+>$")
 
 
 def _scalar_args(tool_input: dict[str, Any], limit: int = ARG_CHARS) -> str:
@@ -131,7 +132,7 @@ def _scalar_args(tool_input: dict[str, Any], limit: int = ARG_CHARS) -> str:
 CUT_COMMAND_CHARS = 48
 DESCRIPTION_CHARS = 40
 #: Steps a coordinator must not miss inside a long command (spawning workers, committing, running tests).
-_VERB_RE = re.compile(
+_VERB_RE = lazy_pattern(
     r"\bmaestroctl(?:\s+--?[\w-]+(?:[= ][^\s-][^\s]*)?)*\s+(session\s+(?:spawn|stop|kill|delete)|task\s+(?:create|update|done)"
     r"|mail\s+send|worktree\s+remove)\b"
     r"|\bgit\s+(?:-C\s+\S+\s+)?(commit|push|merge|rebase|reset\s+--hard|worktree\s+add|tag)\b"
@@ -144,7 +145,7 @@ def command_verbs(command: str, skip: int = 0) -> str:
     """The verbs that matter in ``command`` after its first ``skip`` characters, in order, with their count:
     ``…maestroctl session spawn ×2, …git commit``."""
     counts: dict[str, int] = {}
-    for match in _VERB_RE.finditer(command, skip):
+    for match in _VERB_RE().finditer(command, skip):
         if match.group(1):
             verb = "maestroctl " + " ".join(match.group(1).split())
         elif match.group(2):
@@ -248,7 +249,7 @@ def _summarize_url(tool_input: dict[str, Any]) -> str:
     return f"WebFetch: {clip(url, 60)}"
 
 
-_PATCH_FILE_RE = re.compile(r"^\*\*\* (Add|Update|Delete) File: (.+)$|^\*\*\* Move to: (.+)$", re.MULTILINE)
+_PATCH_FILE_RE = lazy_pattern(r"^\*\*\* (Add|Update|Delete) File: (.+)$|^\*\*\* Move to: (.+)$", re.MULTILINE)
 
 
 def _summarize_patch(tool_input: dict[str, Any]) -> str:
@@ -265,7 +266,7 @@ def _summarize_patch(tool_input: dict[str, Any]) -> str:
             if files:
                 files[-1][3] += 1
         elif first == "*":
-            match = _PATCH_FILE_RE.match(line)
+            match = _PATCH_FILE_RE().match(line)
             if match:
                 if match.group(3) and files:
                     files[-1][0] = match.group(3).strip()

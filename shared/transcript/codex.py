@@ -34,6 +34,7 @@ import msgspec
 import orjson
 import xxhash
 
+from shared.lazy_re import lazy_pattern
 from shared.transcript.events import (
     TOOL_OK,
     ApiErrorEvent,
@@ -68,7 +69,7 @@ KNOWN_LINE_TYPES = frozenset(
 SHELL_TOOLS = frozenset({"exec_command", "shell", "shell_command", "local_shell", "container.exec"})
 #: Tools whose pending call means the agent waits for the user.
 _WAITING_TOOLS = frozenset({"request_user_input"})
-_HEREDOC_PATCH_RE = re.compile(r"^\s*(?:cd [^&;]+&&\s*)?apply_patch\s*<<-?\s*['\"]?(\w+)['\"]?\s*\n(.*)\n\1\s*$",
+_HEREDOC_PATCH_RE = lazy_pattern(r"^\s*(?:cd [^&;]+&&\s*)?apply_patch\s*<<-?\s*['\"]?(\w+)['\"]?\s*\n(.*)\n\1\s*$",
                                re.DOTALL)
 #: Version 2: line digests are xxh3-128 (version 1: blake2b-96; still read, and kept by such a parser).
 _CHECKPOINT_VERSION = 2
@@ -82,7 +83,7 @@ _HEAD_BYTES = 320
 #: One match at the start of a line tells its type for the lines that are either bulky and useless for a
 #: digest (a group named ``skip…``: counted, not decoded) or frequent and read through a typed decoder (the
 #: other groups, see :data:`_TYPED`).  Every other line is decoded whole.
-_HEAD_RE = re.compile(
+_HEAD_RE = lazy_pattern(
     rb'^\{"timestamp":"[^"]*",(?:"ordinal":\d+,)?"type":"(?:'
     rb'(?P<meta>session_meta")|(?P<skip_state>world_state"|token_usage_record")|(?P<context>turn_context")'
     rb'|response_item","payload":\{"type":"(?:(?P<call>function_call")|(?P<output>function_call_output")'
@@ -362,7 +363,7 @@ class CodexRolloutParser(JsonlInput):
         line_digest = self._line_digest
         typed_handlers = self._typed
         dispatch = self._dispatch
-        head_match = _HEAD_RE.match
+        head_match = _HEAD_RE().match
         decoders = _TYPED
         working = TurnState.WORKING
         count = records = 0
@@ -677,7 +678,7 @@ class CodexRolloutParser(JsonlInput):
     def _call(self, timestamp: str, call_id: str, name: str, tool_input: dict[str, Any], events: list[Event]) -> None:
         if name in SHELL_TOOLS:
             command = command_text(tool_input.get("cmd", tool_input.get("command")))
-            match = _HEREDOC_PATCH_RE.match(command) if "apply_patch" in command else None
+            match = _HEREDOC_PATCH_RE().match(command) if "apply_patch" in command else None
             if match:  # Codex runs an apply_patch heredoc as a patch, not as a command
                 name, tool_input = "apply_patch", {"input": match.group(2)}
         elif name == "apply_patch" and "input" not in tool_input and isinstance(tool_input.get("patch"), str):

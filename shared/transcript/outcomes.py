@@ -9,32 +9,31 @@ from __future__ import annotations
 
 import re
 
+from shared.lazy_re import lazy_pattern
 from shared.transcript.events import TOOL_OK, FailureKind, ToolOutcome
 
 __all__ = ["INTERRUPT_PREFIX", "classify_exec_output", "classify_tool_result", "first_error_line", "first_line"]
 
-_ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-B]|\r")
-_EXIT_RE = re.compile(r"^(?:Error: )?Exit code (-?\d+)")
+_ANSI_RE = lazy_pattern(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-B]|\r")
+_EXIT_RE = lazy_pattern(r"^(?:Error: )?Exit code (-?\d+)")
 #: Lines that name an error outright (preferred) and lines that merely sound like one.
 #: ``error\b`` is ``\berror\b`` or ``\w+Error\b`` (case is ignored) without the backtracking of ``\w+`` at
 #: every letter of every word.  No alternative spans a newline, so the first match in the joined lines is in
 #: the first line that matches.
-_ERROR_STRONG_RE = re.compile(
+_ERROR_STRONG_RE = lazy_pattern(
     r"error\b|\bERR!|\bfail(?:ed|ure|s)?\b|\bexception\b|\bfatal\b|\bpanic\b", re.IGNORECASE
 )
-_ERROR_WEAK_RE = re.compile(
-    r"not found|no such|cannot|can't|unable|invalid|denied|refused|timed out|missing|undefined|✗|✘",
-    re.IGNORECASE,
-)
+_ERROR_WEAK = r"not found|no such|cannot|can't|unable|invalid|denied|refused|timed out|missing|undefined|✗|✘"
+_ERROR_WEAK_RE = lazy_pattern(_ERROR_WEAK, re.IGNORECASE)
 #: The same searches for ASCII text once lowered (same length, same positions, same word boundaries, so the
 #: same lines match): case-sensitive, and every branch of the strong one starts with a letter, so the engine
 #: skips to candidate letters in C (~10x faster on command output).  ``x(?<![0-9a-z_]x)`` is ``\bx``.
-_ERROR_STRONG_ASCII_RE = re.compile(
+_ERROR_STRONG_ASCII_RE = lazy_pattern(
     r"e(?:rror\b|(?<![0-9a-z_]e)(?:xception\b|rr!))"
     r"|f(?<![0-9a-z_]f)(?:ail(?:ed|ure|s)?|atal)\b"
     r"|p(?<![0-9a-z_]p)anic\b"
 )
-_ERROR_WEAK_ASCII_RE = re.compile(_ERROR_WEAK_RE.pattern)
+_ERROR_WEAK_ASCII_RE = lazy_pattern(_ERROR_WEAK)
 _NOISE_PREFIXES = ("npm warn", "npm WARN", "warning:", "Warning:", "WARN", "DeprecationWarning")
 INTERRUPT_PREFIX = "[Request interrupted by user"
 _REJECT_PREFIXES = ("The user doesn't want to proceed", "The user doesn't want to take this action")
@@ -47,7 +46,7 @@ def first_error_line(text: str, limit: int = 200) -> str:
     an error (``error``, ``FAIL``, ``not found``…), else the last non-empty line.  ANSI escapes are removed.
     """
     if "\x1b" in text or "\r" in text:
-        text = _ANSI_RE.sub("", text)
+        text = _ANSI_RE().sub("", text)
     lines = [line for line in map(str.strip, text.split("\n")) if line]
     if not lines:
         return ""
@@ -67,9 +66,9 @@ def first_error_line(text: str, limit: int = 200) -> str:
         joined = "\n".join(candidates)  # one search over all lines, not one per line
         if joined.isascii():
             lowered = joined.lower()
-            match = _ERROR_STRONG_ASCII_RE.search(lowered) or _ERROR_WEAK_ASCII_RE.search(lowered)
+            match = _ERROR_STRONG_ASCII_RE().search(lowered) or _ERROR_WEAK_ASCII_RE().search(lowered)
         else:
-            match = _ERROR_STRONG_RE.search(joined) or _ERROR_WEAK_RE.search(joined)
+            match = _ERROR_STRONG_RE().search(joined) or _ERROR_WEAK_RE().search(joined)
         if match is None:
             chosen = candidates[-1]
         else:
@@ -90,7 +89,7 @@ def classify_tool_result(text: str, is_error: bool | None, interrupted: bool = F
         return ToolOutcome(True, FailureKind.REJECTED, message="rejected by user")
     if body.startswith(INTERRUPT_PREFIX):
         return ToolOutcome(True, FailureKind.INTERRUPTED, message="interrupted")
-    match = _EXIT_RE.match(body)
+    match = _EXIT_RE().match(body)
     if match:
         rest = body[match.end() :]
         return ToolOutcome(True, FailureKind.EXIT, int(match.group(1)), first_error_line(rest))
@@ -115,7 +114,7 @@ def classify_tool_result(text: str, is_error: bool | None, interrupted: bool = F
 
 def first_line(text: str, limit: int = 200) -> str:
     if "\x1b" in text or "\r" in text:
-        text = _ANSI_RE.sub("", text)
+        text = _ANSI_RE().sub("", text)
     for line in text.split("\n"):
         line = line.strip()
         if line:
@@ -124,8 +123,8 @@ def first_line(text: str, limit: int = 200) -> str:
 
 
 
-_PROCESS_EXIT_RE = re.compile(r"^(?:Process exited with code|Exit code:) (-?\d+)\s*$", re.MULTILINE)
-_STILL_RUNNING_RE = re.compile(r"^Process running with session ID \d+", re.MULTILINE)
+_PROCESS_EXIT_RE = lazy_pattern(r"^(?:Process exited with code|Exit code:) (-?\d+)\s*$", re.MULTILINE)
+_STILL_RUNNING_RE = lazy_pattern(r"^Process running with session ID \d+", re.MULTILINE)
 _OUTPUT_MARK = "\nOutput:\n"
 
 
@@ -142,9 +141,9 @@ def classify_exec_output(text: str, exit_code: int | None = None) -> ToolOutcome
         return TOOL_OK
     body = text[text.rfind(_OUTPUT_MARK) + len(_OUTPUT_MARK) :] if _OUTPUT_MARK in text else ""
     if exit_code is None:
-        match = _PROCESS_EXIT_RE.search(text)
+        match = _PROCESS_EXIT_RE().search(text)
         if match is None:
-            if _STILL_RUNNING_RE.search(text):
+            if _STILL_RUNNING_RE().search(text):
                 return TOOL_OK
             message = first_line(text)
             return ToolOutcome(True, FailureKind.TOOL_ERROR, message=message) if message else TOOL_OK

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import enum
 import json
-import re
 from typing import Any
 
 import msgspec
 import orjson
 
+from shared.lazy_re import lazy_pattern
 from shared.transcript.jsonl import MAX_LINE_BYTES
 
 __all__ = [
@@ -163,9 +163,9 @@ class LineStatus(enum.Enum):
 RECORD_DECODER = msgspec.json.Decoder(Record)
 _ANY_DECODER = msgspec.json.Decoder()
 _JSON_DECODER = json.JSONDecoder()
-_PATH_RE = re.compile(r"`\$((?:\.[^.\[`]+|\[\d+\])*)`")
-_PATH_PART_RE = re.compile(r"\.([^.\[`]+)|\[(\d+)\]")
-_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+_PATH_RE = lazy_pattern(r"`\$((?:\.[^.\[`]+|\[\d+\])*)`")
+_PATH_PART_RE = lazy_pattern(r"\.([^.\[`]+)|\[(\d+)\]")
+_SURROGATE_RE = lazy_pattern("[\ud800-\udfff]")
 
 
 def decode_line(line: bytes) -> tuple[list[Record], LineStatus, list[dict[str, Any]]]:
@@ -232,7 +232,7 @@ def _decode_slow(line: bytes) -> tuple[list[Record], LineStatus, list[dict[str, 
 def _strip_surrogates(value: Any) -> Any:
     """Return ``value`` with every lone surrogate replaced by U+FFFD (recursively)."""
     if isinstance(value, str):
-        return _SURROGATE_RE.sub("\ufffd", value)
+        return _SURROGATE_RE().sub("\ufffd", value)
     if isinstance(value, dict):
         return {_strip_surrogates(k): _strip_surrogates(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -263,11 +263,11 @@ def salvage(obj: dict[str, Any], max_repairs: int = 16) -> Record:
 
 def _delete_path(obj: dict[str, Any], error: str) -> bool:
     """Delete the value a msgspec ValidationError points at; True if something was removed."""
-    match = _PATH_RE.search(error)
+    match = _PATH_RE().search(error)
     if match is None or not match.group(1):
         return False
     parts: list[str | int] = []
-    for key, index in _PATH_PART_RE.findall(match.group(1)):
+    for key, index in _PATH_PART_RE().findall(match.group(1)):
         parts.append(int(index) if index else key)
     parent: Any = obj
     for part in parts[:-1]:

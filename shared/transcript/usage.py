@@ -7,9 +7,9 @@ Adapters fold each format's usage records into :class:`TokenUsage` per model (Cl
 
 from __future__ import annotations
 
-import re
-
 import msgspec
+
+from shared.lazy_re import lazy_pattern
 
 __all__ = ["PRICES_USD_PER_MTOK", "TokenUsage", "estimate_cost_usd", "model_price"]
 
@@ -65,10 +65,10 @@ PRICES_USD_PER_MTOK: dict[str, tuple[float, float, float, float, float]] = {
     "gpt-5-mini": (0.25, 2.0, 0.25, 0.25, 0.025),
     "gpt-5-nano": (0.05, 0.40, 0.05, 0.05, 0.005),
 }
-_GPT_RE = re.compile(r"^(?:openai/)?gpt-5(?:\.1)?(?:-codex)?(-mini|-nano)?(?:-\d{4}-\d{2}-\d{2})?$")
+_GPT_RE = lazy_pattern(r"^(?:openai/)?gpt-5(?:\.1)?(?:-codex)?(-mini|-nano)?(?:-\d{4}-\d{2}-\d{2})?$")
 
-_MODEL_NEW_RE = re.compile(r"claude-(opus|sonnet|haiku)-(\d+)(?:-(\d{1,2})(?!\d))?")
-_MODEL_OLD_RE = re.compile(r"claude-(\d+)(?:[-.](\d))?-(opus|sonnet|haiku)")
+_MODEL_NEW_RE = lazy_pattern(r"claude-(opus|sonnet|haiku)-(\d+)(?:-(\d{1,2})(?!\d))?")
+_MODEL_OLD_RE = lazy_pattern(r"claude-(\d+)(?:[-.](\d))?-(opus|sonnet|haiku)")
 
 
 def model_price(model: str | None) -> tuple[float, float, float, float, float] | None:
@@ -77,13 +77,13 @@ def model_price(model: str | None) -> tuple[float, float, float, float, float] |
     if not model:
         return None
     if model.startswith(("gpt-", "openai/")):
-        gpt = _GPT_RE.match(model)
+        gpt = _GPT_RE().match(model)
         return PRICES_USD_PER_MTOK["gpt-5" + (gpt.group(1) or "")] if gpt else None
-    match = _MODEL_NEW_RE.search(model)
+    match = _MODEL_NEW_RE().search(model)
     if match:
         family, major, minor = match.group(1), int(match.group(2)), int(match.group(3) or 0)
     else:
-        match = _MODEL_OLD_RE.search(model)
+        match = _MODEL_OLD_RE().search(model)
         if not match:
             return None
         major, minor, family = int(match.group(1)), int(match.group(2) or 0), match.group(3)
