@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import gc
 
-gc.disable()
-
-from maestrod import attrs_code_cache  # noqa: E402 - after gc.disable(), on purpose
+from maestrod import attrs_code_cache
 
 
 def main() -> int:
+    gc.disable()
     cache = attrs_code_cache.install(attrs_code_cache.default_path())
     from maestrod import main as daemon  # noqa: PLC0415 - after the cache is installed, on purpose
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.handoff_support import HandoffDaemon
+
 #: Modules the daemon never runs: imported only for type checking, and the pyte screen model, which a daemon
 #: with avt (a dependency) never uses (without avt, maestrod.sessions.terminal imports it at once).
 NEVER_RUN = {"maestrod.peer", "maestrod.sessions.terminal_pyte"}
@@ -56,3 +58,26 @@ async def test_late_imports_run_with_short_gil_turns(tmp_path: Path, monkeypatch
     await import_beside_the_loop(("late_probe_module",))
     assert sys.modules["late_probe_module"].INTERVAL == LATE_IMPORT_SWITCH_INTERVAL
     assert sys.getswitchinterval() == before
+
+
+def test_the_daemon_collects_garbage_once_it_serves(short_tmp: Path) -> None:
+    """The program turns the garbage collector off for its imports (maestrod/launch.py); the daemon must turn
+    it back on once its socket answers, or it would never free a reference cycle again: it is on when the
+    daemon says READY=1."""
+    marker = short_tmp / "gc-at-ready"
+    program = short_tmp / "maestrod-watched"
+    program.write_text(
+        f"#!{sys.executable}\nimport gc, sys\nimport maestrod.main as daemon\nnotify = daemon.sd_notify\n"
+        f"def watched(message):\n"
+        f"    if 'READY=1' in message:\n"
+        f"        open({str(marker)!r}, 'w').write(str(gc.isenabled()))\n"
+        f"    notify(message)\n"
+        f"daemon.sd_notify = watched\n"
+        f"from maestrod.launch import main\nsys.exit(main())\n")
+    program.chmod(0o755)
+    hd = HandoffDaemon(short_tmp, program=[str(program)])
+    hd.start()
+    try:
+        assert marker.read_text() == "True"
+    finally:
+        hd.stop()
