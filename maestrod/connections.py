@@ -71,6 +71,10 @@ class Connections:
         """Until every request that started has been answered (long waits included: they end at once when
         the daemon is shutting down)."""
         await self.wait_answered()
+        await self.wait_none_answering()
+
+    async def wait_none_answering(self) -> None:
+        """Until no request is running or having its answer written (long waits aside)."""
         while self.answering:
             self._idle = trio.Event()
             await self._idle.wait()

@@ -7,6 +7,7 @@ import gc
 import importlib
 import logging
 import os
+import select
 import signal
 import socket
 import sys
@@ -18,6 +19,7 @@ import trio
 import shared
 from maestrod.app import App
 from maestrod.config import ConfigError, load_config
+from maestrod.connections import Connections
 from maestrod.logs import setup_logging
 from maestrod.server import serve
 from maestrod.sessions.screens import ScreenRulesError
@@ -65,6 +67,7 @@ async def run(app: App, socks: list[socket.socket], control: DaemonControl, *,
             # "Imports"): imported in a thread, so that the requests that waited meanwhile are answered now.
             late = import_late(app.config.web.enabled)
             if late:
+                await answer_the_backlog(socks, app.connections)
                 await import_beside_the_loop(late)
             if app.config.web.enabled:
                 from maestrod.web.feed import WebFeed  # imported just above
@@ -135,6 +138,35 @@ async def import_beside_the_loop(names: tuple[str, ...]) -> None:
         await trio.to_thread.run_sync(_import_all, names)
     finally:
         sys.setswitchinterval(before)
+
+
+#: The longest start-up waits for the requests that queued during a restart's pause to be answered before the
+#: late imports begin (a client that keeps the daemon busy does not hold them back longer).
+BACKLOG_LIMIT = 0.5
+#: Scheduler turns in a row without a connection waiting to be accepted or a request running: a connection
+#: accepted in one turn has its request read and started in the next ones.
+QUIET_TURNS = 3
+
+
+async def answer_the_backlog(socks: list[socket.socket], connections: Connections,
+                             limit: float = BACKLOG_LIMIT) -> None:
+    """Until no connection waits in a listen backlog and no request is running, :data:`QUIET_TURNS` turns in a
+    row (at most ``limit``): the clients that queued while the daemon re-executed are answered before the late
+    imports share the GIL with their answers (they made the first answer after a restart up to ~30 ms later)."""
+    backlog = select.poll()
+    for sock in socks:
+        backlog.register(sock.fileno(), select.POLLIN)
+    quiet = 0
+    with trio.move_on_after(limit):
+        while quiet < QUIET_TURNS:
+            await trio.sleep(0)
+            if connections.answering:
+                quiet = 0
+                await connections.wait_none_answering()
+            elif backlog.poll(0):
+                quiet = 0
+            else:
+                quiet += 1
 
 
 def _import_all(names: tuple[str, ...]) -> None:

@@ -81,3 +81,47 @@ def test_the_daemon_collects_garbage_once_it_serves(short_tmp: Path) -> None:
         assert marker.read_text() == "True"
     finally:
         hd.stop()
+
+
+async def test_requests_waiting_at_start_up_are_answered_before_the_late_imports(short_tmp: Path) -> None:
+    """A restart's pause queues clients in the listen backlog; the late imports (which share the GIL with the
+    answers) begin only once those were accepted and answered."""
+    import socket
+
+    import trio
+
+    from maestrod.connections import Connections
+    from maestrod.main import answer_the_backlog
+
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(short_tmp / "s.sock"))
+    listener.listen(8)
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    client.connect(str(short_tmp / "s.sock"))  # waits in the backlog: nobody accepted it yet
+    connections = Connections(1 << 20)
+    order: list[str] = []
+
+    async def serve_one() -> None:
+        conn, _ = await trio.socket.from_stdlib_socket(listener).accept()
+        with connections.answering_request():
+            for _ in range(5):  # an answer that takes a few turns of the loop
+                await trio.sleep(0)
+            await conn.send(b"answer\n")
+            order.append("answered")
+        conn.close()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(serve_one)
+        await answer_the_backlog([listener], connections)
+        order.append("late imports")
+    assert order == ["answered", "late imports"]
+    assert client.recv(16) == b"answer\n"
+    client.close()
+
+    # A connection nobody accepts does not hold start-up back beyond the bound.
+    late = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    late.connect(str(short_tmp / "s.sock"))
+    with trio.fail_after(10):
+        await answer_the_backlog([listener], connections, limit=0.05)
+    late.close()
+    listener.close()
