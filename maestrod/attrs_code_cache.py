@@ -1,7 +1,7 @@
 """A persistent cache of the code attrs generates for each class, so that maestrod starts sooner.
 
 Every ``@attrs.define`` class gets its ``__init__``, ``__eq__``, ``__repr__``, ... as Python source that attrs
-compiles when the class is created. maestrod and trio create about 200 such classes on import, and compiling
+compiles when the class is created. maestrod, trio and attrs create about 200 such classes on import; compiling
 their source was a quarter of the daemon's start-up (~75 ms of ~300 ms on a 2-core machine): the largest part
 of a graceful restart's pause, during which the socket does not answer. Python caches a module's bytecode in
 ``__pycache__`` but has nothing for code generated at run time, so this module does the same for attrs: the
@@ -12,14 +12,13 @@ Why it is safe:
 
 * The cache only ever answers "here is the code object ``compile`` would return for this exact source and file
   name": the key is a 128-bit BLAKE2 hash of both, and the file is tied to this interpreter's bytecode (its
-  ``importlib`` magic number and cache tag). Anything that does not match,
-  does not read, or is not a regular file of this user that nobody else may write is ignored and the source is
-  compiled, exactly as without the cache.
+  ``importlib`` magic number and cache tag). A file that does not match, does not read, or is not a regular
+  file of this user that nobody else may write is ignored, and the source is compiled as without the cache.
 * It wraps one private attrs function, ``attr._make._compile_and_eval(script, globs, locs, filename)``, the
-  single place attrs compiles a class's methods (installed before attrs is imported, it wraps it as soon as
-  ``attr._make`` has run, through a one-time import hook: attrs' own classes come from the cache too). When an
-  attrs release renames or reshapes it, :func:`install` leaves attrs untouched (it checks the function's signature) and the daemon just starts
-  as before. tests/test_attrs_code_cache.py holds both paths to that.
+  single place attrs compiles a class's methods. Installed before attrs is imported, it wraps it as soon as
+  ``attr._make`` has run (a one-time import hook), so attrs' own classes come from the cache too. When an attrs
+  release renames or reshapes that function, :func:`install` leaves attrs untouched (it checks the signature)
+  and the daemon starts as before. tests/test_attrs_code_cache.py holds both paths to that.
 * The file lives in the user's cache directory (``$XDG_CACHE_HOME/maestro``, created private), is written
   atomically (a temporary file renamed over it) and only when something new was compiled: a second start with
   the same code writes nothing. ``MAESTRO_CODE_CACHE=off`` turns it off; ``MAESTRO_CODE_CACHE=/a/path`` moves
@@ -29,7 +28,7 @@ Why it is safe:
 goes through the same start-up, so after an upgrade the cache already holds the new code's classes when the
 successor imports them.
 
-Stdlib only, and attrs: this runs before anything else of the daemon is imported.
+Stdlib only: this runs before anything else of the daemon, attrs included, is imported.
 """
 
 from __future__ import annotations
@@ -69,7 +68,7 @@ Entry = tuple[types.CodeType, int | None]
 
 
 def default_path(env: Mapping[str, str] | None = None) -> str | None:
-    """Where the cache for this interpreter and this attrs lives; None when ``MAESTRO_CODE_CACHE=off``."""
+    """Where the cache for this interpreter lives; None when ``MAESTRO_CODE_CACHE=off``."""
     env = os.environ if env is None else env
     override = env.get(ENV, "")
     if override.lower() in ("off", "0", "no", "false"):
