@@ -126,7 +126,13 @@ def check_main(path: str) -> int:
         import maestrod.handlers  # noqa: F401  (everything the daemon runs must import)
         import maestrod.server  # noqa: F401
         import maestrod.web.feed  # noqa: F401
+        from maestrod.sessions.screens import load_rules
+        from maestrod.sessions.status import AGENT_KINDS
 
+        # The successor parses its built-in screen tables when first used: a broken one is refused here.
+        for kind, spec in AGENT_KINDS.items():
+            if spec.screen_rules:
+                load_rules(kind)
         version = read_state(Path(path))["version"]
     except HandoffError as exc:
         print(f"maestrod {shared.__version__}: {exc}", file=sys.stderr)

@@ -397,3 +397,45 @@ def test_the_literal_pre_check_never_loses_a_match(rules: ScreenRules) -> None:
         for pattern in rule.patterns:
             needle = _required_literal(pattern)
             assert needle is None or needle in text, f"{rule.name}: {needle!r}"
+
+
+def test_the_session_manager_tables_parse_a_builtin_table_when_first_used(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rules: ScreenRules) -> None:
+    """RuleTables: a built-in table is read at start-up but parsed at first use (its patterns cost every
+    start a few ms otherwise), from the bytes read then, not from a file an upgrade may have replaced since."""
+    from maestrod.sessions import screens
+
+    builtin = tmp_path / "builtin"
+    builtin.mkdir()
+    for kind in ("claude", "codex"):
+        (builtin / f"{kind}.toml").write_bytes((screens.BUILTIN_DIR / f"{kind}.toml").read_bytes())
+    monkeypatch.setattr(screens, "BUILTIN_DIR", builtin)
+    tables = screens.RuleTables(["claude", "codex"])
+    assert set(tables._unparsed) == {"claude", "codex"}  # read, nothing parsed yet
+    (builtin / "claude.toml").write_text("not = [toml")  # replaced on disk after start-up
+    claude = tables.get("claude")
+    assert claude is not None and set(tables._unparsed) == {"codex"}
+    assert claude.version == rules.version
+    assert [(r.name, r.kind, [p.pattern for p in r.patterns]) for r in claude.rules] == \
+        [(r.name, r.kind, [p.pattern for p in r.patterns]) for r in rules.rules]
+    assert tables.get("claude") is claude  # parsed once
+    assert tables["codex"] is not None and not tables._unparsed
+    assert tables.get("command") is None
+    with pytest.raises(KeyError):
+        tables["command"]
+
+
+def test_the_session_manager_tables_load_an_override_at_once(tmp_path: Path) -> None:
+    """An override is loaded (and checked) when the tables are made, so a broken one stops the daemon at
+    start-up, as before."""
+    from maestrod.sessions.screens import RuleTables
+
+    (tmp_path / "claude.toml").write_text('[[rule]]\nname = "x"\nkind = "nonsense"\nreason = "r"\n')
+    with pytest.raises(ScreenRulesError, match="kind"):
+        RuleTables(["claude", "codex"], tmp_path)
+    (tmp_path / "claude.toml").write_text('[[rule]]\nname = "trust-folder"\nenabled = false\n')
+    tables = RuleTables(["claude", "codex"], tmp_path)
+    assert "claude" not in tables._unparsed and "codex" in tables._unparsed
+    claude = tables.get("claude")
+    assert claude is not None and "trust-folder" not in [r.name for r in claude.rules]
+    assert len(claude.sources) == 2

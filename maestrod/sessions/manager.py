@@ -43,7 +43,7 @@ from maestrod.sessions.prompts import SYSTEM, PromptDesk
 from maestrod.sessions.pty import PtyProcess
 from maestrod.sessions.screen import ScreenObservation, ScreenWatch
 from maestrod.sessions.screen_feed import ScreenFeeds, frame
-from maestrod.sessions.screens import ScreenRules, load_rules
+from maestrod.sessions.screens import RuleTables
 from maestrod.sessions.spawn import DirectiveMail, Prepared, Spawner
 from maestrod.sessions.status import (AGENT_KINDS, Decision, Gate, HookSeen, Observation, PersonTyped,
                                       ProcessExited, ProcessStarted, ScreenSeen, TranscriptSeen)
@@ -93,9 +93,10 @@ class SessionManager:
         self.sessions: dict[str, LiveSession] = {}
         self._exited_order: deque[str] = deque()
         self._nursery: trio.Nursery | None = None
-        #: Screen rules per agent kind, loaded once at start-up (a broken override stops the daemon there).
-        self.screen_rules: dict[str, ScreenRules | None] = {
-            kind: load_rules(kind, screens_dir) for kind, spec in AGENT_KINDS.items() if spec.screen_rules}
+        #: Screen rules per agent kind (a broken override stops the daemon at start-up; built-in tables are
+        #: parsed when first used).
+        self.screen_rules = RuleTables([kind for kind, spec in AGENT_KINDS.items() if spec.screen_rules],
+                                       screens_dir)
         self.waits = SessionWaits(store, self.sessions.get)
         self.prompts = PromptDesk(store, config, self._gate, self.waits.wake)
         self.attachments = Attachments(store, self._fresh_screen)

@@ -48,6 +48,7 @@ __all__ = [
     "ScreenRule",
     "ScreenRules",
     "ScreenRulesError",
+    "RuleTables",
     "load_rules",
 ]
 
@@ -204,10 +205,58 @@ def load_rules(agent: str, override_dir: Path | None = None) -> ScreenRules | No
         sources.append(str(override_path))
         if builtin is None:
             version = override.version
+    return _assemble(agent, version, rules, sources)
+
+
+def _assemble(agent: str, version: str, rules: Sequence[ScreenRule], sources: Sequence[str]) -> ScreenRules:
     # A stable partition: the prompt rules last, whatever an override did.
     ordered = ([r for r in rules if r.kind not in _INPUT_KINDS] + [r for r in rules if r.kind == "busy"]
                + [r for r in rules if r.kind == "prompt"])
     return ScreenRules(agent=agent, version=version, rules=tuple(ordered), sources=tuple(sources))
+
+
+class RuleTables:
+    """The screen rules of each agent kind, as the session manager uses them.
+
+    A kind with an override file beside the config is loaded at once, so that an override that does not load
+    stops the daemon at start (:class:`ScreenRulesError`). A built-in table alone is read from disk at once
+    too (a running daemon never reads its package's files later, when an upgrade may have replaced them) but
+    parsed when a session of that kind first needs it: compiling its patterns is a few ms of every start,
+    and so of a graceful restart's pause, that a daemon running no such session never needs.
+    """
+
+    def __init__(self, kinds: Iterable[str], override_dir: Path | None = None) -> None:
+        self._tables: dict[str, ScreenRules | None] = {}
+        self._unparsed: dict[str, bytes] = {}
+        for kind in kinds:
+            builtin = BUILTIN_DIR / f"{kind}.toml"
+            overridden = override_dir is not None and (override_dir / f"{kind}.toml").is_file()
+            if overridden or not _AGENT.match(kind) or not builtin.is_file():
+                self._tables[kind] = load_rules(kind, override_dir)
+            else:
+                self._unparsed[kind] = builtin.read_bytes()
+
+    def get(self, kind: str) -> ScreenRules | None:
+        """The rules of agent kind ``kind``; None when it has none."""
+        raw = self._unparsed.pop(kind, None)
+        if raw is not None:
+            self._tables[kind] = _parse_builtin(kind, raw)
+        return self._tables.get(kind)
+
+    def __getitem__(self, kind: str) -> ScreenRules | None:
+        if kind not in self._tables and kind not in self._unparsed:
+            raise KeyError(kind)
+        return self.get(kind)
+
+
+def _parse_builtin(agent: str, raw: bytes) -> ScreenRules:
+    path = BUILTIN_DIR / f"{agent}.toml"
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ScreenRulesError(f"{path}: not valid TOML: {e}") from e
+    table = _table_from(data, path, agent, override=False)
+    return _assemble(agent, table.version, table.rules, [str(path)])
 
 
 @attrs.frozen
@@ -232,6 +281,10 @@ def _read_table(path: Path, agent: str, *, override: bool) -> _Table:
         raise ScreenRulesError(f"{path}: cannot read: {e.strerror or e}") from e
     except tomllib.TOMLDecodeError as e:
         raise ScreenRulesError(f"{path}: not valid TOML: {e}") from e
+    return _table_from(data, path, agent, override=override)
+
+
+def _table_from(data: dict[str, Any], path: Path, agent: str, *, override: bool) -> _Table:
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
         raise ScreenRulesError(f"{path}: unknown top-level key {unknown[0]!r} (known: {', '.join(sorted(_TOP_KEYS))})")
