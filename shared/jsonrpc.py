@@ -21,9 +21,9 @@ Wire rules (README "Protocol"):
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 from typing import Any, Union
 
+import attrs
 import orjson
 
 from shared import errors
@@ -36,7 +36,7 @@ MAX_DEPTH = 64
 JsonId = Union[str, int, None]
 
 
-@dataclass(frozen=True, slots=True)
+@attrs.frozen
 class Request:
     """One well-formed call. ``is_notification`` means no response may be sent."""
 
@@ -46,7 +46,7 @@ class Request:
     is_notification: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@attrs.frozen
 class Rejected:
     """A call that is invalid before dispatch; ``response`` is the error to send."""
 
@@ -56,7 +56,7 @@ class Rejected:
 Item = Union[Request, Rejected]
 
 
-@dataclass(frozen=True, slots=True)
+@attrs.frozen
 class Message:
     """One line's worth of calls: a single call, or a batch array."""
 
@@ -64,7 +64,7 @@ class Message:
     batch: bool
 
 
-@dataclass(frozen=True, slots=True)
+@attrs.frozen
 class Fatal:
     """A protocol violation after which the connection must be closed."""
 
@@ -219,7 +219,7 @@ def _json_type(value: Any) -> str:
     return type(value).__name__
 
 
-@dataclass
+@attrs.define
 class LineBuffer:
     """Accumulates bytes and yields complete lines, enforcing ``max_line``.
 
@@ -228,7 +228,7 @@ class LineBuffer:
     """
 
     max_line: int = MAX_LINE
-    _buf: bytearray = field(default_factory=bytearray)
+    _buf: bytearray = attrs.field(factory=bytearray)
     _scanned: int = 0
     #: Discarding a refused line's bytes until its newline (see :meth:`discard_partial`).
     _skipping: bool = False
