@@ -205,7 +205,12 @@ class SessionManager:
                 if s.is_exited:
                     continue
                 for lock in (s.prompt_lock, s.write_lock):
-                    await lock.acquire()
+                    try:
+                        # Free (the usual case): taken without a turn of the loop each, which for 50 sessions
+                        # was ~2 ms of the restart's pause.
+                        lock.acquire_nowait()
+                    except trio.WouldBlock:
+                        await lock.acquire()
                     self._quiesced.append(lock)
 
     def thaw(self) -> None:
