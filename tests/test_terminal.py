@@ -411,6 +411,35 @@ def test_a_snapshot_rebuilds_the_screen_in_a_successor(emulator: str) -> None:
         assert "repaint" in snap
 
 
+def test_an_adopted_screen_is_made_when_first_used() -> None:
+    """avt: a restored screen is made at its first use (an idle session adopted by a restart costs no screen
+    before the socket answers); until then a snapshot gives the same dump back, and a resize applies to the
+    screen the dump drew."""
+    before = Terminal(5, 40, emulator="avt")
+    before.process(b"main screen\r\n\x1b[?1049h\x1b[Halt \x1b[1;31mtext\x1b[0m\x1b[3;3H")
+    snap = json.loads(json.dumps(before.snapshot()))
+    idle = Terminal(5, 40, emulator="avt")
+    idle.restore_snapshot(snap)
+    model = idle._model
+    assert isinstance(model, _AvtModel) and model._vt is None  # nothing made yet
+    again = idle.snapshot()
+    assert again["dump"] == snap["dump"] and model._vt is None  # handed over again, still not made
+    assert idle.lines()[0] == "alt text" and model._vt is not None  # made at first use
+    resized = Terminal(5, 40, emulator="avt")
+    resized.restore_snapshot(snap)
+    resized.resize(8, 30)
+    eager = Terminal(5, 40, emulator="avt")
+    eager.restore_snapshot(snap)
+    eager.lines()  # made before the resize
+    eager.resize(8, 30)
+    assert resized.lines() == eager.lines() and resized.cursor == eager.cursor
+    fresh = Terminal(5, 40, emulator="avt")
+    fresh.resize(6, 20)  # nothing loaded: the screen is made at the new size
+    fresh.process(b"x" * 25)
+    fresh.sync_now()
+    assert fresh.lines()[:2] == ["x" * 20, "x" * 5]
+
+
 def test_a_version_1_repaint_is_still_restored() -> None:
     """A state written by the previous format (a repaint) is adopted after an upgrade."""
     after = Terminal(5, 40)
