@@ -28,7 +28,8 @@ Why it is safe:
 goes through the same start-up, so after an upgrade the cache already holds the new code's classes when the
 successor imports them.
 
-Stdlib only: this runs before anything else of the daemon, attrs included, is imported.
+Stdlib only (and :mod:`maestrod.private_files`): this runs before anything else of the daemon, attrs
+included, is imported.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ import types
 from collections.abc import Callable, Mapping, Sequence
 from importlib.machinery import ModuleSpec, PathFinder
 from typing import TYPE_CHECKING, Any, cast
+
+from maestrod.private_files import open_regular, write_private
 
 if TYPE_CHECKING:
     from importlib.abc import Loader
@@ -154,20 +157,9 @@ class CodeCache:
         the file's sake: a cache that cannot be written only costs the next start its compile time."""
         if self.path is None or not self.unsaved:
             return False
-        directory = os.path.dirname(self.path) or "."
         try:
-            os.makedirs(directory, mode=0o700, exist_ok=True)
-            tmp = f"{self.path}.{os.getpid()}.tmp"
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)  # left by a process of this pid that died while writing
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(HEADER + importlib.util.MAGIC_NUMBER + marshal.dumps(dict(self.used)))
-                os.replace(tmp, self.path)
-            except BaseException:
-                os.unlink(tmp)
-                raise
+            os.makedirs(os.path.dirname(self.path) or ".", mode=0o700, exist_ok=True)
+            write_private(self.path, HEADER + importlib.util.MAGIC_NUMBER + marshal.dumps(dict(self.used)))
         except OSError:
             return False
         self.loaded.update(self.used)
@@ -195,13 +187,12 @@ def replace_constant(code: types.CodeType, old: int, new: int) -> types.CodeType
 
 
 def read_private_file(path: str) -> bytes:
-    """The file's bytes, if it is a regular file of this user that no one else may write (ValueError if not):
-    the cache holds code this process runs, so it gets the same care as the user's own ``__pycache__``."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    """The file's bytes, if it is a regular file of this user that no one else may write (OSError or
+    ValueError if not): the cache holds code this process runs, so it gets the care of the user's own
+    ``__pycache__``."""
+    fd = open_regular(path)
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise ValueError(f"{path}: not a regular file")
         if st.st_uid != os.geteuid():
             raise ValueError(f"{path}: owned by another user")
         if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):

@@ -44,6 +44,7 @@ import shared
 from maestrod.app import App
 from maestrod.config import ConfigError, load_config
 from maestrod.reload import apply_config
+from maestrod.private_files import write_private
 from maestrod.service import sd_notify
 from maestrod.sessions.status import AGENT_KINDS
 from shared import errors
@@ -324,13 +325,7 @@ class DaemonControl:
                 "sessions": sessions, "prompt_rates": app.sessions.prompts.rate_windows(now)}
 
     def _write(self, state: dict[str, Any]) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            os.write(fd, json.dumps(state).encode())
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
+        write_private(self.path, json.dumps(state).encode())
 
     def _exec(self) -> None:
         """Serialise and exec, with nothing awaited in between (no other task runs)."""

@@ -135,7 +135,7 @@ def test_a_corrupt_or_foreign_file_is_ignored_and_replaced(tmp_path: Path, conte
 def test_hostile_files_are_not_read(tmp_path: Path) -> None:
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    with pytest.raises(ValueError, match="not a regular file"):
+    with pytest.raises(OSError, match="not a regular file"):
         read_private_file(str(fifo))  # opened without blocking, then refused
     shared = tmp_path / "shared"
     shared.write_bytes(b"x")

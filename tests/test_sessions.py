@@ -254,7 +254,7 @@ def test_screen_rules_override_from_the_config_directory(short_tmp: Path) -> Non
         "patterns = ['^fake claude$']\ntriggers = ['fake']\n")
     app = App(short_tmp / "data", short_tmp / "s.sock", screens_dir=screens)
     try:
-        rules = app.sessions.screen_rules["claude"]
+        rules = app.sessions.screen_rules.get("claude")
         assert rules is not None and rules.sources[-1] == str(screens / "claude.toml")
         found = rules.match(["fake claude", "more"])
         assert found is not None and (found.rule, found.reason) == ("fake-banner", "the fake asks")

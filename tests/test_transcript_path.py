@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 import trio
 
-from maestrod.sessions.transcript_path import NotRegularFile, Refused, check_reported, open_regular, physical
+from maestrod.private_files import NotRegularFile, open_regular
+from maestrod.sessions.transcript_path import Refused, check_reported, physical
 from maestrod.transcripts.tailer import TranscriptTailer
 from tests.conftest import Daemon, RawClient, wait_screen
 from tests.session_support import _as, _project

@@ -33,7 +33,8 @@ from maestrod.sessions import codex
 from maestrod.sessions.hooks import HookExtensions
 from maestrod.sessions.status import HookSeen
 from maestrod.sessions.store import SessionStore
-from maestrod.sessions.transcript_path import Refused, check_reported, open_regular, physical, why_not_openable
+from maestrod.private_files import open_regular, why_not_openable
+from maestrod.sessions.transcript_path import Refused, check_reported, physical
 
 log = logging.getLogger("maestrod.sessions")
 

@@ -12,32 +12,24 @@ report from the agent's side, so a path it names is accepted (:func:`check_repor
   ``O_NOFOLLOW | O_NONBLOCK`` (a symbolic link or a FIFO is refused, and opening never waits for a writer)
   and checked with ``fstat``.
 
-:func:`open_regular` is that open, also used by the tailer for every transcript file it reads (the path
-computed at spawn included: a hostile process may put a FIFO there).
+:func:`maestrod.private_files.open_regular` is that open, also used by the tailer for every transcript file it
+reads (the path computed at spawn included: a hostile process may put a FIFO there).
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import re
-import stat
 
 import attrs
 
+from maestrod.private_files import open_regular, why_not_openable
 from shared.paths import claude_project_slug
 
 #: ``<uuid>.jsonl``: a Claude Code session's transcript.
 SESSION_FILE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\.jsonl")
 #: ``agent-<id>.jsonl``: a subagent's transcript, in ``<uuid>/subagents/``.
 SUBAGENT_FILE = re.compile(r"agent-[A-Za-z0-9_-]{1,128}\.jsonl")
-_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-#: What ``open(O_NOFOLLOW)`` of a symbolic link fails with (ELOOP; EMLINK on FreeBSD).
-_SYMLINK_ERRNOS = (errno.ELOOP, errno.EMLINK)
-
-
-class NotRegularFile(OSError):
-    """The path names something else than a regular file (a FIFO, a socket, a device, a directory)."""
 
 
 @attrs.frozen
@@ -45,38 +37,6 @@ class Refused:
     """Why a reported transcript path is not taken."""
 
     reason: str
-
-
-def file_kind(mode: int) -> str:
-    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a directory"),
-                       (stat.S_ISLNK, "a symbolic link")):
-        if test(mode):
-            return name
-    return "not a regular file"
-
-
-def open_regular(path: str) -> int:
-    """A read-only fd on ``path``, which must be a regular file: never follows a final symbolic link (OSError
-    ELOOP), never waits (a FIFO opens at once, then :class:`NotRegularFile` is raised), never leaks the fd."""
-    fd = os.open(path, _OPEN_FLAGS)
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotRegularFile(errno.EINVAL, f"{file_kind(mode)}, not a regular file", path)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def why_not_openable(exc: OSError) -> str:
-    """A short reason for a failed :func:`open_regular` (for logs and timeline rows)."""
-    if isinstance(exc, NotRegularFile):
-        return str(exc.strerror)
-    if exc.errno in _SYMLINK_ERRNOS:
-        return "a symbolic link (only a regular file is read)"
-    return f"cannot be opened: {exc.strerror or exc}"
 
 
 def project_dir(expected: str) -> str:

@@ -19,7 +19,7 @@ inotify/watchfiles hint, or on its stat-poll timer) - so every case is testable 
 
 ``os.pread`` on a regular file does not block for long, so it runs on the event loop (no thread hop).  Only a
 regular file is ever read: every open is ``O_NONBLOCK | O_NOFOLLOW`` then ``fstat``
-(:func:`maestrod.sessions.transcript_path.open_regular`), so a FIFO or a symbolic link put at the path (by a
+(:func:`maestrod.private_files.open_regular`), so a FIFO or a symbolic link put at the path (by a
 hostile process) is refused (counted, logged once) and can never block the event loop.
 """
 
@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from maestrod.sessions.transcript_path import open_regular, why_not_openable
+from maestrod.private_files import open_regular, why_not_openable
 
 log = logging.getLogger("maestrod.transcripts")
 

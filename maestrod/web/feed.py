@@ -12,7 +12,6 @@ an agent that presents the token is still judged as that agent.
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import socket
 from pathlib import Path
@@ -23,6 +22,7 @@ import trio
 from trio_websocket import wrap_server_stream
 
 from maestrod.connection import Connection
+from maestrod.private_files import write_private
 from maestrod.web import gate, tcp_peer
 from maestrod.web.endpoint import WebEndpoint
 from maestrod.web.transport import WebSocketStream
@@ -67,18 +67,6 @@ def bind_loopback(port: int) -> socket.socket:
         sock.close()
         raise
     return sock
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` mode 0600, atomically (a reader never sees half a token)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
 
 
 def endpoint_files(socket_path: Path) -> tuple[Path, Path]:
@@ -140,8 +128,8 @@ class WebFeed:
         endpoint = WebEndpoint(port=sock.getsockname()[1], token=self.token or secrets.token_urlsafe(32))
         port_file, token_file = endpoint_files(self.app.socket_path)
         try:
-            write_private(token_file, endpoint.token + "\n")
-            write_private(port_file, f"{endpoint.port}\n")
+            write_private(token_file, f"{endpoint.token}\n".encode())
+            write_private(port_file, f"{endpoint.port}\n".encode())
         except OSError as exc:
             sock.close()
             log.warning("web feed off: cannot write %s (%s)", token_file, exc)

@@ -243,11 +243,6 @@ class RuleTables:
             self._tables[kind] = _parse_builtin(kind, raw)
         return self._tables.get(kind)
 
-    def __getitem__(self, kind: str) -> ScreenRules | None:
-        if kind not in self._tables and kind not in self._unparsed:
-            raise KeyError(kind)
-        return self.get(kind)
-
 
 def _parse_builtin(agent: str, raw: bytes) -> ScreenRules:
     path = BUILTIN_DIR / f"{agent}.toml"
