@@ -133,6 +133,33 @@ def test_history_is_kept_in_xdg_state_home(maestro: Daemon, shell_in: Callable[.
     sh2.wait_text("maestro> rpc system.version")
 
 
+def test_keys_typed_while_output_is_printed_reach_the_shell(maestro: Daemon,  # noqa: F811
+                                                            shell_in: Callable[..., Shell]) -> None:  # noqa: F811
+    """Ctrl-C and Ctrl-D typed while a command's output scrolls by are the shell's keys (not the terminal's
+    end-of-file or a SIGINT to the shell): Ctrl-C cancels the command or clears the line, Ctrl-D leaves."""
+    maestro.ctl("project", "create", "--name", "demo", "--dir", str(maestro.root))
+    maestro.ctl("session", "spawn", "--project", "demo", "--name", "counter", "--cwd", str(maestro.root),
+                "--", "seq", "1", "40000")
+    deadline = time.monotonic() + 15
+    while "40000" not in maestro.ctl("session", "output", "counter", "--tail", "3").stdout:
+        assert time.monotonic() < deadline, "the session did not print"
+        time.sleep(0.05)
+    sh = shell_in()
+    sh.type("session output counter\r")
+    sh.wait_text("1\n")  # the output has begun
+    sh.type("\x03")
+    sh.type("rpc system.ping\r")
+    sh.wait_text("pong", timeout=30)
+    assert sh.pty.isalive()
+    sh.type("session output counter\r")
+    sh.wait(lambda s: len(s.raw) > 0 and s.raw.count(b"\n") > 10, "output again")
+    sh.type("\x04")
+    deadline = time.monotonic() + 30
+    while sh.pty.isalive():
+        assert time.monotonic() < deadline, "Ctrl-D during the output did not end the shell"
+        sh.pump()
+
+
 def test_plain_maestroctl_on_a_terminal_is_the_shell(maestro: Daemon) -> None:  # noqa: F811
     sh = Shell(maestro.env, argv=[MAESTROCTL])
     try:

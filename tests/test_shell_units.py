@@ -147,3 +147,27 @@ def test_a_crowded_toolbar_keeps_to_its_lines_and_says_how_many_more() -> None:
     assert len(lines) == 3 and all(len(line) <= 40 for line in lines)
     shown = sum(line.count("agent-") for line in lines)
     assert lines[-1].endswith(f" +{100 - shown} more")
+
+
+def test_printing_above_the_prompt_keeps_the_terminal_raw() -> None:
+    """prompt_toolkit switches to cooked mode to print above the prompt; a Ctrl-D typed then would be the
+    kernel's end-of-file and a Ctrl-C a SIGINT to the shell.  The shell's input stays raw instead."""
+    import os
+    import pty
+    import termios
+
+    from maestroctl.shell.app import StaysRawInput
+
+    master, slave = pty.openpty()
+    try:
+        with os.fdopen(os.dup(slave), "r") as tty_in:
+            inp = StaysRawInput(tty_in)
+            with inp.raw_mode():
+                with inp.cooked_mode():
+                    lflag = termios.tcgetattr(slave)[3]
+                    assert not lflag & (termios.ICANON | termios.ISIG | termios.ECHO)
+            # Leaving raw mode still gives the terminal back as it was.
+            assert termios.tcgetattr(slave)[3] & termios.ICANON
+    finally:
+        os.close(master)
+        os.close(slave)

@@ -19,6 +19,8 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.buffer import ValidationState
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.input import Input
+from prompt_toolkit.input.vt100 import Vt100Input
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.patch_stdout import patch_stdout
 from prompt_toolkit.styles import Style
@@ -40,6 +42,31 @@ STYLE = Style.from_dict({
     "toolbar.status.hibernated": "ansibrightblack",
     "prompt": "bold",
 })
+
+
+class StaysRawInput(Vt100Input):
+    """The terminal stays in raw mode while a command's output is printed above the prompt.
+
+    prompt_toolkit prints above a running prompt through ``run_in_terminal``, which puts the terminal back in
+    cooked mode for the write.  A key typed in that moment then belongs to the kernel's line discipline, not
+    to the shell: Ctrl-D is swallowed as end-of-file, Ctrl-C becomes a SIGINT to the shell itself, and other
+    keys are echoed into the output.  Our writes need none of cooked mode (raw mode here leaves output
+    processing on, so newlines still return the cursor), so it is skipped: the keys wait in the terminal
+    and reach the prompt when it is drawn again.  Attach and the prompt editor run after the prompt ended,
+    with the terminal's own modes, and are not affected."""
+
+    def cooked_mode(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+
+def _input() -> Input | None:
+    """Our input on a terminal; otherwise prompt_toolkit's own choice."""
+    try:
+        if sys.stdin is not None and sys.stdin.isatty():
+            return StaysRawInput(sys.stdin)
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def history_path(env: Any = None) -> str:
@@ -110,12 +137,13 @@ class Shell:
         self.after = _AfterTheCommand(self.runner)
         #: The prompt editor while it is open (its toolbar follows the events too).
         self.editor: PromptSession[str] | None = None
+        self.input = _input()
         keys = KeyBindings()
         keys.add("c-c")(self._ctrl_c)
         self.session: PromptSession[str] = PromptSession(
             history=_history(), completer=ShellCompleter(self.live), complete_while_typing=False,
             bottom_toolbar=self.toolbar, key_bindings=keys, validator=self.after,
-            validate_while_typing=False, style=STYLE)
+            validate_while_typing=False, style=STYLE, input=self.input)
         self.session.default_buffer.on_text_changed += self._edited
 
     def toolbar(self) -> StyleAndTextTuples:
@@ -211,7 +239,7 @@ class Shell:
         if parse([*argv, "--message", "-"]) is None:  # a bad id or flag shows before anyone writes
             return
         self.editor = PromptSession(multiline=True, bottom_toolbar=self.toolbar, style=STYLE,
-                                    history=InMemoryHistory())
+                                    history=InMemoryHistory(), input=self.input)
         ident = argv[2] if len(argv) > 2 else "?"
         try:
             text = await self.editor.prompt_async(
