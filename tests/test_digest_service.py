@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from pathlib import Path
 from typing import Any
 
 import trio
 
 from maestrod.transcripts.context import estimate_tokens
+from shared.transcript.events import parse_timestamp
 from tests.conftest import Daemon, RawClient
 from tests.test_digest_service_support import (
     FAILING,
@@ -24,6 +26,7 @@ from tests.test_digest_service_support import (
     make_app,
     prompt,
     say,
+    ts,
 )
 
 ATTENTION = "session.needs_attention"
@@ -109,22 +112,25 @@ async def test_every_change_is_pushed_with_its_entries(daemon: Daemon, tmp_path:
 
 async def test_turn_state_reaches_the_session_manager(daemon: Daemon, tmp_path: Path) -> None:
     app = daemon.app
-    states: list[tuple[str, str]] = []
+    states: list[tuple[str, str, float]] = []
     assert app.transcripts.transcript_state == app.sessions.transcript_state  # wired at start-up
-    app.transcripts.transcript_state = lambda sid, state: states.append((sid, state))
+    app.transcripts.transcript_state = lambda sid, state, age: states.append((sid, state, age))
+    # Each state comes with the age of the newest record it rests on (the wall clock pinned at 14:00:10).
+    app.transcripts.clock = lambda: parse_timestamp(ts(10)) or 0.0
     try:
         _events, path = await watched_worker(daemon, tmp_path)
         append(path, prompt("go", 0))
         assert await app.transcripts.sync("s-w")
-        assert states == [("s-w", "working")]
+        assert states == [("s-w", "working", 10.0)]
         ask = (b'{"type":"assistant","uuid":"q1","timestamp":"2026-01-01T14:00:03.000Z","isSidechain":false,'
                b'"requestId":"rq","message":{"id":"mq","model":"claude-sonnet-4-5","content":[{"type":"tool_use",'
                b'"id":"ask1","name":"AskUserQuestion","input":{"questions":[{"question":"Which DB?"}]}}]}}\n')
         append(path, ask)
         assert await app.transcripts.sync("s-w")
-        assert states == [("s-w", "working"), ("s-w", "waiting_input")]
+        assert states == [("s-w", "working", 10.0), ("s-w", "waiting_input", 7.0)]
     finally:
         app.transcripts.transcript_state = app.sessions.transcript_state
+        app.transcripts.clock = time.time
 
 
 async def test_prompts_read_from_the_transcript_reach_the_session_manager(daemon: Daemon, tmp_path: Path) -> None:

@@ -105,7 +105,8 @@ async def test_first_run_dialogs_wait_for_a_person_and_the_prompt_waits_for_them
                               and e["data"]["to"] == "idle" and e["data"]["from"] == "working",
                               start=events.items.index(ack), timeout=90)
         got = await client.call("session.get", {"id": sid})
-        assert got["status"] == "idle" and got["needs_attention"] is None and got["queued_prompts"] == 0
+        assert got["status"] == "idle" and got["needs_attention"] is None and got["queued_prompts"] == 0, (
+            got, await client.call("session.explain", {"id": sid}))
         assert "Say hello." in json.dumps(model.agent_turns[0]["messages"])
 
         # The person's answers are the only ones in the user's configuration.

@@ -202,6 +202,27 @@ async def test_transcript_state_reaches_the_status_machine(
     assert (await client.call("session.explain", {"id": cat["id"]}))["status"] == "idle"
 
 
+async def test_a_transcript_record_read_late_is_dated_when_it_was_written(
+    daemon: Daemon, client: RawClient, short_tmp: Path, fake_claude: Path, events: EventLog
+) -> None:
+    """Claude Code flushes its transcript in batches: a turn's prompt record may be read after that turn's
+    Stop hook started.  Dated when it was written, it is older than the hook and does not reopen the turn;
+    a record written after the last hook is a turn whose hook was lost."""
+    await _project(client, short_tmp)
+    s = await _fake_claude(daemon, client, fake_claude, events, name="late")
+    why = await client.call("session.explain", {"id": s["id"]})
+    assert why["witnesses"]["hooks"]["event"] == "SessionStart" and why["status"] == "idle"
+    manager = daemon.app.sessions
+    manager.transcript_state(s["id"], "working", 60.0)  # written a minute ago, before that hook
+    why = await client.call("session.explain", {"id": s["id"]})
+    assert why["status"] == "idle" and why["source"] == "hook"
+    assert why["witnesses"]["transcript"]["state"] == "working"
+    assert why["witnesses"]["transcript"]["age_s"] >= 60.0
+    manager.transcript_state(s["id"], "working", 0.0)  # written now, after the hook: its hook was lost
+    ev = await events.status(s["id"], "working")
+    assert ev["data"]["source"] == "transcript:working"
+
+
 async def test_the_transcript_confirms_a_prompt_whose_hook_was_lost(
     daemon: Daemon, client: RawClient, short_tmp: Path, fake_claude: Path, events: EventLog
 ) -> None:

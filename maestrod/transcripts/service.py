@@ -214,13 +214,14 @@ class TranscriptService:
 
     def __init__(self, db: Database, session_store: SessionStore, recorder: Recorder, bus: EventBus,
                  hook_extensions: HookExtensions, task_store: TaskStore, settings: DigestSettings,
-                 context_settings: ContextSettings, transcript_state: Callable[[str, str], None],
+                 context_settings: ContextSettings, transcript_state: Callable[[str, str, float], None],
                  transcript_prompt: Callable[[str, str], None] | None = None) -> None:
         self.db = db
         self.session_store = session_store
         self.recorder = recorder
         self.settings = settings
-        #: Where turn-state changes go (``SessionManager.transcript_state``).
+        #: Where turn-state changes go (``SessionManager.transcript_state``), with the age in seconds of the
+        #: newest record they rest on.
         self.transcript_state = transcript_state
         #: Where prompts read from the transcript go (``SessionManager.transcript_prompt``: they confirm
         #: delivery, like the UserPromptSubmit hook).
@@ -560,8 +561,10 @@ class TranscriptService:
                     log.exception("session %s: prompt listener failed", s.id)
         if state_changed:
             s.last_state = state
+            written = s.digest.newest_record_time()
+            age = 0.0 if written is None else max(0.0, now - written)
             try:
-                self.transcript_state(s.id, state.value)
+                self.transcript_state(s.id, state.value, age)
             except Exception:
                 log.exception("session %s: turn-state listener failed", s.id)
 

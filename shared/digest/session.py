@@ -360,6 +360,14 @@ class SessionDigest:
                     return TurnState.COMPACTING
         return state
 
+    def newest_record_time(self) -> float | None:
+        """Epoch seconds of the newest record in the main transcript or a subagent's: when the agent wrote
+        what the turn state rests on (an agent may flush its transcript well after that)."""
+        stamps = [parse_timestamp(self.parser.last_activity)]
+        stamps += [parse_timestamp(sub.last_activity) for sub in self.subagents.values()]
+        known = [t for t in stamps if t is not None]
+        return max(known) if known else None
+
     def usage_by_model(self) -> dict[str, TokenUsage]:
         """Tokens of the main transcript plus every subagent transcript fed to this digest, per model."""
         merged = dict(self.parser.usage_by_model)
