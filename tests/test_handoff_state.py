@@ -67,3 +67,16 @@ def test_fd_store_names_carry_the_process_start_time() -> None:
         child.kill()
         child.wait()
     assert parse_fd_store_name("pty.s-1.notapid.5") is None
+
+
+def test_observation_times_travel_as_ages() -> None:
+    """The successor's trio clock has another origin: every time in a witness's observation crosses the
+    exec as an age, including when a transcript record was written."""
+    from maestrod.sessions.adopt import _obs_in, _obs_out
+    from maestrod.sessions.status import HookSeen, TranscriptSeen
+
+    out = json.loads(json.dumps(_obs_out(TranscriptSeen(95.0, "working", 90.0), now=100.0)))
+    assert _obs_in(out, now=7000.0) == TranscriptSeen(6995.0, "working", 6990.0)
+    # Unknown write time, and another witness's observation: as before.
+    assert _obs_in(_obs_out(TranscriptSeen(95.0, "idle"), 100.0), 7000.0) == TranscriptSeen(6995.0, "idle")
+    assert _obs_in(_obs_out(HookSeen(99.0, "Stop"), 100.0), 7000.0) == HookSeen(6999.0, "Stop")

@@ -213,11 +213,11 @@ async def test_a_transcript_record_read_late_is_dated_when_it_was_written(
     why = await client.call("session.explain", {"id": s["id"]})
     assert why["witnesses"]["hooks"]["event"] == "SessionStart" and why["status"] == "idle"
     manager = daemon.app.sessions
-    manager.transcript_state(s["id"], "working", 60.0)  # written a minute ago, before that hook
+    manager.transcript_state(s["id"], "working", 60.0)  # read now, written a minute ago: before that hook
     why = await client.call("session.explain", {"id": s["id"]})
     assert why["status"] == "idle" and why["source"] == "hook"
     assert why["witnesses"]["transcript"]["state"] == "working"
-    assert why["witnesses"]["transcript"]["age_s"] >= 60.0
+    assert why["witnesses"]["transcript"]["written_age_s"] >= 60.0
     manager.transcript_state(s["id"], "working", 0.0)  # written now, after the hook: its hook was lost
     ev = await events.status(s["id"], "working")
     assert ev["data"]["source"] == "transcript:working"

@@ -82,6 +82,11 @@ CASES: list[tuple[str, list[Observation], str, str | None, str]] = [
     ("transcript api_error", [START, UP, UPS, tr("api_error")], "idle", None, "transcript:api_error"),
     ("transcript idle after Stop", [START, UP, UPS, STOP, tr("idle")], "idle", None, "hook:Stop"),
     ("transcript older than the hook", [START, UP, tr("working"), UPS, STOP], "idle", None, "hook:Stop"),
+    # Read after the Stop hook (at 4) but written before it (at 3.5): the turn's own prompt, flushed late.
+    ("transcript read late, written before Stop", [START, UP, UPS, STOP, TranscriptSeen(0, "working", 3.5)],
+     "idle", None, "hook:Stop"),
+    ("transcript written after Stop (hook lost)", [START, UP, UPS, STOP, TranscriptSeen(0, "working", 4.5)],
+     "working", None, "transcript:working"),
     ("screen trust dialog at start", [START, TRUST], "waiting_input", "Claude Code asks whether to trust /w",
      "screen:trust-folder"),
     ("screen api-key dialog after trust", [START, TRUST, APIKEY], "waiting_input",

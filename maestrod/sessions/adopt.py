@@ -88,6 +88,9 @@ def _obs_out(obs: Any, now: float) -> dict[str, Any] | None:
         return None
     data = attrs.asdict(obs)
     data["age"] = now - data.pop("at")
+    # Times travel as ages: the successor's trio clock has another origin.
+    if data.get("written_at") is not None:
+        data["written_age"] = now - data.pop("written_at")
     data["type"] = type(obs).__name__
     return data
 
@@ -98,6 +101,8 @@ def _obs_in(data: dict[str, Any] | None, now: float) -> Any:
     data = dict(data)
     cls = _OBSERVATIONS[data.pop("type")]
     data["at"] = now - float(data.pop("age"))
+    if "written_age" in data:
+        data["written_at"] = now - float(data.pop("written_age"))
     return cls(**data)
 
 

@@ -663,17 +663,16 @@ class SessionManager:
 
     def transcript_state(self, sid: str, state: str, age: float = 0.0) -> None:
         """The transcript witness: the turn state read from the session's transcript.  ``age``: how many
-        seconds ago the agent wrote the newest record it rests on.  The observation is dated then, not when
-        it was read: Claude Code flushes its transcript in batches, so a prompt's record can be read after
-        the Stop hook of that very turn started, and dated at its reading it would look like a new turn
-        whose hook was lost (the session would show `working` again after the turn ended)."""
+        seconds ago the agent wrote the newest record it rests on (``TranscriptSeen.written_at``): Claude
+        Code flushes its transcript in batches, so a prompt's record can be read after the Stop hook of that
+        very turn started, and it must not look like a new turn whose hook was lost."""
         s = self.sessions.get(sid)
         if s is None or s.is_exited or not s.kind.transcript:
             return
         if state not in ("working", "compacting", "waiting_input", "idle", "interrupted", "api_error"):
             return
-        at = trio.current_time() - max(0.0, age)
-        self._observe(s, TranscriptSeen(at, state), SYSTEM)  # type: ignore[arg-type]
+        now = trio.current_time()
+        self._observe(s, TranscriptSeen(now, state, now - max(0.0, age)), SYSTEM)  # type: ignore[arg-type]
 
     def transcript_prompt(self, sid: str, text: str) -> None:
         """The transcript shows a prompt the agent received: it confirms a delivered prompt too."""

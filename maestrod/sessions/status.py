@@ -115,8 +115,12 @@ class HookSeen:
 
 @attrs.frozen
 class TranscriptSeen:
+    #: When maestrod read it (what orders it against the other witnesses).
     at: float
     state: TurnState
+    #: When the agent wrote the newest record the state rests on (None: not known).  Claude Code flushes
+    #: its transcript in batches, so this can be well before ``at``.
+    written_at: float | None = None
 
 
 @attrs.frozen
@@ -336,7 +340,7 @@ class StatusMachine:
                 return Decision("waiting_input", "the agent asked a question and waits for the answer",
                                 "transcript", attention="the agent asked a question and waits for an answer",
                                 attention_source="transcript")
-            if tr.state in _TRANSCRIPT_WORKING and not hook_running:
+            if tr.state in _TRANSCRIPT_WORKING and not hook_running and not self._written_before(tr, hook):
                 return Decision("working", "the transcript shows a turn running (its hook was not seen)",
                                 "transcript")
             if tr.state == "idle" and hook_running:
@@ -361,6 +365,12 @@ class StatusMachine:
         return Decision("idle", "the Stop hook ended the turn", "hook")
 
     # -- may a prompt be typed now? ----------------------------------------------------------------------
+
+    @staticmethod
+    def _written_before(tr: TranscriptSeen, hook: HookSeen | None) -> bool:
+        """The transcript's record was written before ``hook`` started, however late it was read: a turn's
+        prompt flushed after that turn's Stop hook ran is old news, not a new turn whose hook was lost."""
+        return hook is not None and tr.written_at is not None and tr.written_at <= hook.at
 
     def input_gate(self, now: float, *, skip_turn_wait: bool = False, from_person: bool = False) -> Gate:
         """A prompt is typed only at a verified empty input prompt, and never while a person types.
@@ -407,9 +417,13 @@ class StatusMachine:
                 return None
             data = attrs.asdict(obs)  # type: ignore[arg-type]
             at = data.pop("at")
-            return {"observation": type(obs).__name__,
-                    **{k: v for k, v in data.items() if v not in (None, False)},
-                    "age_s": round(max(0.0, now - float(at)), 3)}
+            written_at = data.pop("written_at", None)
+            shown = {"observation": type(obs).__name__,
+                     **{k: v for k, v in data.items() if v not in (None, False)},
+                     "age_s": round(max(0.0, now - float(at)), 3)}
+            if written_at is not None:
+                shown["written_age_s"] = round(max(0.0, now - float(written_at)), 3)
+            return shown
 
         return {"process": show(self.process), "hooks": show(self.hook), "transcript": show(self.transcript),
                 "screen": show(self.screen), "person": show(self.person)}
