@@ -162,7 +162,8 @@ def _parse_command(args: list[str], node: dict[str, Any], values: dict[str, Any]
             items = [inline] if eq else []
             i += 1
             if not eq:
-                while i < n and not args[i].startswith("-"):
+                # argparse takes a lone "-" as a value (stdin, by convention), not as an option
+                while i < n and (not args[i].startswith("-") or args[i] == "-"):
                     items.append(args[i])
                     i += 1
                 if not items:

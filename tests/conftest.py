@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 import trio
+from hypothesis import settings
+
 
 from maestrod.app import App
 from maestrod.server import serve
@@ -23,6 +25,12 @@ REPO = Path(__file__).resolve().parents[1]
 BIN_DIR = Path(sys.executable).parent
 MAESTROD = str(BIN_DIR / "maestrod")
 MAESTROCTL = str(BIN_DIR / "maestroctl")
+
+# The property tests draw the same examples on every run (CI must not pass or fail by luck);
+# MAESTRO_HYPOTHESIS=explore draws new ones each run, to look for what the fixed ones miss.
+settings.register_profile("deterministic", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("MAESTRO_HYPOTHESIS", "deterministic"))
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import io
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from maestroctl import fastargs
@@ -96,6 +96,7 @@ def command_lines(draw: Any) -> list[str]:
 
 @settings(max_examples=400, deadline=None)
 @given(command_lines())
+@example(["task", "update", "--depends-on", "x", "x", "-"])  # a lone "-" is a value of --depends-on
 def test_fast_path_never_disagrees(argv: list[str]) -> None:
     fast = fastargs.parse(argv)
     if fast is None:
