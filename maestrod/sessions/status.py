@@ -364,13 +364,13 @@ class StatusMachine:
             return Decision("idle", "the SessionStart hook ran: the agent is up", "hook")
         return Decision("idle", "the Stop hook ended the turn", "hook")
 
-    # -- may a prompt be typed now? ----------------------------------------------------------------------
-
     @staticmethod
     def _written_before(tr: TranscriptSeen, hook: HookSeen | None) -> bool:
         """The transcript's record was written before ``hook`` started, however late it was read: a turn's
         prompt flushed after that turn's Stop hook ran is old news, not a new turn whose hook was lost."""
         return hook is not None and tr.written_at is not None and tr.written_at <= hook.at
+
+    # -- may a prompt be typed now? ----------------------------------------------------------------------
 
     def input_gate(self, now: float, *, skip_turn_wait: bool = False, from_person: bool = False) -> Gate:
         """A prompt is typed only at a verified empty input prompt, and never while a person types.
