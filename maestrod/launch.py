@@ -26,4 +26,4 @@ def main() -> int:
 
     cache.save()
     gc.freeze()
-    return daemon.main()
+    return daemon.main(code_cache_note=cache.ignored)

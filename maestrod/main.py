@@ -182,10 +182,14 @@ def _log_phases(phases: dict[str, float], cpu_at_exec: float | None) -> None:
              steps)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, code_cache_note: str | None = None) -> int:
+    """``code_cache_note``: why the attrs code cache was not used (:mod:`maestrod.launch`), said once logging
+    is set up: a cache file someone else may write is refused, and its owner should know."""
     entered = time.monotonic()
     args = parse_args(argv)
     setup_logging(args.log_level, args.log_format)
+    if code_cache_note:
+        log.warning("attrs code cache: %s", code_cache_note)
     if args.check_state:
         return check_main(args.check_state)
     socket_path = Path(args.socket or paths.default_socket()).absolute()

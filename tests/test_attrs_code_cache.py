@@ -195,3 +195,14 @@ def test_the_daemon_fills_the_cache_at_start_up_and_then_only_reads_it(tmp_path:
     # The daemon's own classes are in it (maestrod, shared, trio and attrs create about 200 on import).
     table = marshal.loads(path.read_bytes()[len(attrs_code_cache.HEADER) + len(importlib.util.MAGIC_NUMBER):])
     assert len(table) > 150
+
+
+def test_the_daemon_says_why_it_ignored_the_cache(tmp_path: Path) -> None:
+    shared = tmp_path / "attrs-code.marshal"
+    shared.write_bytes(b"x")
+    shared.chmod(0o666)
+    env = dict(os.environ, MAESTRO_CODE_CACHE=str(shared))
+    # --check-state goes through the daemon's start-up and logging, then answers (here: no such state file).
+    r = subprocess.run([sys.executable, "-m", "maestrod", "--check-state", str(tmp_path / "none.json")], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert "attrs code cache" in r.stderr and "others may write it" in r.stderr, r.stderr
