@@ -80,10 +80,16 @@ async def test_real_codex_prompted_runs_a_command_digested_and_idle(
         out = await _ctl(env, "session", "prompt", sid, "--message", f"Please start task {task['id']}.",
                          "--wait", "60")
         assert "confirmed by the agent" in out
+        # The turn's Stop hook (Codex runs it after the rollout's task_complete; it may come a moment after
+        # the transcript and the screen agreed), then the one way back to idle: no flicker on the way.
+        await events.wait_for(lambda e: (e["topic"] == "session.hook" and e["data"]["session_id"] == sid
+                                         and e["data"]["event"] == "Stop"), timeout=90)
         await events.wait_for(lambda e: (e["topic"] == "session.status" and e["data"]["session_id"] == sid
                                          and e["data"]["from"] == "working" and e["data"]["to"] == "idle"),
-                              timeout=90)
-        assert events.statuses(sid)[:3] == ["idle", "working", "idle"]
+                              timeout=30)
+        assert events.statuses(sid) == ["idle", "working", "idle"], [
+            (e["data"]["to"], e["data"]["source"]) for e in events.items
+            if e["topic"] == "session.status" and e["data"]["session_id"] == sid]
         await wait_screen(daemon.app, sid, lambda t: final in t, timeout=30)
 
         # The command ran inside the agent, as the session.

@@ -250,6 +250,25 @@ def test_hooks_in_order_behave_as_before() -> None:
     assert (m.decide(12).status, m.decide(12).witness) == ("idle", "hook:Stop")
 
 
+def test_codex_session_start_comes_with_the_first_prompt_and_ends_no_turn() -> None:
+    """Codex runs SessionStart with the first prompt, after that prompt's rollout record: the turn the
+    transcript shows running stays `working` (it once went `idle` for a moment, until UserPromptSubmit)."""
+    m, d = run([START, PROMPT, tr("working"), UP], kind="codex")
+    assert (d.status, d.witness) == ("working", "transcript:working")
+    m.observe(HookSeen(5, "UserPromptSubmit"))
+    assert (m.decide(5).status, m.decide(5).witness) == ("working", "hook:UserPromptSubmit")
+    m.observe(HookSeen(6, "Stop"))
+    assert (m.decide(6).status, m.decide(6).witness) == ("idle", "hook:Stop")
+    # Read in the other order, the hooks lead: idle at the composer, working from UserPromptSubmit on.
+    m, d = run([START, PROMPT, UP], kind="codex")
+    assert (d.status, d.witness) == ("idle", "screen:empty-prompt")
+    assert m.evidence(4)["hooks"]["event"] == "SessionStart"  # still shown as the hook that started last
+    m, d = run([START, PROMPT, UP, UPS, tr("working")], kind="codex")
+    assert (d.status, d.witness) == ("working", "hook:UserPromptSubmit")
+    # Claude Code's SessionStart (at launch, /clear, resume) still says the agent is up and idle.
+    assert run([START, PROMPT, tr("working"), UP])[1].status == "idle"
+
+
 def test_a_late_pre_tool_use_before_a_session_start_or_prompt_changes_nothing() -> None:
     m, _ = run([START, UP, PROMPT, UPS])
     m.observe(HookSeen(2.5, "PreToolUse", "Bash"))  # started before the UserPromptSubmit it follows

@@ -72,6 +72,10 @@ class AgentKind:
     interrupt_name: str
     #: The agent's name for people ("Claude Code asks: ...").
     label: str = ""
+    #: Its SessionStart hook says the agent is up and idle (Claude Code: at launch, /clear, resume). Codex's
+    #: comes with the first prompt, after that prompt's rollout record and before its UserPromptSubmit: it
+    #: says only that a thread began, neither that a turn runs nor that one ended.
+    session_start_says_idle: bool = True
 
 
 AGENT_KINDS: Mapping[str, AgentKind] = {
@@ -80,7 +84,7 @@ AGENT_KINDS: Mapping[str, AgentKind] = {
     # Codex CLI: the same witnesses. Its hooks have no Notification (a PermissionRequest hook is taken as
     # Claude's permission_prompt), its rollout is found once the first prompt starts it (docs/codex.md).
     "codex": AgentKind("codex", hooks=True, transcript=True, screen_rules=True, interrupt_key=b"\x1b",
-                       interrupt_name="escape", label="Codex"),
+                       interrupt_name="escape", label="Codex", session_start_says_idle=False),
     "command": AgentKind("command", hooks=False, transcript=False, screen_rules=False, interrupt_key=b"\x03",
                          interrupt_name="ctrl-c"),
 }
@@ -253,6 +257,8 @@ class StatusMachine:
             if obs.detail in DIALOG_NOTIFICATIONS and (self.moved_on_at is None or obs.at >= self.moved_on_at):
                 self.dialog_hook = obs  # (one asked before the turn moved on was answered already)
             return  # an idle reminder says nothing new about the turn
+        if obs.event == "SessionStart" and not self.kind.session_start_says_idle:
+            return  # (Codex) a turn's own hooks follow it: taken as idle, a running turn would flicker
         if obs.event in _TURN_RUNNING or obs.event in ("Stop", "SessionStart"):
             if self.turn_hook is not None and obs.at < self.turn_hook.at:
                 return  # an async hook's late report: the turn has moved on since its process started
