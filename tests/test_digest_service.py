@@ -112,7 +112,7 @@ async def test_every_change_is_pushed_with_its_entries(daemon: Daemon, tmp_path:
 
 async def test_turn_state_reaches_the_session_manager(daemon: Daemon, tmp_path: Path) -> None:
     app = daemon.app
-    states: list[tuple[str, str, float]] = []
+    states: list[tuple[str, str, float | None]] = []
     assert app.transcripts.transcript_state == app.sessions.transcript_state  # wired at start-up
     app.transcripts.transcript_state = lambda sid, state, age: states.append((sid, state, age))
     # Each state comes with the age of the newest record it rests on (the wall clock pinned at 14:00:10).

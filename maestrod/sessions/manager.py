@@ -661,9 +661,10 @@ class SessionManager:
         await self._fresh_screen(s)
         return s.machine.input_gate(trio.current_time(), skip_turn_wait=skip_turn_wait, from_person=from_person)
 
-    def transcript_state(self, sid: str, state: str, age: float = 0.0) -> None:
+    def transcript_state(self, sid: str, state: str, age: float | None = None) -> None:
         """The transcript witness: the turn state read from the session's transcript.  ``age``: how many
-        seconds ago the agent wrote the newest record it rests on (``TranscriptSeen.written_at``): Claude
+        seconds ago the agent wrote the newest record it rests on (``TranscriptSeen.written_at``; None: not
+        known, e.g. no record has a timestamp): Claude
         Code flushes its transcript in batches, so a prompt's record can be read after the Stop hook of that
         very turn started, and it must not look like a new turn whose hook was lost."""
         s = self.sessions.get(sid)
@@ -672,7 +673,8 @@ class SessionManager:
         if state not in ("working", "compacting", "waiting_input", "idle", "interrupted", "api_error"):
             return
         now = trio.current_time()
-        self._observe(s, TranscriptSeen(now, state, now - max(0.0, age)), SYSTEM)  # type: ignore[arg-type]
+        written_at = None if age is None else now - max(0.0, age)
+        self._observe(s, TranscriptSeen(now, state, written_at), SYSTEM)  # type: ignore[arg-type]
 
     def transcript_prompt(self, sid: str, text: str) -> None:
         """The transcript shows a prompt the agent received: it confirms a delivered prompt too."""

@@ -214,7 +214,7 @@ class TranscriptService:
 
     def __init__(self, db: Database, session_store: SessionStore, recorder: Recorder, bus: EventBus,
                  hook_extensions: HookExtensions, task_store: TaskStore, settings: DigestSettings,
-                 context_settings: ContextSettings, transcript_state: Callable[[str, str, float], None],
+                 context_settings: ContextSettings, transcript_state: Callable[[str, str, float | None], None],
                  transcript_prompt: Callable[[str, str], None] | None = None) -> None:
         self.db = db
         self.session_store = session_store
@@ -562,7 +562,7 @@ class TranscriptService:
         if state_changed:
             s.last_state = state
             written = s.digest.newest_record_time()
-            age = 0.0 if written is None else max(0.0, now - written)
+            age = None if written is None else now - written
             try:
                 self.transcript_state(s.id, state.value, age)
             except Exception:
